@@ -1,0 +1,159 @@
+//! The token backend port.
+
+use async_trait::async_trait;
+
+use crate::error::{Result, TokenError};
+use crate::token::{Claims, TokenPair, TokenPayload, TokenType};
+
+/// Issues, verifies and revokes token pairs.
+///
+/// testudo ships two implementations: `DatabaseTokenBackend` (opaque tokens stored as SHA-256
+/// digests, in `testudo-tokens-db`) and `JwtBackend` (stateless JWTs with an optional revocation
+/// list, in `testudo-tokens-jwt`). `AuthService` holds one as `Arc<dyn TokenBackend>`.
+///
+/// # Example
+///
+/// A minimal in-memory backend (no expiry, for illustration only):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use testudo_core::{async_trait, Claims, Result, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType};
+///
+/// #[derive(Debug, Default)]
+/// struct MemoryBackend {
+///     // raw token -> (payload, revoked)
+///     tokens: Mutex<HashMap<String, (TokenPayload, bool)>>,
+///     counter: Mutex<u64>,
+/// }
+///
+/// impl MemoryBackend {
+///     fn issue(&self, user_id: &str, token_type: TokenType, extra: Option<Claims>) -> String {
+///         let mut n = self.counter.lock().unwrap();
+///         *n += 1;
+///         let raw = format!("{token_type}-{n}");
+///         let payload = TokenPayload { sub: user_id.into(), token_type, jti: n.to_string(), iat: 0, exp: i64::MAX, extra };
+///         self.tokens.lock().unwrap().insert(raw.clone(), (payload, false));
+///         raw
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl TokenBackend for MemoryBackend {
+///     async fn create_tokens(&self, user_id: &str, extra: Claims) -> Result<TokenPair> {
+///         let extra = (!extra.is_empty()).then_some(extra);
+///         let access = self.issue(user_id, TokenType::Access, extra);
+///         let refresh = self.issue(user_id, TokenType::Refresh, None);
+///         Ok(TokenPair::new(access, refresh))
+///     }
+///     async fn verify_token(&self, token: &str, expected: TokenType) -> Result<TokenPayload> {
+///         match self.tokens.lock().unwrap().get(token) {
+///             Some((_, true)) => Err(TokenError::Revoked.into()),
+///             Some((p, false)) if p.token_type == expected => Ok(p.clone()),
+///             _ => Err(TokenError::invalid("token not found").into()),
+///         }
+///     }
+///     async fn revoke_token(&self, token: &str) -> Result<()> {
+///         if let Some(entry) = self.tokens.lock().unwrap().get_mut(token) { entry.1 = true; }
+///         Ok(())
+///     }
+///     async fn revoke_all_for_user(&self, user_id: &str) -> Result<u64> {
+///         let mut n = 0;
+///         for (p, revoked) in self.tokens.lock().unwrap().values_mut() {
+///             if p.sub == user_id && !*revoked { *revoked = true; n += 1; }
+///         }
+///         Ok(n)
+///     }
+///     async fn cleanup_expired(&self) -> Result<u64> { Ok(0) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
+/// let backend = MemoryBackend::default();
+/// let pair = backend.create_tokens("42", Claims::new()).await?;
+/// let payload = backend.verify_token(pair.access_token(), TokenType::Access).await?;
+/// assert_eq!(payload.sub, "42");
+/// // The default `rotate` verifies, revokes and re-issues (not atomic: see its docs).
+/// let (old, next) = backend.rotate(pair.refresh_token()).await?;
+/// assert_eq!(old.sub, "42");
+/// assert!(backend.verify_token(pair.refresh_token(), TokenType::Refresh).await.is_err());
+/// assert!(backend.verify_token(next.refresh_token(), TokenType::Refresh).await.is_ok());
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait TokenBackend: Send + Sync + std::fmt::Debug {
+    /// Issues a new access / refresh pair for `user_id`; `extra` claims go into the access token
+    /// (an empty map means none).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the pair cannot be stored.
+    async fn create_tokens(&self, user_id: &str, extra: Claims) -> Result<TokenPair>;
+
+    /// Verifies `token` as a token of type `expected` and returns its payload.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Invalid`] for unknown, malformed, wrongly signed or wrong-type tokens,
+    /// [`TokenError::Revoked`] for revoked ones (checked before expiry), [`TokenError::Expired`]
+    /// for expired ones; [`crate::Error::Storage`] when the store cannot be read.
+    async fn verify_token(&self, token: &str, expected: TokenType) -> Result<TokenPayload>;
+
+    /// Revokes the presented refresh token and issues the next pair, returning the payload of the
+    /// presented token and the new pair.
+    ///
+    /// The built-in backends override this with an atomic version: of several concurrent calls
+    /// with the same token exactly one succeeds. This default (verify, revoke, create) is **not
+    /// atomic**: two concurrent calls may both succeed. Override it in a backend used with
+    /// concurrent refreshes.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenBackend::verify_token`] with [`TokenType::Refresh`], plus storage errors.
+    async fn rotate(&self, refresh_token: &str) -> Result<(TokenPayload, TokenPair)> {
+        let payload = self.verify_token(refresh_token, TokenType::Refresh).await?;
+        self.revoke_token(refresh_token).await?;
+        let pair = self
+            .create_tokens(&payload.sub, payload.extra.clone().unwrap_or_default())
+            .await?;
+        Ok((payload, pair))
+    }
+
+    /// Revokes one token (access or refresh). Unknown tokens are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn revoke_token(&self, token: &str) -> Result<()>;
+
+    /// Revokes every token of `user_id` and returns how many were revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn revoke_all_for_user(&self, user_id: &str) -> Result<u64>;
+
+    /// Deletes expired rows and returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn cleanup_expired(&self) -> Result<u64>;
+
+    /// Whether [`TokenBackend::revoke_token`] and [`TokenBackend::revoke_all_for_user`] really
+    /// revoke anything. A JWT backend without a revocation list answers `false`: its tokens stay
+    /// valid until they expire, and callers (such as `AuthService::logout_all`) say so instead of
+    /// pretending.
+    fn supports_revocation(&self) -> bool {
+        true
+    }
+}
+
+/// Helper used by backends: the error for a token that is not of the expected type.
+#[doc(hidden)]
+#[must_use]
+pub fn wrong_type(expected: TokenType, got: Option<TokenType>) -> TokenError {
+    match got {
+        Some(got) => TokenError::invalid(format!("expected token type '{expected}', got '{got}'")),
+        None => TokenError::invalid(format!("expected token type '{expected}', got none")),
+    }
+}

@@ -1,0 +1,258 @@
+//! The error hierarchy shared by every testudo crate.
+
+use std::fmt;
+
+/// A boxed error from a lower layer (a database driver, an I/O call, an event handler).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error testudo's traits and services can report.
+///
+/// The variants mirror the hierarchy of tortoise-auth (`TortoiseAuthError` and its subclasses),
+/// so code ported from it can map errors one to one. Each leaf crate has its own, more precise
+/// error type that converts into this one.
+///
+/// Messages never contain a password, a raw token, a secret or an email address.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A login or a lookup of the authenticated user failed.
+    #[error(transparent)]
+    Authentication(#[from] AuthenticationError),
+    /// A token was expired, invalid or revoked.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A password was refused by the validators or the length limit.
+    #[error(transparent)]
+    InvalidPassword(#[from] InvalidPassword),
+    /// A signed value did not verify or has expired.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// The configuration is inconsistent or unsafe; the message names the field.
+    #[error(transparent)]
+    Configuration(BoxError),
+    /// An event handler failed while errors were set to propagate.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The storage layer (database) failed; the cause is kept as the source.
+    #[error("storage error")]
+    Storage(#[source] BoxError),
+}
+
+impl Error {
+    /// Wraps a storage-layer failure (a database error, a pool timeout, ...).
+    pub fn storage(source: impl Into<BoxError>) -> Self {
+        Self::Storage(source.into())
+    }
+
+    /// Wraps a configuration error; `source`'s message should name the offending field.
+    pub fn configuration(source: impl Into<BoxError>) -> Self {
+        Self::Configuration(source.into())
+    }
+
+    /// Returns the token error kind if this is a [`Error::Token`].
+    #[must_use]
+    pub fn as_token_error(&self) -> Option<&TokenError> {
+        match self {
+            Self::Token(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// Why an authentication failed.
+///
+/// A failed login is always [`AuthenticationError::InvalidCredentials`], whether the user is
+/// unknown, inactive or gave a wrong password: the real reason goes to the `user_login_failed`
+/// event and to tracing only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthenticationError {
+    /// Unknown user, inactive user or wrong password at login.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A valid token names a user that no longer exists.
+    #[error("user not found")]
+    UserNotFound,
+    /// A valid token names a user that has been deactivated.
+    #[error("user is inactive")]
+    UserInactive,
+}
+
+/// A token could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token is past its expiry time.
+    #[error("token has expired")]
+    Expired,
+    /// The token was revoked (logout, rotation, revoke-all, blacklist).
+    #[error("token has been revoked")]
+    Revoked,
+    /// The token is malformed, unknown, of the wrong type or wrongly signed.
+    #[error("invalid token: {reason}")]
+    Invalid {
+        /// A short, fixed description; never contains the token itself.
+        reason: String,
+    },
+}
+
+impl TokenError {
+    /// An [`TokenError::Invalid`] with the given reason.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A password was refused; carries every message, in validator order.
+///
+/// Displays as the messages joined by `"; "`, as tortoise-auth's `InvalidPasswordError` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPassword {
+    messages: Vec<String>,
+}
+
+impl InvalidPassword {
+    /// Builds the error from the messages of the validators that refused the password.
+    #[must_use]
+    pub fn new(messages: Vec<String>) -> Self {
+        Self { messages }
+    }
+
+    /// The messages, in the order the validators ran.
+    #[must_use]
+    pub fn messages(&self) -> &[String] {
+        &self.messages
+    }
+
+    /// Consumes the error and returns its messages.
+    #[must_use]
+    pub fn into_messages(self) -> Vec<String> {
+        self.messages
+    }
+}
+
+impl fmt::Display for InvalidPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.messages.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidPassword {}
+
+/// A signed value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The signature does not verify or the value is malformed.
+    #[error(transparent)]
+    Bad(#[from] BadSignature),
+    /// The signature is valid but too old, or dated in the future.
+    #[error(transparent)]
+    Expired(#[from] SignatureExpired),
+}
+
+/// Why a signed value was refused as a bad signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadSignature {
+    /// The separator does not occur in the signed value.
+    #[error("no separator found in signed value")]
+    NoSeparator,
+    /// The signature does not match the value (tampered, or another secret).
+    #[error("signature does not match")]
+    Mismatch,
+    /// A timestamped value has no timestamp part.
+    #[error("no timestamp found in signed value")]
+    NoTimestamp,
+    /// The timestamp part is not a valid encoded timestamp.
+    #[error("invalid timestamp in signed value")]
+    InvalidTimestamp,
+}
+
+/// Why a correctly signed value was refused as expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureExpired {
+    /// The value is older than the maximum age.
+    #[error("signature expired: age {age}s exceeds max_age {max_age}s")]
+    TooOld {
+        /// Age of the signature in seconds.
+        age: u64,
+        /// The maximum age that was asked for, in seconds.
+        max_age: u64,
+    },
+    /// The timestamp lies in the future beyond the allowed clock skew.
+    #[error("signature timestamp is in the future")]
+    InFuture,
+}
+
+/// An event handler failed.
+#[derive(Debug, thiserror::Error)]
+#[error("handler '{handler}' for event '{event}' failed")]
+pub struct EventError {
+    /// The event's name, e.g. `user_login`.
+    pub event: String,
+    /// The name the handler was registered under (or its numeric handle).
+    pub handler: String,
+    /// What the handler returned (or a description of its panic).
+    #[source]
+    pub source: BoxError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_password_joins_messages_like_the_reference() {
+        let e = InvalidPassword::new(vec!["a.".into(), "b.".into()]);
+        assert_eq!(e.to_string(), "a.; b.");
+        assert_eq!(Error::from(e).to_string(), "a.; b.");
+    }
+
+    #[test]
+    fn storage_error_keeps_the_cause_in_source_only() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::storage(io);
+        assert_eq!(e.to_string(), "storage error");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk on fire"));
+    }
+
+    #[test]
+    fn signature_errors_read_like_the_reference() {
+        let e = Error::from(SignatureError::from(SignatureExpired::TooOld {
+            age: 61,
+            max_age: 60,
+        }));
+        assert_eq!(
+            e.to_string(),
+            "signature expired: age 61s exceeds max_age 60s"
+        );
+        let e = Error::from(SignatureError::from(BadSignature::Mismatch));
+        assert_eq!(e.to_string(), "signature does not match");
+    }
+
+    #[test]
+    fn failed_logins_all_read_the_same() {
+        assert_eq!(
+            Error::from(AuthenticationError::InvalidCredentials).to_string(),
+            "invalid credentials"
+        );
+        assert_eq!(
+            Error::from(TokenError::invalid("token not found")).to_string(),
+            "invalid token: token not found"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod backend;
+mod clock;
+mod error;
+mod token;
+mod user;
+mod validator;
+
+pub use async_trait::async_trait;
+pub use backend::{TokenBackend, wrong_type};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{
+    AuthenticationError, BadSignature, BoxError, Error, EventError, InvalidPassword, Result,
+    SignatureError, SignatureExpired, TokenError,
+};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use token::{AuthResult, Claims, TokenPair, TokenPayload, TokenType};
+pub use user::{AuthUser, UserAttributes, UserStore};
+pub use validator::PasswordValidator;
