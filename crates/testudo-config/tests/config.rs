@@ -1,0 +1,373 @@
+//! Public-API tests of `AuthConfig`: defaults, validation, loading, global configuration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use testudo_config::{
+    AuthConfig, Error, JwtAlgorithm, PasswordValidatorConfig, TokenBackendKind, configure,
+    get_config,
+};
+use testudo_test_support::{TestResult, Vectors};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn invalid_field(result: Result<AuthConfig, Error>) -> Option<&'static str> {
+    match result {
+        Err(Error::Invalid { field, .. }) => Some(field),
+        _ => None,
+    }
+}
+
+#[test]
+fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
+    let vectors = Vectors::load()?;
+    let reference: BTreeMap<String, serde_json::Value> = vectors.object("config_defaults")?;
+    let c = AuthConfig::default();
+    let secs = |d: Duration| serde_json::Value::from(d.as_secs());
+    let ours: BTreeMap<&str, serde_json::Value> = BTreeMap::from([
+        ("argon2_time_cost", c.argon2_time_cost.into()),
+        ("argon2_memory_cost", c.argon2_memory_cost.into()),
+        ("argon2_parallelism", c.argon2_parallelism.into()),
+        ("bcrypt_rounds", c.bcrypt_rounds.into()),
+        ("pbkdf2_iterations", c.pbkdf2_iterations.into()),
+        ("access_token_lifetime", secs(c.access_token_lifetime)),
+        ("refresh_token_lifetime", secs(c.refresh_token_lifetime)),
+        ("token_length", c.token_length.into()),
+        ("max_password_length", c.max_password_length.into()),
+        ("signing_token_lifetime", secs(c.signing_token_lifetime)),
+        ("jwt_algorithm", c.jwt_algorithm.as_str().into()),
+        ("jwt_blacklist_enabled", c.jwt_blacklist_enabled.into()),
+        // Unset secrets / claims are "" in the reference and `None` here.
+        ("signing_secret", c.signing_secret.as_ref().map_or("", |s| s.expose_secret()).into()),
+        ("jwt_secret", c.jwt_secret.as_ref().map_or("", |s| s.expose_secret()).into()),
+        ("jwt_issuer", c.jwt_issuer.clone().unwrap_or_default().into()),
+        ("jwt_audience", c.jwt_audience.clone().unwrap_or_default().into()),
+    ]);
+    // Fields of the reference that testudo deliberately does not port.
+    let not_ported = [
+        "user_model", // the UserStore given to AuthService
+        "rate_limit_max_attempts",
+        "rate_limit_window",
+        "rate_limit_lockout",
+        "password_reset_token_lifetime",
+        "password_reset_rate_limit_max_attempts",
+        "password_reset_rate_limit_window",
+        "onboarding_session_lifetime",
+        "onboarding_session_token_length",
+        "onboarding_require_totp",
+        "onboarding_max_verification_attempts",
+        "onboarding_verification_code_ttl",
+        "onboarding_invalidate_previous_sessions",
+        "s2s_enabled",
+        "s2s_token_env_var",
+    ];
+    let mut checked = 0;
+    for (field, expected) in &reference {
+        if not_ported.contains(&field.as_str()) {
+            continue;
+        }
+        let Some(value) = ours.get(field.as_str()) else {
+            return Err(format!("reference field {field} is not covered by this test").into());
+        };
+        assert_eq!(value, expected, "default of {field}");
+        checked += 1;
+    }
+    assert_eq!(checked, ours.len(), "every compared field is in the reference");
+    vectors.report("config_defaults", checked);
+    // The API reference's max_tokens_per_user (absent from 0.6.0's code) and validator list.
+    assert_eq!(c.max_tokens_per_user, 100);
+    assert_eq!(c.password_validators.len(), 4);
+    assert!(matches!(
+        c.password_validators[0],
+        PasswordValidatorConfig::MinimumLength { min_length: 8 }
+    ));
+    Ok(())
+}
+
+#[test]
+fn defaults_of_our_own_fields_are_safe() {
+    let c = AuthConfig::default();
+    assert!(c.hash_concurrency >= 1);
+    assert_eq!(c.jwt_leeway, Duration::ZERO);
+    assert!(c.refresh_reuse_detection);
+    assert!(c.revoke_tokens_on_password_change);
+    assert_eq!(c.email_token_lifetime, Duration::from_secs(900));
+    assert_eq!(c.token_backend, TokenBackendKind::Database);
+    assert!(c.signing_fallback_secrets.is_empty());
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
+    let b = AuthConfig::builder;
+    let cases: Vec<(&str, Result<AuthConfig, Error>)> = vec![
+        ("access_token_lifetime", b().access_token_lifetime(Duration::ZERO).build()),
+        ("refresh_token_lifetime", b().refresh_token_lifetime(Duration::ZERO).build()),
+        ("signing_token_lifetime", b().signing_token_lifetime(Duration::ZERO).build()),
+        ("email_token_lifetime", b().email_token_lifetime(Duration::ZERO).build()),
+        (
+            "refresh_token_lifetime",
+            b().access_token_lifetime(Duration::from_secs(3600))
+                .refresh_token_lifetime(Duration::from_secs(60))
+                .build(),
+        ),
+        ("jwt_leeway", b().jwt_leeway(Duration::from_secs(900)).build()),
+        ("token_length", b().token_length(16).build()),
+        ("token_length", b().token_length(5000).build()),
+        ("argon2_time_cost", b().argon2_time_cost(0).build()),
+        ("argon2_parallelism", b().argon2_parallelism(0).build()),
+        ("argon2_parallelism", b().argon2_parallelism(1 << 24).build()),
+        ("argon2_memory_cost", b().argon2_memory_cost(31).argon2_parallelism(4).build()),
+        ("bcrypt_rounds", b().bcrypt_rounds(3).build()),
+        ("bcrypt_rounds", b().bcrypt_rounds(32).build()),
+        ("pbkdf2_iterations", b().pbkdf2_iterations(0).build()),
+        ("max_password_length", b().max_password_length(0).build()),
+        (
+            "password_validators",
+            b().max_password_length(6).build(), // below the default minimum length of 8
+        ),
+        (
+            "password_validators",
+            b().password_validators(vec![PasswordValidatorConfig::UserAttributeSimilarity {
+                user_attributes: vec!["email".into()],
+                max_similarity: 1.5,
+            }])
+            .build(),
+        ),
+        (
+            "password_validators",
+            b().password_validators(vec![PasswordValidatorConfig::UserAttributeSimilarity {
+                user_attributes: vec!["email".into()],
+                max_similarity: f64::NAN,
+            }])
+            .build(),
+        ),
+        ("hash_concurrency", b().hash_concurrency(0).build()),
+        ("signing_secret", b().signing_secret("short").build()),
+        ("signing_fallback_secrets", b().signing_fallback_secret("short").build()),
+        ("jwt_secret", b().jwt_secret("short").build()),
+        (
+            "jwt_secret",
+            b().jwt_algorithm(JwtAlgorithm::HS512).jwt_secret(SECRET).build(), // 32 < 64 bytes
+        ),
+        ("jwt_secret", b().token_backend(TokenBackendKind::Jwt).build()),
+        (
+            "signing_secret",
+            // The JWT falls back to a signing secret too short for HS384.
+            b().token_backend(TokenBackendKind::Jwt)
+                .jwt_algorithm(JwtAlgorithm::HS384)
+                .signing_secret(SECRET)
+                .build(),
+        ),
+    ];
+    for (field, result) in cases {
+        assert_eq!(invalid_field(result), Some(field), "case for {field}");
+    }
+}
+
+#[test]
+fn validate_accepts_consistent_configurations() -> TestResult {
+    let jwt_fallback = AuthConfig::builder()
+        .token_backend(TokenBackendKind::Jwt)
+        .signing_secret(SECRET)
+        .build()?;
+    assert_eq!(
+        jwt_fallback.effective_jwt_secret().map(ExposeSecret::expose_secret),
+        Some(SECRET)
+    );
+    let asymmetric = AuthConfig::builder()
+        .token_backend(TokenBackendKind::Jwt)
+        .jwt_algorithm(JwtAlgorithm::EdDSA)
+        .build()?;
+    assert!(asymmetric.effective_jwt_secret().is_none());
+    let cheap_for_tests = AuthConfig::builder()
+        .argon2_memory_cost(8)
+        .argon2_time_cost(1)
+        .argon2_parallelism(1)
+        .bcrypt_rounds(4)
+        .pbkdf2_iterations(1)
+        .max_tokens_per_user(0)
+        .build()?;
+    assert_eq!(cheap_for_tests.argon2_memory_cost, 8);
+    Ok(())
+}
+
+#[test]
+fn effective_signing_secret_is_the_signing_secret() -> TestResult {
+    let c = AuthConfig::builder().signing_secret(SECRET).build()?;
+    assert_eq!(
+        c.effective_signing_secret().map(ExposeSecret::expose_secret),
+        Some(SECRET)
+    );
+    let with_jwt = AuthConfig::builder()
+        .signing_secret(SECRET)
+        .jwt_secret("another-secret-of-thirty-two-bytes!!")
+        .build()?;
+    assert_eq!(
+        with_jwt.effective_jwt_secret().map(ExposeSecret::expose_secret),
+        Some("another-secret-of-thirty-two-bytes!!")
+    );
+    assert!(AuthConfig::default().effective_signing_secret().is_none());
+    Ok(())
+}
+
+#[test]
+fn debug_never_shows_a_secret() -> TestResult {
+    let c = AuthConfig::builder()
+        .signing_secret("signing-secret-value-0123456789abcdef")
+        .jwt_secret("jwt-secret-value-0123456789abcdef-xyz")
+        .signing_fallback_secret("fallback-secret-value-0123456789abcdef")
+        .build()?;
+    let shown = format!("{c:?} {c:#?}");
+    for secret in ["signing-secret-value", "jwt-secret-value", "fallback-secret-value"] {
+        assert!(!shown.contains(secret), "{secret} leaked in Debug");
+    }
+    assert!(shown.contains("access_token_lifetime"));
+    Ok(())
+}
+
+#[test]
+fn toml_sets_every_kind_of_field() -> TestResult {
+    let c = AuthConfig::from_toml_str(&format!(
+        r#"
+        argon2_time_cost = 2
+        access_token_lifetime = 600
+        refresh_token_lifetime = 86400
+        signing_secret = "{SECRET}"
+        signing_fallback_secrets = ["{SECRET}-old", ""]
+        jwt_algorithm = "HS256"
+        jwt_issuer = "https://auth.example.com"
+        jwt_audience = ""
+        jwt_blacklist_enabled = true
+        token_backend = "jwt"
+        refresh_reuse_detection = false
+
+        [[password_validators]]
+        name = "minimum_length"
+        min_length = 12
+
+        [[password_validators]]
+        name = "user_attribute_similarity"
+        user_attributes = ["email", "username"]
+        "#
+    ))?;
+    assert_eq!(c.argon2_time_cost, 2);
+    assert_eq!(c.access_token_lifetime, Duration::from_secs(600));
+    assert_eq!(c.signing_fallback_secrets.len(), 1, "empty entries are unset");
+    assert_eq!(c.jwt_issuer.as_deref(), Some("https://auth.example.com"));
+    assert_eq!(c.jwt_audience, None, "empty means unset, as in the reference");
+    assert!(c.jwt_blacklist_enabled);
+    assert_eq!(c.token_backend, TokenBackendKind::Jwt);
+    assert!(!c.refresh_reuse_detection);
+    assert_eq!(c.password_validators.len(), 2);
+    assert!(matches!(
+        &c.password_validators[1],
+        PasswordValidatorConfig::UserAttributeSimilarity { user_attributes, max_similarity }
+            if user_attributes.len() == 2 && (*max_similarity - 0.7).abs() < f64::EPSILON
+    ));
+    Ok(())
+}
+
+#[test]
+fn toml_errors_name_the_problem() {
+    let unknown_field = AuthConfig::from_toml_str("user_modle = \"x\"");
+    assert!(matches!(unknown_field, Err(Error::Parse { .. })));
+    let unknown_alg = AuthConfig::from_toml_str("jwt_algorithm = \"none\"");
+    let source = unknown_alg
+        .err()
+        .and_then(|e| std::error::Error::source(&e).map(ToString::to_string));
+    assert!(source.is_some_and(|s| s.contains("jwt_algorithm")));
+    let negative = AuthConfig::from_toml_str("access_token_lifetime = -5");
+    assert!(matches!(negative, Err(Error::Parse { .. })));
+    let invalid = AuthConfig::from_toml_str("token_length = 8");
+    assert!(matches!(invalid, Err(Error::Invalid { field: "token_length", .. })));
+}
+
+#[test]
+fn toml_file_loads_and_a_missing_file_is_a_clear_error() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("auth.toml");
+    std::fs::write(&path, "max_tokens_per_user = 5\n")?;
+    assert_eq!(AuthConfig::from_toml_file(&path)?.max_tokens_per_user, 5);
+    let missing = AuthConfig::from_toml_file(dir.path().join("nope.toml"));
+    let message = missing.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("nope.toml"), "{message}");
+    std::fs::write(&path, "max_tokens_per_user = \"five\"\n")?;
+    let message = AuthConfig::from_toml_file(&path).err().map(|e| e.to_string());
+    assert!(message.is_some_and(|m| m.contains("auth.toml")));
+    Ok(())
+}
+
+#[test]
+fn environment_variables_override_the_defaults() -> TestResult {
+    let c = AuthConfig::default().with_env_vars([
+        ("TESTUDO_ACCESS_TOKEN_LIFETIME", "300"),
+        ("TESTUDO_JWT_ALGORITHM", "HS512"),
+        ("TESTUDO_JWT_BLACKLIST_ENABLED", "true"),
+        ("TESTUDO_SIGNING_SECRET", SECRET),
+        ("TESTUDO_SIGNING_FALLBACK_SECRETS", "0123456789abcdef0123456789abcdeX, 0123456789abcdef0123456789abcdeY"),
+        ("TESTUDO_JWT_ISSUER", "me"),
+        ("TESTUDO_TOKEN_BACKEND", "database"),
+        ("HOME", "/root"),
+    ])?;
+    assert_eq!(c.access_token_lifetime, Duration::from_secs(300));
+    assert_eq!(c.jwt_algorithm, JwtAlgorithm::HS512);
+    assert!(c.jwt_blacklist_enabled);
+    assert_eq!(c.signing_fallback_secrets.len(), 2);
+    assert_eq!(c.jwt_issuer.as_deref(), Some("me"));
+    Ok(())
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let cases = [
+        ("TESTUDO_ACCESS_TOKEN_LIFETIME", "-1"),
+        ("TESTUDO_ARGON2_TIME_COST", "three"),
+        ("TESTUDO_JWT_BLACKLIST_ENABLED", "maybe"),
+        ("TESTUDO_JWT_ALGORITHM", "none"),
+        ("TESTUDO_TOKEN_BACKEND", "redis"),
+        ("TESTUDO_NO_SUCH_SETTING", "1"),
+    ];
+    for (var, value) in cases {
+        let err = AuthConfig::default().with_env_vars([(var, value)]).err();
+        match err {
+            Some(Error::Env { var: named, .. }) => assert_eq!(named, var),
+            other => panic!("{var}={value}: expected an Env error, got {other:?}"),
+        }
+    }
+    // Parsed but unsafe: the validation error names the field.
+    let err = AuthConfig::default().with_env_vars([("TESTUDO_TOKEN_LENGTH", "10")]);
+    assert!(matches!(err, Err(Error::Invalid { field: "token_length", .. })));
+    // A secret's value never appears in an error.
+    let err = AuthConfig::default()
+        .with_env_vars([("TESTUDO_SIGNING_SECRET", "tiny-secret-value")])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("signing_secret") && !err.contains("tiny-secret-value"), "{err}");
+}
+
+#[test]
+fn global_configuration_falls_back_to_defaults_and_refuses_invalid_ones() -> TestResult {
+    // This is the only test in this binary touching the global, so it cannot race.
+    assert_eq!(get_config().token_length, 64);
+    configure(AuthConfig::builder().token_length(80).build()?)?;
+    assert_eq!(get_config().token_length, 80);
+    let mut bad = AuthConfig::default();
+    bad.token_length = 1;
+    assert!(configure(bad).is_err());
+    assert_eq!(get_config().token_length, 80, "a refused config changes nothing");
+    Ok(())
+}
+
+#[test]
+fn configuration_errors_convert_into_the_core_error() {
+    let err: testudo_core::Error = AuthConfig::builder()
+        .token_length(1)
+        .build()
+        .err()
+        .map_or_else(|| testudo_core::Error::configuration("unexpected"), Into::into);
+    assert!(matches!(err, testudo_core::Error::Configuration(_)));
+    assert!(err.to_string().contains("token_length"));
+}
