@@ -45,9 +45,12 @@ pub(crate) fn test(sh: &Shell, no_doc: bool) -> Result<()> {
         .run()
         .context("tests failed")?;
     } else {
-        cmd!(sh, "cargo test --workspace --all-features --locked --no-fail-fast --lib --bins --tests")
-            .run()
-            .context("tests failed")?;
+        cmd!(
+            sh,
+            "cargo test --workspace --all-features --locked --no-fail-fast --lib --bins --tests"
+        )
+        .run()
+        .context("tests failed")?;
     }
     if !no_doc {
         cmd!(sh, "cargo test --workspace --all-features --locked --doc")
@@ -71,7 +74,11 @@ pub(crate) fn ci(sh: &Shell, no_test: bool) -> Result<()> {
         if features.is_empty() {
             cmd!(sh, "cargo check -p testudo --no-default-features --locked").run()?;
         } else {
-            cmd!(sh, "cargo check -p testudo --no-default-features --features {features} --locked").run()?;
+            cmd!(
+                sh,
+                "cargo check -p testudo --no-default-features --features {features} --locked"
+            )
+            .run()?;
         }
     }
     cmd!(sh, "cargo check -p testudo --all-features --locked").run()?;
@@ -79,8 +86,11 @@ pub(crate) fn ci(sh: &Shell, no_test: bool) -> Result<()> {
         test(sh, false)?;
     }
     let _docflags = sh.push_env("RUSTDOCFLAGS", "-D warnings");
-    cmd!(sh, "cargo doc --workspace --all-features --no-deps --locked")
-        .run()
-        .context("cargo doc with -D warnings")?;
+    cmd!(
+        sh,
+        "cargo doc --workspace --all-features --no-deps --locked"
+    )
+    .run()
+    .context("cargo doc with -D warnings")?;
     Ok(())
 }

@@ -39,10 +39,28 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
         ("jwt_algorithm", c.jwt_algorithm.as_str().into()),
         ("jwt_blacklist_enabled", c.jwt_blacklist_enabled.into()),
         // Unset secrets / claims are "" in the reference and `None` here.
-        ("signing_secret", c.signing_secret.as_ref().map_or("", |s| s.expose_secret()).into()),
-        ("jwt_secret", c.jwt_secret.as_ref().map_or("", |s| s.expose_secret()).into()),
-        ("jwt_issuer", c.jwt_issuer.clone().unwrap_or_default().into()),
-        ("jwt_audience", c.jwt_audience.clone().unwrap_or_default().into()),
+        (
+            "signing_secret",
+            c.signing_secret
+                .as_ref()
+                .map_or("", |s| s.expose_secret())
+                .into(),
+        ),
+        (
+            "jwt_secret",
+            c.jwt_secret
+                .as_ref()
+                .map_or("", |s| s.expose_secret())
+                .into(),
+        ),
+        (
+            "jwt_issuer",
+            c.jwt_issuer.clone().unwrap_or_default().into(),
+        ),
+        (
+            "jwt_audience",
+            c.jwt_audience.clone().unwrap_or_default().into(),
+        ),
     ]);
     // Fields of the reference that testudo deliberately does not port.
     let not_ported = [
@@ -73,7 +91,11 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
         assert_eq!(value, expected, "default of {field}");
         checked += 1;
     }
-    assert_eq!(checked, ours.len(), "every compared field is in the reference");
+    assert_eq!(
+        checked,
+        ours.len(),
+        "every compared field is in the reference"
+    );
     vectors.report("config_defaults", checked);
     // The API reference's max_tokens_per_user (absent from 0.6.0's code) and validator list.
     assert_eq!(c.max_tokens_per_user, 100);
@@ -102,23 +124,44 @@ fn defaults_of_our_own_fields_are_safe() {
 fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
     let b = AuthConfig::builder;
     let cases: Vec<(&str, Result<AuthConfig, Error>)> = vec![
-        ("access_token_lifetime", b().access_token_lifetime(Duration::ZERO).build()),
-        ("refresh_token_lifetime", b().refresh_token_lifetime(Duration::ZERO).build()),
-        ("signing_token_lifetime", b().signing_token_lifetime(Duration::ZERO).build()),
-        ("email_token_lifetime", b().email_token_lifetime(Duration::ZERO).build()),
+        (
+            "access_token_lifetime",
+            b().access_token_lifetime(Duration::ZERO).build(),
+        ),
+        (
+            "refresh_token_lifetime",
+            b().refresh_token_lifetime(Duration::ZERO).build(),
+        ),
+        (
+            "signing_token_lifetime",
+            b().signing_token_lifetime(Duration::ZERO).build(),
+        ),
+        (
+            "email_token_lifetime",
+            b().email_token_lifetime(Duration::ZERO).build(),
+        ),
         (
             "refresh_token_lifetime",
             b().access_token_lifetime(Duration::from_secs(3600))
                 .refresh_token_lifetime(Duration::from_secs(60))
                 .build(),
         ),
-        ("jwt_leeway", b().jwt_leeway(Duration::from_secs(900)).build()),
+        (
+            "jwt_leeway",
+            b().jwt_leeway(Duration::from_secs(900)).build(),
+        ),
         ("token_length", b().token_length(16).build()),
         ("token_length", b().token_length(5000).build()),
         ("argon2_time_cost", b().argon2_time_cost(0).build()),
         ("argon2_parallelism", b().argon2_parallelism(0).build()),
-        ("argon2_parallelism", b().argon2_parallelism(1 << 24).build()),
-        ("argon2_memory_cost", b().argon2_memory_cost(31).argon2_parallelism(4).build()),
+        (
+            "argon2_parallelism",
+            b().argon2_parallelism(1 << 24).build(),
+        ),
+        (
+            "argon2_memory_cost",
+            b().argon2_memory_cost(31).argon2_parallelism(4).build(),
+        ),
         ("bcrypt_rounds", b().bcrypt_rounds(3).build()),
         ("bcrypt_rounds", b().bcrypt_rounds(32).build()),
         ("pbkdf2_iterations", b().pbkdf2_iterations(0).build()),
@@ -145,13 +188,21 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         ),
         ("hash_concurrency", b().hash_concurrency(0).build()),
         ("signing_secret", b().signing_secret("short").build()),
-        ("signing_fallback_secrets", b().signing_fallback_secret("short").build()),
+        (
+            "signing_fallback_secrets",
+            b().signing_fallback_secret("short").build(),
+        ),
         ("jwt_secret", b().jwt_secret("short").build()),
         (
             "jwt_secret",
-            b().jwt_algorithm(JwtAlgorithm::HS512).jwt_secret(SECRET).build(), // 32 < 64 bytes
+            b().jwt_algorithm(JwtAlgorithm::HS512)
+                .jwt_secret(SECRET)
+                .build(), // 32 < 64 bytes
         ),
-        ("jwt_secret", b().token_backend(TokenBackendKind::Jwt).build()),
+        (
+            "jwt_secret",
+            b().token_backend(TokenBackendKind::Jwt).build(),
+        ),
         (
             "signing_secret",
             // The JWT falls back to a signing secret too short for HS384.
@@ -173,7 +224,9 @@ fn validate_accepts_consistent_configurations() -> TestResult {
         .signing_secret(SECRET)
         .build()?;
     assert_eq!(
-        jwt_fallback.effective_jwt_secret().map(ExposeSecret::expose_secret),
+        jwt_fallback
+            .effective_jwt_secret()
+            .map(ExposeSecret::expose_secret),
         Some(SECRET)
     );
     let asymmetric = AuthConfig::builder()
@@ -197,7 +250,8 @@ fn validate_accepts_consistent_configurations() -> TestResult {
 fn effective_signing_secret_is_the_signing_secret() -> TestResult {
     let c = AuthConfig::builder().signing_secret(SECRET).build()?;
     assert_eq!(
-        c.effective_signing_secret().map(ExposeSecret::expose_secret),
+        c.effective_signing_secret()
+            .map(ExposeSecret::expose_secret),
         Some(SECRET)
     );
     let with_jwt = AuthConfig::builder()
@@ -205,7 +259,9 @@ fn effective_signing_secret_is_the_signing_secret() -> TestResult {
         .jwt_secret("another-secret-of-thirty-two-bytes!!")
         .build()?;
     assert_eq!(
-        with_jwt.effective_jwt_secret().map(ExposeSecret::expose_secret),
+        with_jwt
+            .effective_jwt_secret()
+            .map(ExposeSecret::expose_secret),
         Some("another-secret-of-thirty-two-bytes!!")
     );
     assert!(AuthConfig::default().effective_signing_secret().is_none());
@@ -220,7 +276,11 @@ fn debug_never_shows_a_secret() -> TestResult {
         .signing_fallback_secret("fallback-secret-value-0123456789abcdef")
         .build()?;
     let shown = format!("{c:?} {c:#?}");
-    for secret in ["signing-secret-value", "jwt-secret-value", "fallback-secret-value"] {
+    for secret in [
+        "signing-secret-value",
+        "jwt-secret-value",
+        "fallback-secret-value",
+    ] {
         assert!(!shown.contains(secret), "{secret} leaked in Debug");
     }
     assert!(shown.contains("access_token_lifetime"));
@@ -254,9 +314,16 @@ fn toml_sets_every_kind_of_field() -> TestResult {
     ))?;
     assert_eq!(c.argon2_time_cost, 2);
     assert_eq!(c.access_token_lifetime, Duration::from_secs(600));
-    assert_eq!(c.signing_fallback_secrets.len(), 1, "empty entries are unset");
+    assert_eq!(
+        c.signing_fallback_secrets.len(),
+        1,
+        "empty entries are unset"
+    );
     assert_eq!(c.jwt_issuer.as_deref(), Some("https://auth.example.com"));
-    assert_eq!(c.jwt_audience, None, "empty means unset, as in the reference");
+    assert_eq!(
+        c.jwt_audience, None,
+        "empty means unset, as in the reference"
+    );
     assert!(c.jwt_blacklist_enabled);
     assert_eq!(c.token_backend, TokenBackendKind::Jwt);
     assert!(!c.refresh_reuse_detection);
@@ -281,7 +348,13 @@ fn toml_errors_name_the_problem() {
     let negative = AuthConfig::from_toml_str("access_token_lifetime = -5");
     assert!(matches!(negative, Err(Error::Parse { .. })));
     let invalid = AuthConfig::from_toml_str("token_length = 8");
-    assert!(matches!(invalid, Err(Error::Invalid { field: "token_length", .. })));
+    assert!(matches!(
+        invalid,
+        Err(Error::Invalid {
+            field: "token_length",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -294,7 +367,9 @@ fn toml_file_loads_and_a_missing_file_is_a_clear_error() -> TestResult {
     let message = missing.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("nope.toml"), "{message}");
     std::fs::write(&path, "max_tokens_per_user = \"five\"\n")?;
-    let message = AuthConfig::from_toml_file(&path).err().map(|e| e.to_string());
+    let message = AuthConfig::from_toml_file(&path)
+        .err()
+        .map(|e| e.to_string());
     assert!(message.is_some_and(|m| m.contains("auth.toml")));
     Ok(())
 }
@@ -306,7 +381,10 @@ fn environment_variables_override_the_defaults() -> TestResult {
         ("TESTUDO_JWT_ALGORITHM", "HS512"),
         ("TESTUDO_JWT_BLACKLIST_ENABLED", "true"),
         ("TESTUDO_SIGNING_SECRET", SECRET),
-        ("TESTUDO_SIGNING_FALLBACK_SECRETS", "0123456789abcdef0123456789abcdeX, 0123456789abcdef0123456789abcdeY"),
+        (
+            "TESTUDO_SIGNING_FALLBACK_SECRETS",
+            "0123456789abcdef0123456789abcdeX, 0123456789abcdef0123456789abcdeY",
+        ),
         ("TESTUDO_JWT_ISSUER", "me"),
         ("TESTUDO_TOKEN_BACKEND", "database"),
         ("HOME", "/root"),
@@ -338,14 +416,23 @@ fn a_bad_environment_value_names_the_variable() {
     }
     // Parsed but unsafe: the validation error names the field.
     let err = AuthConfig::default().with_env_vars([("TESTUDO_TOKEN_LENGTH", "10")]);
-    assert!(matches!(err, Err(Error::Invalid { field: "token_length", .. })));
+    assert!(matches!(
+        err,
+        Err(Error::Invalid {
+            field: "token_length",
+            ..
+        })
+    ));
     // A secret's value never appears in an error.
     let err = AuthConfig::default()
         .with_env_vars([("TESTUDO_SIGNING_SECRET", "tiny-secret-value")])
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("signing_secret") && !err.contains("tiny-secret-value"), "{err}");
+    assert!(
+        err.contains("signing_secret") && !err.contains("tiny-secret-value"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -357,7 +444,11 @@ fn global_configuration_falls_back_to_defaults_and_refuses_invalid_ones() -> Tes
     let mut bad = AuthConfig::default();
     bad.token_length = 1;
     assert!(configure(bad).is_err());
-    assert_eq!(get_config().token_length, 80, "a refused config changes nothing");
+    assert_eq!(
+        get_config().token_length,
+        80,
+        "a refused config changes nothing"
+    );
     Ok(())
 }
 
@@ -367,7 +458,10 @@ fn configuration_errors_convert_into_the_core_error() {
         .token_length(1)
         .build()
         .err()
-        .map_or_else(|| testudo_core::Error::configuration("unexpected"), Into::into);
+        .map_or_else(
+            || testudo_core::Error::configuration("unexpected"),
+            Into::into,
+        );
     assert!(matches!(err, testudo_core::Error::Configuration(_)));
     assert!(err.to_string().contains("token_length"));
 }

@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.argon2_time_cost,
         config.argon2_parallelism,
     ));
-    say(&format!("2. Debug never shows secrets: {config:?}").chars().take(160).collect::<String>());
+    say(&format!("2. Debug never shows secrets: {config:?}")
+        .chars()
+        .take(160)
+        .collect::<String>());
 
     match AuthConfig::builder().token_length(8).build() {
         Err(e) => say(&format!("3. unsafe settings are refused: {e}")),
