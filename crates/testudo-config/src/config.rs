@@ -249,7 +249,6 @@ impl Default for AuthConfig {
 
 impl AuthConfig {
     /// A builder starting from the defaults; [`AuthConfigBuilder::build`] validates.
-    #[must_use]
     pub fn builder() -> AuthConfigBuilder {
         AuthConfigBuilder {
             config: Self::default(),

@@ -12,9 +12,9 @@ use testudo_test_support::{TestResult, Vectors};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn invalid_field(result: Result<AuthConfig, Error>) -> Option<&'static str> {
+fn invalid_field(result: &Result<AuthConfig, Error>) -> Option<&'static str> {
     match result {
-        Err(Error::Invalid { field, .. }) => Some(field),
+        Err(Error::Invalid { field, .. }) => Some(*field),
         _ => None,
     }
 }
@@ -213,7 +213,7 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         ),
     ];
     for (field, result) in cases {
-        assert_eq!(invalid_field(result), Some(field), "case for {field}");
+        assert_eq!(invalid_field(&result), Some(field), "case for {field}");
     }
 }
 
