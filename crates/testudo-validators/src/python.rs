@@ -1,0 +1,189 @@
+//! The few Python string semantics tortoise-auth's validators depend on.
+//!
+//! The tables come from Python 3.11 (Unicode 14.0), the interpreter the conformance vectors were
+//! produced with; `tools/gen_digits.py` regenerates them.
+
+use crate::tables::{DIGITS, UNASSIGNED};
+
+fn in_ranges(table: &[(char, char)], c: char) -> bool {
+    table
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// Python's `c.isdigit()` for one character: Unicode `Numeric_Type` Digit or Decimal.
+///
+/// ```
+/// use testudo_validators::python::is_digit_char;
+///
+/// assert!(is_digit_char('7') && is_digit_char('²') && is_digit_char('①') && is_digit_char('１'));
+/// assert!(!is_digit_char('½') && !is_digit_char('Ⅻ') && !is_digit_char('a'));
+/// ```
+#[must_use]
+pub fn is_digit_char(c: char) -> bool {
+    c.is_ascii_digit() || (!c.is_ascii() && in_ranges(&DIGITS, c))
+}
+
+/// Python's `s.isdigit()`: true when `s` is non-empty and every character is a digit
+/// (see [`is_digit_char`]).
+///
+/// ```
+/// use testudo_validators::python::is_digit;
+///
+/// assert!(is_digit("٣١٤") && is_digit("１２"));
+/// assert!(!is_digit("") && !is_digit("12a") && !is_digit("½"));
+/// ```
+#[must_use]
+pub fn is_digit(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_digit_char)
+}
+
+/// Python's `c.isspace()`, used when trimming the lines of a password list.
+#[must_use]
+pub fn is_space(c: char) -> bool {
+    // Python counts the information separators U+001C..U+001F as white space; Unicode does not.
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `s.strip()`: removes leading and trailing [`is_space`] characters.
+#[must_use]
+pub fn strip(s: &str) -> &str {
+    s.trim_matches(is_space)
+}
+
+/// Python's `s.lower()`: full Unicode lower-casing, final sigma included, as of Unicode 14.
+///
+/// Rust's [`str::to_lowercase`] implements the same algorithm with newer Unicode data; characters
+/// that were unassigned in Unicode 14 are left unchanged here (as Python 3.11 does) and, like
+/// Python, they break the final-sigma context.
+///
+/// ```
+/// use testudo_validators::python::lower;
+///
+/// assert_eq!(lower("PassWORD"), "password");
+/// assert_eq!(lower("ΟΔΟΣ ΑΣ"), "οδος ας");
+/// assert_eq!(lower("İ"), "i\u{307}");
+/// ```
+#[must_use]
+pub fn lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some((i, c)) = rest
+        .char_indices()
+        .find(|&(_, c)| !c.is_ascii() && in_ranges(&UNASSIGNED, c))
+    {
+        out.push_str(&rest[..i].to_lowercase());
+        out.push(c);
+        rest = &rest[i + c.len_utf8()..];
+    }
+    out.push_str(&rest.to_lowercase());
+    out
+}
+
+/// The number of characters (code points) in `s`, as Python's `len`.
+#[must_use]
+pub fn len(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Python's `difflib.SequenceMatcher(None, a, b).quick_ratio()`.
+///
+/// `2 * M / (len a + len b)` over code points, where `M` is the size of the multiset
+/// intersection of the two strings' characters (order is ignored), computed in double precision
+/// exactly as Python does; `1.0` when both strings are empty.
+///
+/// ```
+/// use testudo_validators::python::quick_ratio;
+///
+/// assert_eq!(quick_ratio("ecila", "alice"), 1.0);
+/// assert_eq!(quick_ratio("ab", "abcdef"), 0.5);
+/// assert_eq!(quick_ratio("", ""), 1.0);
+/// ```
+#[must_use]
+pub fn quick_ratio(a: &str, b: &str) -> f64 {
+    let mut counts: std::collections::HashMap<char, usize> = std::collections::HashMap::new();
+    let mut lb = 0usize;
+    for c in b.chars() {
+        *counts.entry(c).or_insert(0) += 1;
+        lb += 1;
+    }
+    let mut la = 0usize;
+    let mut matches = 0usize;
+    for c in a.chars() {
+        la += 1;
+        if let Some(n) = counts.get_mut(&c)
+            && *n > 0
+        {
+            *n -= 1;
+            matches += 1;
+        }
+    }
+    let length = la + lb;
+    if length == 0 {
+        1.0
+    } else {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "string lengths are far below 2^53, so the conversion is exact, as in Python"
+        )]
+        let (m, length) = (matches as f64, length as f64);
+        2.0 * m / length
+    }
+}
+
+/// The Unicode version the Python semantics here follow.
+#[must_use]
+pub fn unicode_version() -> &'static str {
+    crate::tables::UNICODE_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isdigit_matches_python_for_the_documented_examples() {
+        for s in ["0123", "²", "①", "٣", "１", "३"] {
+            assert!(is_digit(s), "{s}");
+        }
+        for s in ["", "½", "Ⅻ", "12a", " 1", "一"] {
+            assert!(!is_digit(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn lower_follows_python_311() {
+        assert_eq!(lower("ΑΣ"), "ας");
+        assert_eq!(lower("ΑΣ Α"), "ας α");
+        assert_eq!(lower("Σ"), "σ");
+        assert_eq!(lower("ÉLODIE"), "élodie");
+        // U+A7CB (Unicode 16) and U+1C89 (Unicode 16): unassigned in Python 3.11, kept as is.
+        assert_eq!(lower("\u{a7cb}A"), "\u{a7cb}a");
+        assert_eq!(lower("\u{1c89}"), "\u{1c89}");
+        // An unassigned character breaks the final-sigma context as in Python.
+        assert_eq!(lower("ΑΣ\u{a7cb}"), "ας\u{a7cb}");
+        assert_eq!(lower("Α\u{378}Σ"), "α\u{378}σ");
+    }
+
+    #[test]
+    fn strip_counts_information_separators_as_space() {
+        assert_eq!(strip("\u{1c} pw \u{a0}\t"), "pw");
+    }
+
+    #[test]
+    fn quick_ratio_counts_a_multiset_intersection() {
+        assert_eq!(quick_ratio("aab", "ab"), 2.0 * 2.0 / 5.0);
+        assert_eq!(quick_ratio("x", ""), 0.0);
+    }
+}
