@@ -7,6 +7,7 @@
 
 mod ci;
 mod flags;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,98 @@
+//! Repository rules, checked as a `#[test]` so every test run enforces them.
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use crate::project_root;
+
+    /// Every workspace member's directory.
+    fn members() -> Vec<PathBuf> {
+        let root = project_root();
+        let mut dirs: Vec<PathBuf> = fs::read_dir(root.join("crates"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.join("Cargo.toml").is_file())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for extra in ["migrations", "xtask"] {
+            if root.join(extra).join("Cargo.toml").is_file() {
+                dirs.push(root.join(extra));
+            }
+        }
+        dirs.sort();
+        dirs
+    }
+
+    fn read(path: &Path) -> String {
+        fs::read_to_string(path).unwrap_or_default()
+    }
+
+    #[test]
+    fn every_member_inherits_the_workspace_lints_and_package_fields() {
+        let members = members();
+        assert!(members.len() >= 3, "found the workspace members");
+        for dir in members {
+            let manifest = read(&dir.join("Cargo.toml"));
+            let name = dir.display();
+            assert!(
+                manifest.contains("[lints]\nworkspace = true"),
+                "{name}: add `[lints] workspace = true` (and nothing else under [lints])"
+            );
+            for field in ["version", "edition", "rust-version", "license"] {
+                assert!(
+                    manifest.contains(&format!("\n{field}.workspace = true")),
+                    "{name}: inherit `{field}` from [workspace.package]"
+                );
+            }
+            assert!(
+                !manifest.contains("[lints.rust]") && !manifest.contains("[lints.clippy]"),
+                "{name}: lints live in the workspace only"
+            );
+        }
+    }
+
+    #[test]
+    fn every_published_crate_has_a_readme_that_is_its_crate_doc() {
+        for dir in members() {
+            let manifest = read(&dir.join("Cargo.toml"));
+            if manifest.contains("publish = false") {
+                continue;
+            }
+            let name = dir.display();
+            assert!(
+                dir.join("README.md").is_file()
+                    || manifest.contains("readme = \"../../README.md\""),
+                "{name}: needs a README.md"
+            );
+            let lib = read(&dir.join("src/lib.rs"));
+            assert!(
+                lib.starts_with("#![doc = include_str!(\"../README.md\")]")
+                    || lib.starts_with("//!"),
+                "{name}: src/lib.rs must open with its crate guide"
+            );
+        }
+    }
+
+    #[test]
+    fn the_ci_script_runs_the_test_command_of_the_readme() {
+        let root = project_root();
+        let ci = read(&root.join(".ci/run"));
+        let readme = read(&root.join("README.md"));
+        let command = ci
+            .lines()
+            .find_map(|l| l.strip_prefix("TEST_COMMAND=\""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or_default();
+        assert!(!command.is_empty(), ".ci/run defines TEST_COMMAND");
+        assert!(
+            readme.lines().any(|l| l == command),
+            "README.md names `{command}`"
+        );
+        assert!(ci.contains("\n$TEST_COMMAND\n"), ".ci/run runs it");
+    }
+}
