@@ -27,6 +27,9 @@
 //! # Ok::<(), testudo_test_support::VectorError>(())
 //! ```
 
+#[cfg(feature = "db")]
+pub mod db;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

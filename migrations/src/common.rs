@@ -1,0 +1,78 @@
+//! Column helpers shared by the migrations.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
+/// A timestamp column that keeps the time zone (PostgreSQL `timestamp with time zone`) or
+/// microseconds (MySQL / MariaDB `DATETIME(6)`, always UTC).
+pub(crate) fn ts<T: IntoIden>(manager: &SchemaManager<'_>, col: T) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    match manager.get_database_backend() {
+        DatabaseBackend::MySql => def.custom(Alias::new("DATETIME(6)")),
+        _ => def.timestamp_with_time_zone(),
+    };
+    def
+}
+
+/// A non-null timestamp column.
+pub(crate) fn ts_not_null<T: IntoIden>(manager: &SchemaManager<'_>, col: T) -> ColumnDef {
+    let mut def = ts(manager, col);
+    def.not_null();
+    def
+}
+
+/// A nullable timestamp column.
+pub(crate) fn ts_null<T: IntoIden>(manager: &SchemaManager<'_>, col: T) -> ColumnDef {
+    let mut def = ts(manager, col);
+    def.null();
+    def
+}
+
+/// `BIGINT` auto-increment primary key.
+pub(crate) fn id<T: IntoIden>(col: T) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    def.big_integer().not_null().auto_increment().primary_key();
+    def
+}
+
+/// `VARCHAR(len) NOT NULL`.
+pub(crate) fn varchar<T: IntoIden>(col: T, len: u32) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    def.string_len(len).not_null();
+    def
+}
+
+/// `VARCHAR(len) NOT NULL UNIQUE`.
+pub(crate) fn varchar_unique<T: IntoIden>(col: T, len: u32) -> ColumnDef {
+    let mut def = varchar(col, len);
+    def.unique_key();
+    def
+}
+
+/// `VARCHAR(len) NULL`.
+pub(crate) fn varchar_null<T: IntoIden>(col: T, len: u32) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    def.string_len(len).null();
+    def
+}
+
+/// `BOOLEAN NOT NULL DEFAULT value`.
+pub(crate) fn boolean<T: IntoIden>(col: T, default: bool) -> ColumnDef {
+    let mut def = ColumnDef::new(col);
+    def.boolean().not_null().default(default);
+    def
+}
+
+/// A plain (non-unique) index named `idx_<table>_<column>`.
+pub(crate) fn index<T: IntoIden + Clone + 'static, C: IntoIden + 'static>(
+    table: T,
+    table_name: &str,
+    col: C,
+    col_name: &str,
+) -> IndexCreateStatement {
+    Index::create()
+        .name(format!("idx_{table_name}_{col_name}"))
+        .table(table)
+        .col(col)
+        .to_owned()
+}

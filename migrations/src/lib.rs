@@ -1,0 +1,46 @@
+#![doc = include_str!("../README.md")]
+
+mod common;
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_access_tokens;
+mod m20261123_000003_create_refresh_tokens;
+mod m20261123_000004_create_jwt_tokens;
+mod m20261123_000005_create_email_tokens;
+
+use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+/// The name of the migration history table.
+pub const MIGRATION_TABLE: &str = "testudo_migrations";
+
+/// Every testudo table, in creation order.
+pub const TABLES: &[&str] = &[
+    "testudo_users",
+    "testudo_access_tokens",
+    "testudo_refresh_tokens",
+    "testudo_jwt_outstanding_tokens",
+    "testudo_jwt_blacklisted_tokens",
+    "testudo_email_tokens",
+    "testudo_email_retvals",
+];
+
+/// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_access_tokens::Migration),
+            Box::new(m20261123_000003_create_refresh_tokens::Migration),
+            Box::new(m20261123_000004_create_jwt_tokens::Migration),
+            Box::new(m20261123_000005_create_email_tokens::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        MIGRATION_TABLE.into_iden()
+    }
+}
