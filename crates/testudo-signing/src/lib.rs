@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod signer;
+mod timestamp;
+mod token;
+
+pub use error::{Error, Result};
+pub use signer::{DEFAULT_SEPARATOR, SALT_PREFIX, Signer, check_separator};
+pub use testudo_core::{BadSignature, SignatureError, SignatureExpired};
+pub use timestamp::TimestampSigner;
+pub use token::{MaxAge, make_token, verify_token};
