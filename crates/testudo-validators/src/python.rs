@@ -114,6 +114,9 @@ pub fn len(s: &str) -> usize {
 pub fn quick_ratio(a: &str, b: &str) -> f64 {
     // Counts of `b`'s characters: an array for ASCII, a sorted list for the rest (no hashing,
     // so a 4096-character password costs a few microseconds).
+    if a.is_ascii() && b.is_ascii() {
+        return quick_ratio_ascii(a.as_bytes(), b.as_bytes());
+    }
     let mut ascii = [0usize; 128];
     let mut other: Vec<(char, usize)> = Vec::new();
     let mut lb = 0usize;
@@ -154,7 +157,28 @@ pub fn quick_ratio(a: &str, b: &str) -> f64 {
             matches += 1;
         }
     }
-    let length = la + lb;
+    ratio(matches, la + lb)
+}
+
+/// [`quick_ratio`] for ASCII strings (one byte per character).
+fn quick_ratio_ascii(a: &[u8], b: &[u8]) -> f64 {
+    let mut counts = [0usize; 128];
+    for &c in b {
+        counts[usize::from(c & 0x7f)] += 1;
+    }
+    let mut matches = 0usize;
+    for &c in a {
+        let n = &mut counts[usize::from(c & 0x7f)];
+        if *n > 0 {
+            *n -= 1;
+            matches += 1;
+        }
+    }
+    ratio(matches, a.len() + b.len())
+}
+
+/// `2.0 * matches / length` as difflib's `_calculate_ratio`, `1.0` for an empty pair.
+fn ratio(matches: usize, length: usize) -> f64 {
     if length == 0 {
         1.0
     } else {
