@@ -1,0 +1,220 @@
+//! The events: built-in kinds with typed payloads, and application-defined ones.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use testudo_core::{AuthUser, SecretString};
+
+/// The user an event is about: its id and email, copied out of the application's user type.
+///
+/// Events are not generic over the user type (one emitter serves every handler); a handler that
+/// needs more loads the user by [`EventUser::id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventUser {
+    /// The user's primary key, as text.
+    pub id: String,
+    /// The user's (normalised) email address.
+    pub email: String,
+}
+
+impl EventUser {
+    /// An event user with `id` and `email`.
+    pub fn new(id: impl Into<String>, email: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            email: email.into(),
+        }
+    }
+
+    /// Copies the id and email of any [`AuthUser`].
+    pub fn from_user<U: AuthUser>(user: &U) -> Self {
+        Self {
+            id: user.id(),
+            email: user.email().to_owned(),
+        }
+    }
+}
+
+/// Why a login failed, as the `reason` of `user_login_failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LoginFailureReason {
+    /// No user with that identifier.
+    NotFound,
+    /// The user exists but is inactive.
+    Inactive,
+    /// The password was wrong.
+    BadPassword,
+}
+
+impl LoginFailureReason {
+    /// The reference's reason string: `not_found`, `inactive` or `bad_password`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Inactive => "inactive",
+            Self::BadPassword => "bad_password",
+        }
+    }
+}
+
+impl fmt::Display for LoginFailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of built-in event, each with its reference name.
+///
+/// Handlers can be registered by kind or by name: `EventKind::UserLogin` and `"user_login"` are
+/// the same event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// `user_login`: a successful login.
+    UserLogin,
+    /// `user_login_failed`: a failed login.
+    UserLoginFailed,
+    /// `user_logout`: a logout or logout-all.
+    UserLogout,
+    /// `password_changed`: a password was set (not on automatic re-hash).
+    PasswordChanged,
+    /// `email_token_created` (testudo): an email token (verification, reset) was created.
+    EmailTokenCreated,
+}
+
+impl EventKind {
+    /// Every built-in kind.
+    pub const ALL: [Self; 5] = [
+        Self::UserLogin,
+        Self::UserLoginFailed,
+        Self::UserLogout,
+        Self::PasswordChanged,
+        Self::EmailTokenCreated,
+    ];
+
+    /// The event name, as in tortoise-auth.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UserLogin => "user_login",
+            Self::UserLoginFailed => "user_login_failed",
+            Self::UserLogout => "user_logout",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailTokenCreated => "email_token_created",
+        }
+    }
+
+    /// The kind with this name, if it is a built-in one.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl AsRef<str> for EventKind {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An event, delivered by reference to every handler registered under its [`Event::name`].
+///
+/// `Debug` never shows a raw token ([`SecretString`] redacts it).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// `user_login`: emitted after a successful login (tokens issued, `last_login` saved).
+    UserLogin {
+        /// Who logged in.
+        user: EventUser,
+    },
+    /// `user_login_failed`: emitted before a failed login returns its (uniform) error.
+    UserLoginFailed {
+        /// What was typed as the login (e.g. the email).
+        identifier: String,
+        /// The real reason, which the login error itself never reveals.
+        reason: LoginFailureReason,
+    },
+    /// `user_logout`: emitted on logout and logout-all.
+    UserLogout {
+        /// Who logged out.
+        user: EventUser,
+    },
+    /// `password_changed`: emitted when a password is set.
+    PasswordChanged {
+        /// Whose password changed.
+        user: EventUser,
+    },
+    /// `email_token_created` (testudo): an email token was created; the handler mails it.
+    EmailTokenCreated {
+        /// Where to send it.
+        email: String,
+        /// The raw token the application must mail (read it with
+        /// [`ExposeSecret::expose_secret`](testudo_core::ExposeSecret::expose_secret); never
+        /// shown by `Debug`).
+        token: SecretString,
+        /// What the token is for (e.g. `password_reset`, `email_verification`).
+        purpose: Cow<'static, str>,
+        /// The user it belongs to, when known.
+        user: Option<EventUser>,
+    },
+    /// An application's own event.
+    Custom {
+        /// The event name handlers are registered under.
+        name: Cow<'static, str>,
+        /// Arbitrary data.
+        payload: serde_json::Value,
+    },
+}
+
+impl Event {
+    /// An application-defined event.
+    pub fn custom(name: impl Into<Cow<'static, str>>, payload: serde_json::Value) -> Self {
+        Self::Custom {
+            name: name.into(),
+            payload,
+        }
+    }
+
+    /// The name handlers are registered under (`user_login`, ..., or the custom name).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Custom { name, .. } => name,
+            other => other.kind().map_or("", EventKind::name),
+        }
+    }
+
+    /// The built-in kind, or `None` for a custom event.
+    #[must_use]
+    pub fn kind(&self) -> Option<EventKind> {
+        match self {
+            Self::UserLogin { .. } => Some(EventKind::UserLogin),
+            Self::UserLoginFailed { .. } => Some(EventKind::UserLoginFailed),
+            Self::UserLogout { .. } => Some(EventKind::UserLogout),
+            Self::PasswordChanged { .. } => Some(EventKind::PasswordChanged),
+            Self::EmailTokenCreated { .. } => Some(EventKind::EmailTokenCreated),
+            Self::Custom { .. } => None,
+        }
+    }
+
+    /// The user the event is about, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<&EventUser> {
+        match self {
+            Self::UserLogin { user }
+            | Self::UserLogout { user }
+            | Self::PasswordChanged { user } => Some(user),
+            Self::EmailTokenCreated { user, .. } => user.as_ref(),
+            Self::UserLoginFailed { .. } | Self::Custom { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod emitter;
+mod error;
+mod event;
+mod global;
+
+pub use emitter::{EventEmitter, EventHandler, HandlerId, handler_fn};
+pub use error::{Error, EventError, HandlerPanicked, Result};
+pub use event::{Event, EventKind, EventUser, LoginFailureReason};
+pub use futures::future::BoxFuture;
+pub use global::{add_listener, emit, emitter, on, remove_listener};
+pub use testudo_core::{BoxError, async_trait};
