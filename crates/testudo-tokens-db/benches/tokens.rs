@@ -1,0 +1,2 @@
+//! Benchmarks of the database token backend on SQLite.
+fn main() {}

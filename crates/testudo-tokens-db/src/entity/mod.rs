@@ -1,0 +1,6 @@
+//! sea-orm entities of the tables this crate uses (schema from `testudo-migrations`).
+
+pub mod access_token;
+pub mod email_retval;
+pub mod email_token;
+pub mod refresh_token;

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+mod backend;
+mod connect;
+pub mod email;
+pub mod entity;
+mod error;
+mod token;
+
+pub use backend::DatabaseTokenBackend;
+pub use connect::{connect, connect_options};
+pub use email::{AuthOutcome, EmailTokenOptions, EmailTokenStore};
+pub use error::{Error, Result};
+pub use token::{generate_token, hash_token};
