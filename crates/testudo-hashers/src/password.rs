@@ -1,0 +1,319 @@
+//! The synchronous [`PasswordHasher`] and the module-level functions.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine as _;
+use testudo_config::AuthConfig;
+use zeroize::Zeroizing;
+
+use crate::formats::{self, B64_NO_PAD, HashFormat, Limits};
+use crate::{Error, Result};
+
+/// Salt length of new Argon2 hashes, in bytes (as tortoise-auth / argon2-cffi).
+pub const SALT_LEN: usize = 16;
+/// Output length of new Argon2 hashes, in bytes (as tortoise-auth / argon2-cffi).
+pub const HASH_LEN: usize = 32;
+
+/// Fixed ceiling on a stored Argon2 memory cost: 1 GiB in KiB (or the configured cost, if higher).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 1024 * 1024;
+/// Fixed ceiling on a stored Argon2 time cost (or the configured cost, if higher).
+pub const MAX_ARGON2_TIME_COST: u32 = 64;
+/// Fixed ceiling on a stored Argon2 parallelism (or the configured value, if higher).
+pub const MAX_ARGON2_PARALLELISM: u32 = 255;
+/// Fixed ceiling on a stored bcrypt cost (or the configured rounds, if higher). Cost 20 is
+/// already about four minutes per verification; real databases hold 10 to 14.
+pub const MAX_BCRYPT_COST: u32 = 20;
+/// Fixed ceiling on stored PBKDF2 iterations (or the configured count, if higher).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// The outcome of [`check_password`] / [`PasswordHasher::verify`].
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verification {
+    /// Whether the password matched the stored hash.
+    pub valid: bool,
+    /// When `valid` and the stored hash is not an Argon2id hash with the current parameters: a
+    /// fresh Argon2id hash of the same password, to store in place of the old one.
+    pub upgraded: Option<String>,
+}
+
+impl Verification {
+    /// The answer for a password that did not match.
+    #[must_use]
+    pub const fn invalid() -> Self {
+        Self {
+            valid: false,
+            upgraded: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A hash is not a secret in the strict sense, but it is crackable material: omit it.
+        f.debug_struct("Verification")
+            .field("valid", &self.valid)
+            .field("upgraded", &self.upgraded.is_some())
+            .finish()
+    }
+}
+
+/// Argon2id (primary) with bcrypt, PBKDF2-SHA256 and Django formats as secondary hashers,
+/// parameters from an [`AuthConfig`]. Cheap to clone; all work is synchronous and CPU-bound
+/// (async code should use [`crate::Hasher`]).
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    limits: Limits,
+    max_password_length: usize,
+}
+
+impl PasswordHasher {
+    /// Builds the hasher from the Argon2, bcrypt, PBKDF2 and length settings of `config`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parameters`] when the Argon2 parameters are out of the algorithm's range.
+    pub fn from_config(config: &AuthConfig) -> Result<Self> {
+        let params = Params::new(
+            config.argon2_memory_cost,
+            config.argon2_time_cost,
+            config.argon2_parallelism,
+            Some(HASH_LEN),
+        )
+        .map_err(|e| Error::Parameters(Box::new(e)))?;
+        let limits = Limits {
+            argon2_max_m: MAX_ARGON2_MEMORY_KIB.max(config.argon2_memory_cost),
+            argon2_max_t: MAX_ARGON2_TIME_COST.max(config.argon2_time_cost),
+            argon2_max_p: MAX_ARGON2_PARALLELISM.max(config.argon2_parallelism),
+            bcrypt_max_cost: MAX_BCRYPT_COST.max(config.bcrypt_rounds).min(31),
+            pbkdf2_max_iterations: MAX_PBKDF2_ITERATIONS.max(config.pbkdf2_iterations),
+        };
+        Ok(Self {
+            params,
+            limits,
+            max_password_length: config.max_password_length,
+        })
+    }
+
+    fn argon2(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    fn too_long(&self, password: &str) -> bool {
+        // Characters (code points), as Python's len(); a byte count bounds it from above.
+        password.len() > self.max_password_length
+            && password.chars().count() > self.max_password_length
+    }
+
+    /// Hashes `password` with Argon2id and the configured parameters, with a fresh 16-byte salt
+    /// from the operating system, as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPassword`] ("Password exceeds maximum length of N characters") when the
+    /// password is longer than `max_password_length` characters; [`Error::Hashing`] when the OS
+    /// random generator or the hash fails.
+    pub fn hash(&self, password: &str) -> Result<String> {
+        if self.too_long(password) {
+            return Err(testudo_core::InvalidPassword::new(vec![format!(
+                "Password exceeds maximum length of {} characters",
+                self.max_password_length
+            )])
+            .into());
+        }
+        let mut salt = [0_u8; SALT_LEN];
+        getrandom::fill(&mut salt).map_err(Error::hashing)?;
+        self.hash_with_salt(password.as_bytes(), &salt)
+    }
+
+    fn hash_with_salt(&self, password: &[u8], salt: &[u8]) -> Result<String> {
+        let mut out = Zeroizing::new([0_u8; HASH_LEN]);
+        self.argon2()
+            .hash_password_into(password, salt, &mut *out)
+            .map_err(Error::hashing)?;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+            B64_NO_PAD.encode(salt),
+            B64_NO_PAD.encode(out.as_slice())
+        ))
+    }
+
+    /// Checks `password` against `stored` and, when it matches a hash that is not Argon2id with
+    /// the current parameters, returns a fresh Argon2id hash in [`Verification::upgraded`].
+    ///
+    /// Never fails and never panics: an empty, unusable, unknown, malformed or over-cost stored
+    /// string, or a password longer than `max_password_length`, gives `valid: false`.
+    #[must_use]
+    pub fn verify(&self, password: &str, stored: &str) -> Verification {
+        if !is_usable(stored) || self.too_long(password) {
+            return Verification::invalid();
+        }
+        match formats::verify_any(password.as_bytes(), stored, &self.limits) {
+            None => Verification::invalid(),
+            Some(format) => {
+                let upgraded = if self.needs_rehash_format(format, stored) {
+                    match self.hash(password) {
+                        Ok(h) => Some(h),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not upgrade a password hash");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                Verification {
+                    valid: true,
+                    upgraded,
+                }
+            }
+        }
+    }
+
+    /// Whether `stored` should be replaced by a fresh hash: it is not an Argon2 PHC string, or
+    /// its type, version, memory, time, parallelism, salt length or hash length differs from the
+    /// current ones (argon2-cffi's `check_needs_rehash`). Unreadable strings need a rehash too.
+    #[must_use]
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        identify(stored).is_none_or(|format| self.needs_rehash_format(format, stored))
+    }
+
+    fn needs_rehash_format(&self, format: HashFormat, stored: &str) -> bool {
+        if format != HashFormat::Argon2 {
+            return true;
+        }
+        formats::parse_argon2(stored).is_none_or(|h| {
+            h.algorithm != Algorithm::Argon2id
+                || h.version != Version::V0x13
+                || h.m != self.params.m_cost()
+                || h.t != self.params.t_cost()
+                || h.p != self.params.p_cost()
+                || h.salt.len() != SALT_LEN
+                || h.hash.len() != HASH_LEN
+        })
+    }
+
+    /// The longest password accepted, in characters.
+    #[must_use]
+    pub fn max_password_length(&self) -> usize {
+        self.max_password_length
+    }
+}
+
+/// Which known format `stored` is in, by its shape alone (no verification).
+#[must_use]
+pub fn identify(stored: &str) -> Option<HashFormat> {
+    formats::identify(stored)
+}
+
+/// The [`PasswordHasher`] for the global configuration ([`testudo_config::get_config`]).
+///
+/// # Errors
+///
+/// As [`PasswordHasher::from_config`].
+pub fn default_password_hash() -> Result<PasswordHasher> {
+    PasswordHasher::from_config(&testudo_config::get_config())
+}
+
+/// Hashes `password` with the global configuration's Argon2id parameters.
+///
+/// Unlike tortoise-auth's module function (which always uses the library defaults), this follows
+/// the configuration, so it agrees with [`check_password`] about when to rehash.
+///
+/// # Errors
+///
+/// As [`PasswordHasher::hash`] and [`PasswordHasher::from_config`].
+pub fn make_password(password: &str) -> Result<String> {
+    default_password_hash()?.hash(password)
+}
+
+/// Checks `password` against `stored` with the global configuration. Never fails; see
+/// [`PasswordHasher::verify`].
+#[must_use]
+pub fn check_password(password: &str, stored: &str) -> Verification {
+    match default_password_hash() {
+        Ok(h) => h.verify(password, stored),
+        Err(e) => {
+            tracing::error!(error = %e, "invalid password hashing configuration");
+            Verification::invalid()
+        }
+    }
+}
+
+/// Whether `stored` can ever verify: non-empty and not starting with `!` (tortoise-auth's and
+/// Django's rule).
+#[must_use]
+pub fn is_usable(stored: &str) -> bool {
+    !stored.is_empty() && !stored.starts_with('!')
+}
+
+/// A fresh unusable-password sentinel: `!` followed by 40 characters of `[A-Za-z0-9]` from the
+/// operating system's random generator (the reference's format, so data carries over).
+///
+/// # Errors
+///
+/// [`Error::Hashing`] when the OS random generator fails.
+pub fn make_unusable_password() -> Result<String> {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(41);
+    out.push('!');
+    let mut buf = [0_u8; 64];
+    while out.len() < 41 {
+        getrandom::fill(&mut buf).map_err(Error::hashing)?;
+        // Rejection sampling: 248 = 4 * 62, so every kept byte is uniform over the alphabet.
+        for b in buf.iter().filter(|b| **b < 248) {
+            if out.len() == 41 {
+                break;
+            }
+            out.push(char::from(ALPHABET[usize::from(*b % 62)]));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Result<PasswordHasher> {
+        let mut config = AuthConfig::default();
+        config.argon2_memory_cost = 64;
+        config.argon2_time_cost = 1;
+        config.argon2_parallelism = 1;
+        PasswordHasher::from_config(&config)
+    }
+
+    #[test]
+    fn a_known_salt_gives_the_argon2_reference_layout() -> Result<()> {
+        let h = cheap()?.hash_with_salt(b"pw", &[0_u8; 16])?;
+        assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$"));
+        assert_eq!(h.len(), "$argon2id$v=19$m=64,t=1,p=1$".len() + 22 + 1 + 43);
+        Ok(())
+    }
+
+    #[test]
+    fn absurd_stored_parameters_are_refused() -> Result<()> {
+        let h = cheap()?;
+        let huge = "$argon2id$v=19$m=4294967295,t=3,p=4$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert!(!h.verify("pw", huge).valid);
+        let slow_bcrypt = "$2b$31$......................21jzCB1r6pN6rp5O2Ev0ejjTAboskKm";
+        assert!(!h.verify("pw", slow_bcrypt).valid);
+        let pbkdf2 = "pbkdf2_sha256$4000000000$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        assert!(!h.verify("pw", pbkdf2).valid);
+        Ok(())
+    }
+
+    #[test]
+    fn unusable_sentinels_have_the_reference_shape() -> Result<()> {
+        let s = make_unusable_password()?;
+        assert_eq!(s.len(), 41);
+        assert!(s.starts_with('!'));
+        assert!(s[1..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(!is_usable(&s));
+        assert_ne!(s, make_unusable_password()?);
+        Ok(())
+    }
+}

@@ -1,0 +1,168 @@
+//! The async [`Hasher`]: hashing off the async runtime, bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use secrecy::{ExposeSecret as _, SecretString};
+use testudo_config::AuthConfig;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::{Error, PasswordHasher, Result, Verification, is_usable};
+
+/// The candidate checked by [`Hasher::verify_dummy`] (and for refused inputs).
+const DUMMY_PASSWORD: &str = "testudo-dummy-password";
+
+/// Async password hashing for the rest of the library: every hash and verification runs in
+/// [`tokio::task::spawn_blocking`], at most `hash_concurrency` at a time (a semaphore), so a
+/// login storm neither blocks the runtime nor holds more than `hash_concurrency` Argon2 buffers.
+///
+/// Cloning is cheap (one `Arc`); clones share the semaphore, the dummy hash and the counters.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    hasher: PasswordHasher,
+    permits: Semaphore,
+    dummy: OnceCell<String>,
+    verifications: AtomicU64,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+impl Hasher {
+    /// A hasher with `config`'s parameters and `hash_concurrency` permits.
+    ///
+    /// # Errors
+    ///
+    /// As [`PasswordHasher::from_config`].
+    pub fn new(config: &AuthConfig) -> Result<Self> {
+        Ok(Self::with_hasher(
+            PasswordHasher::from_config(config)?,
+            config.hash_concurrency,
+        ))
+    }
+
+    /// Wraps `hasher`, allowing `concurrency` hashes at once (at least one).
+    #[must_use]
+    pub fn with_hasher(hasher: PasswordHasher, concurrency: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                hasher,
+                permits: Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)),
+                dummy: OnceCell::new(),
+                verifications: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                peak_in_flight: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The synchronous hasher inside.
+    #[must_use]
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PasswordHasher) -> T + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(Box::new(e)))?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+            let out = work(&inner.hasher);
+            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
+            out
+        })
+        .await
+        .map_err(|e| Error::Task(Box::new(e)))
+    }
+
+    /// Hashes `password` with Argon2id (see [`PasswordHasher::hash`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`PasswordHasher::hash`], plus [`Error::Task`] if the blocking task fails.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn hash(&self, password: SecretString) -> Result<String> {
+        self.run(move |h| h.hash(password.expose_secret())).await?
+    }
+
+    /// Verifies `password` against `stored` (see [`PasswordHasher::verify`]).
+    ///
+    /// To keep timing uniform, a stored value that is unusable (empty or `!...`) or a password
+    /// longer than `max_password_length` still costs one dummy Argon2 verification with the
+    /// current parameters, and answers `valid: false`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Task`] if the blocking task fails (never because of the inputs).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
+        let refused = !is_usable(&stored)
+            || password.expose_secret().chars().count() > self.inner.hasher.max_password_length();
+        if refused {
+            self.verify_dummy().await?;
+            return Ok(Verification::invalid());
+        }
+        let inner = Arc::clone(&self.inner);
+        self.run(move |h| {
+            inner.verifications.fetch_add(1, Ordering::SeqCst);
+            h.verify(password.expose_secret(), &stored)
+        })
+        .await
+    }
+
+    /// A verification that costs the same as a real Argon2 verification with the current
+    /// parameters (for logins of unknown users). Its result is meaningless and discarded.
+    ///
+    /// The dummy hash is made once per `Hasher` (shared by clones) on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Task`] if the blocking task fails; [`Error::Hashing`] if making the dummy hash
+    /// fails.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn verify_dummy(&self) -> Result<()> {
+        let dummy = self
+            .inner
+            .dummy
+            .get_or_try_init(|| async { self.run(|h| h.hash(DUMMY_PASSWORD)).await? })
+            .await?
+            .clone();
+        let inner = Arc::clone(&self.inner);
+        self.run(move |h| {
+            inner.verifications.fetch_add(1, Ordering::SeqCst);
+            // The candidate differs from the dummy password, so this never verifies and never
+            // produces an upgrade: exactly the work of a failed login.
+            let v = h.verify("testudo-not-the-dummy-password", &dummy);
+            drop(v);
+        })
+        .await
+    }
+
+    /// How many verifications (real and dummy) this hasher and its clones have run. Tests use it
+    /// to show that unknown-user and wrong-password logins do the same work.
+    #[must_use]
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::SeqCst)
+    }
+
+    /// The highest number of hashes / verifications that ran at the same time so far (never more
+    /// than `hash_concurrency`).
+    #[must_use]
+    pub fn peak_in_flight(&self) -> usize {
+        self.inner.peak_in_flight.load(Ordering::SeqCst)
+    }
+}
