@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::{Error, PasswordHasher, Result, Verification, is_usable};
+use crate::{Error, PasswordHasher, Result, Verification, identify, is_usable};
 
 /// The candidate checked by [`Hasher::verify_dummy`] (and for refused inputs).
 const DUMMY_PASSWORD: &str = "testudo-dummy-password";
@@ -101,9 +101,9 @@ impl Hasher {
 
     /// Verifies `password` against `stored` (see [`PasswordHasher::verify`]).
     ///
-    /// To keep timing uniform, a stored value that is unusable (empty or `!...`) or a password
-    /// longer than `max_password_length` still costs one dummy Argon2 verification with the
-    /// current parameters, and answers `valid: false`.
+    /// To keep timing uniform, a stored value that is unusable (empty or `!...`) or in no known
+    /// format, or a password longer than `max_password_length`, still costs one dummy Argon2
+    /// verification with the current parameters, and answers `valid: false`.
     ///
     /// # Errors
     ///
@@ -111,6 +111,7 @@ impl Hasher {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
         let refused = !is_usable(&stored)
+            || identify(&stored).is_none()
             || password.expose_secret().chars().count() > self.inner.hasher.max_password_length();
         if refused {
             self.verify_dummy().await?;

@@ -260,6 +260,12 @@ async fn unknown_users_and_wrong_passwords_cost_one_verification_each() -> TestR
         .await?;
     assert!(!v.valid);
     assert_eq!(hasher.verifications(), before + 3);
+    // So do stored strings in no known format.
+    let v = hasher
+        .verify(SecretString::from("x"), "md5$abc$def".to_owned())
+        .await?;
+    assert!(!v.valid);
+    assert_eq!(hasher.verifications(), before + 4);
     let v = hasher.verify(SecretString::from("right"), stored).await?;
     assert!(v.valid && v.upgraded.is_none());
     Ok(())
