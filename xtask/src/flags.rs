@@ -15,6 +15,16 @@ xflags::xflags! {
             /// Skip the doctests.
             optional --no-doc
         }
+        /// Applies or reverts the testudo migrations: `up`, `down [N]`, `status` or `fresh`.
+        cmd migrate {
+            /// up | down | status | fresh
+            required action: String
+            /// How many migrations `down` reverts (default 1).
+            optional steps: u32
+            /// The database, e.g. `sqlite://auth.db` (created if missing),
+            /// `postgres://user@host/db`, `mysql://root@host/db`.
+            required --database-url url: String
+        }
         /// Runs every check CI runs: fmt, clippy, feature matrix, tests, docs.
         cmd ci {
             /// Skip the tests (when they already ran through `cargo xtask test`).

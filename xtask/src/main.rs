@@ -4,9 +4,11 @@
 //!   MariaDB variants run when `TESTUDO_TEST_POSTGRES_URL` / `TESTUDO_TEST_MYSQL_URL` are set.
 //! - `cargo xtask ci [--no-test]`: fmt check, clippy `-D warnings` on all targets and features,
 //!   the facade's feature matrix, the tests, docs with `-D warnings`.
+//! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
 
 mod ci;
 mod flags;
+mod migrate;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ fn main() -> Result<()> {
     match flags.subcommand {
         flags::XtaskCmd::Test(cmd) => ci::test(&sh, cmd.no_doc),
         flags::XtaskCmd::Ci(cmd) => ci::ci(&sh, cmd.no_test),
+        flags::XtaskCmd::Migrate(cmd) => migrate::run(&sh, &cmd),
     }
 }
 

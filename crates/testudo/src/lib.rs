@@ -3,11 +3,32 @@
 
 pub use testudo_config as config;
 pub use testudo_core as core;
+pub use testudo_events as events;
+pub use testudo_hashers as hashers;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use testudo_migrations as migrations;
+pub use testudo_signing as signing;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use testudo_tokens_db as tokens_db;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use testudo_tokens_jwt as tokens_jwt;
+pub use testudo_validators as validators;
 
 #[doc(inline)]
 pub use testudo_config::{AuthConfig, configure, get_config};
 #[doc(inline)]
 pub use testudo_core::{
-    AuthResult, AuthUser, Clock, Error, FixedClock, Result, SystemClock, TokenBackend, TokenPair,
-    TokenPayload, TokenType, UserStore,
+    AuthResult, AuthUser, Clock, Error, ExposeSecret, FixedClock, Result, SecretString,
+    SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
 };
+#[doc(inline)]
+pub use testudo_events::{Event, EventEmitter};
+#[doc(inline)]
+pub use testudo_hashers::{Hasher, PasswordHasher, check_password, make_password};
+#[doc(inline)]
+pub use testudo_signing::{Signer, TimestampSigner, make_token, verify_token};
+#[doc(inline)]
+pub use testudo_validators::{PasswordValidator, validate_password};
