@@ -367,3 +367,48 @@ fn emit_futures_are_send() {
     let debug = format!("{emitter:?}");
     assert!(debug.contains("propagate_errors: false"), "{debug}");
 }
+
+#[derive(Debug, Clone)]
+struct AppUser {
+    id: u64,
+    email: String,
+}
+
+impl testudo_core::UserAttributes for AppUser {
+    fn attribute(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        (name == "email").then_some(std::borrow::Cow::Borrowed(self.email.as_str()))
+    }
+}
+
+impl testudo_core::AuthUser for AppUser {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+    fn email(&self) -> &str {
+        &self.email
+    }
+    fn password_hash(&self) -> &str {
+        "!unusable"
+    }
+    fn is_active(&self) -> bool {
+        true
+    }
+    fn is_verified(&self) -> bool {
+        false
+    }
+    fn last_login(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+}
+
+#[test]
+fn event_user_copies_id_and_email_of_any_auth_user() {
+    let user = AppUser {
+        id: 7,
+        email: "grace@example.com".to_owned(),
+    };
+    assert_eq!(
+        EventUser::from_user(&user),
+        EventUser::new("7", "grace@example.com")
+    );
+}
