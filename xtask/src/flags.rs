@@ -25,6 +25,14 @@ xflags::xflags! {
             /// `postgres://user@host/db`, `mysql://root@host/db`.
             required --database-url url: String
         }
+        /// Runs the criterion benches of every crate and writes `target/bench-summary.md`;
+        /// with `--compare`, times the same operations against tortoise-auth 0.6.0 instead.
+        cmd bench {
+            /// Compare with tortoise-auth 0.6.0 (Python virtual environment under target/).
+            optional --compare
+            /// Short warm-up and measurement times: a smoke run, not figures to quote.
+            optional --quick
+        }
         /// Runs every check CI runs: fmt, clippy, feature matrix, tests, docs.
         cmd ci {
             /// Skip the tests (when they already ran through `cargo xtask test`).

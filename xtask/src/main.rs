@@ -4,8 +4,12 @@
 //!   MariaDB variants run when `TESTUDO_TEST_POSTGRES_URL` / `TESTUDO_TEST_MYSQL_URL` are set.
 //! - `cargo xtask ci [--no-test]`: fmt check, clippy `-D warnings` on all targets and features,
 //!   the facade's feature matrix, the tests, docs with `-D warnings`.
+//! - `cargo xtask bench [--quick] [--compare]`: the criterion benches of every crate, summarised
+//!   in `target/bench-summary.md`; `--compare` times the same operations against tortoise-auth
+//!   0.6.0 (see `docs/benchmarks.md`).
 //! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
 
+mod bench;
 mod ci;
 mod flags;
 mod migrate;
@@ -24,6 +28,7 @@ fn main() -> Result<()> {
         flags::XtaskCmd::Test(cmd) => ci::test(&sh, cmd.no_doc),
         flags::XtaskCmd::Ci(cmd) => ci::ci(&sh, cmd.no_test),
         flags::XtaskCmd::Migrate(cmd) => migrate::run(&sh, &cmd),
+        flags::XtaskCmd::Bench(cmd) => bench::run(&sh, cmd.quick, cmd.compare),
     }
 }
 
