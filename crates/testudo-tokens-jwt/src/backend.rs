@@ -1,11 +1,13 @@
-//! The stateless JWT backend.
+//! The JWT backend, stateless or with the database revocation list.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use testudo_config::{AuthConfig, JwtAlgorithm};
@@ -16,13 +18,16 @@ use testudo_core::{
 
 use crate::error::{Error, Result};
 use crate::keys::JwtKeys;
+use crate::revocation::{self, ATTEMPTS, Issued, Scope, transient};
 
-/// Issues and verifies JWT access / refresh pairs, without a revocation list (stateless).
+/// Issues and verifies JWT access / refresh pairs, stateless or with the database revocation
+/// list ([`JwtBackend::with_revocation_list`]).
 ///
-/// See the [crate documentation](crate) for the claim layout, the verification rules and what
-/// the missing revocation list means for logout and refresh.
+/// See the [crate documentation](crate) for the claim layout, the verification rules, the
+/// revocation list and what running without it means for logout and refresh.
 pub struct JwtBackend {
     config: Arc<AuthConfig>,
+    list: Option<DatabaseConnection>,
     clock: Arc<dyn Clock>,
     algorithm: Algorithm,
     hmac: bool,
@@ -30,6 +35,8 @@ pub struct JwtBackend {
     signing: EncodingKey,
     verification: Vec<(Option<String>, DecodingKey)>,
     validation: Validation,
+    /// `validation` without `iss` / `aud` checks, for `revoke_token`.
+    revoke_validation: Validation,
     leeway_ms: i128,
     access_lifetime: i64,
     refresh_lifetime: i64,
@@ -133,8 +140,7 @@ impl JwtBackend {
     ///
     /// [`Error::MissingSecret`] without a secret, [`Error::ShortSecret`] when it is shorter than
     /// 32 / 48 / 64 bytes, [`Error::Keys`] when the configured algorithm is asymmetric (use
-    /// [`JwtBackend::with_keys`]), [`Error::RevocationListUnavailable`] when
-    /// `jwt_blacklist_enabled` is set.
+    /// [`JwtBackend::with_keys`]).
     pub fn new(config: Arc<AuthConfig>) -> Result<Self> {
         Self::build(config, None, true)
     }
@@ -145,8 +151,7 @@ impl JwtBackend {
     ///
     /// [`Error::Keys`] when the configured algorithm is HS* or when the signing key or every
     /// verification key is missing, [`Error::Pem`] for a key that cannot be read for the
-    /// configured algorithm, [`Error::RevocationListUnavailable`] when `jwt_blacklist_enabled`
-    /// is set.
+    /// configured algorithm.
     pub fn with_keys(config: Arc<AuthConfig>, keys: JwtKeys) -> Result<Self> {
         Self::build(config, Some(keys), true)
     }
@@ -162,6 +167,26 @@ impl JwtBackend {
         Self::build(config, None, false)
     }
 
+    /// Turns the revocation list on, in the `testudo_jwt_outstanding_tokens` and
+    /// `testudo_jwt_blacklisted_tokens` tables of `db` (created by `testudo-migrations`).
+    ///
+    /// The list is on whenever a database is given, whatever `jwt_blacklist_enabled` says;
+    /// `jwt_blacklist_enabled = true` without one makes every call fail with
+    /// [`Error::RevocationListUnavailable`] (a configuration error) rather than run without the
+    /// revocation the configuration asks for. See the crate documentation for what the list
+    /// does.
+    #[must_use]
+    pub fn with_revocation_list(mut self, db: DatabaseConnection) -> Self {
+        self.list = Some(db);
+        self
+    }
+
+    /// The revocation-list database, when the list is on.
+    #[must_use]
+    pub fn revocation_list(&self) -> Option<&DatabaseConnection> {
+        self.list.as_ref()
+    }
+
     /// Replaces the clock (the system clock by default), e.g. with a
     /// [`testudo_core::FixedClock`] in tests.
     #[must_use]
@@ -171,9 +196,6 @@ impl JwtBackend {
     }
 
     fn build(config: Arc<AuthConfig>, keys: Option<JwtKeys>, check_length: bool) -> Result<Self> {
-        if config.jwt_blacklist_enabled {
-            return Err(Error::RevocationListUnavailable);
-        }
         let pinned = config.jwt_algorithm;
         let algorithm = jwt_algorithm(pinned)?;
         let (signing_kid, signing, verification) = if pinned.is_hmac() {
@@ -251,7 +273,15 @@ impl JwtBackend {
             }
         }
 
+        let mut revoke_validation = validation.clone();
+        revoke_validation.iss = None;
+        revoke_validation.aud = None;
+        revoke_validation.validate_aud = false;
+        revoke_validation.required_spec_claims = HashSet::new();
+
         Ok(Self {
+            list: None,
+            revoke_validation,
             clock: Arc::new(SystemClock),
             algorithm,
             hmac: pinned.is_hmac(),
@@ -286,7 +316,23 @@ impl JwtBackend {
         access_jti: &str,
         refresh_jti: &str,
     ) -> Result<TokenPair> {
-        let iat = self.clock.now().timestamp();
+        self.sign_pair(
+            user_id,
+            extra,
+            access_jti,
+            refresh_jti,
+            self.clock.now().timestamp(),
+        )
+    }
+
+    fn sign_pair(
+        &self,
+        user_id: &str,
+        extra: &Claims,
+        access_jti: &str,
+        refresh_jti: &str,
+        iat: i64,
+    ) -> Result<TokenPair> {
         let access = self.sign(&OutgoingClaims {
             sub: user_id,
             token_type: TokenType::Access.as_str(),
@@ -310,13 +356,14 @@ impl JwtBackend {
         Ok(TokenPair::new(access, refresh))
     }
 
-    fn decode(&self, token: &str, expected: TokenType) -> Result<TokenPayload, TokenError> {
+    /// The verification key for `token`'s header (pinned algorithm, known `kid`).
+    fn key_for(&self, token: &str) -> Result<&DecodingKey, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| TokenError::invalid("malformed token"))?;
         if header.alg != self.algorithm {
             return Err(TokenError::invalid("the token's algorithm is not allowed"));
         }
-        let key = if self.hmac {
+        if self.hmac {
             self.verification.first().map(|(_, key)| key)
         } else {
             self.verification
@@ -324,10 +371,169 @@ impl JwtBackend {
                 .find(|(kid, _)| *kid == header.kid)
                 .map(|(_, key)| key)
         }
-        .ok_or_else(|| TokenError::invalid("unknown key id"))?;
+        .ok_or_else(|| TokenError::invalid("unknown key id"))
+    }
+
+    fn decode(&self, token: &str, expected: TokenType) -> Result<TokenPayload, TokenError> {
+        let key = self.key_for(token)?;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
             .map_err(|e| decode_error(&e))?;
         self.check_claims(data.claims, expected)
+    }
+
+    /// What `revoke_token` reads: the `jti` and `exp` of a token with a valid signature, its
+    /// expiry, issuer and audience not checked (tortoise-auth's rules; an `iat` in the future
+    /// still fails). `None` for anything else.
+    fn decode_for_revoke(&self, token: &str) -> Option<(String, Option<i64>)> {
+        let key = self.key_for(token).ok()?;
+        let mut claims =
+            jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.revoke_validation)
+                .ok()?
+                .claims;
+        let iat = integer_claim(&claims, "iat").ok()?;
+        if let Some(iat) = iat
+            && i128::from(iat) * 1000
+                > i128::from(self.clock.now().timestamp_millis()) + self.leeway_ms
+        {
+            return None;
+        }
+        let exp = integer_claim(&claims, "exp").ok()?;
+        match claims.remove("jti") {
+            Some(Value::String(jti)) if !jti.is_empty() => Some((jti, exp)),
+            _ => None,
+        }
+    }
+
+    /// The revocation-list database: `Ok(None)` when the list is off, an error when the
+    /// configuration asks for it but none was given.
+    fn list(&self) -> Result<Option<&DatabaseConnection>> {
+        match &self.list {
+            Some(db) => Ok(Some(db)),
+            None if self.config.jwt_blacklist_enabled => Err(Error::RevocationListUnavailable),
+            None => Ok(None),
+        }
+    }
+
+    fn leeway(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.jwt_leeway).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Signs a pair and records it as outstanding in family `family_id`, in one transaction.
+    async fn issue_recorded(
+        &self,
+        db: &DatabaseConnection,
+        user_id: &str,
+        extra: &Claims,
+        family_id: &str,
+    ) -> testudo_core::Result<TokenPair> {
+        let now = self.clock.now();
+        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, now.timestamp())?;
+        let txn = db.begin().await.map_err(storage)?;
+        revocation::record(
+            &txn,
+            user_id,
+            family_id,
+            now,
+            &self.issued(&access_jti, &refresh_jti, now.timestamp()),
+        )
+        .await
+        .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(pair)
+    }
+
+    fn issued<'a>(&self, access_jti: &'a str, refresh_jti: &'a str, iat: i64) -> [Issued<'a>; 2] {
+        [
+            Issued {
+                jti: access_jti,
+                token_type: TokenType::Access,
+                exp: iat.saturating_add(self.access_lifetime),
+            },
+            Issued {
+                jti: refresh_jti,
+                token_type: TokenType::Refresh,
+                exp: iat.saturating_add(self.refresh_lifetime),
+            },
+        ]
+    }
+
+    /// Single-use rotation with the list on; see the crate documentation.
+    async fn rotate_recorded(
+        &self,
+        db: &DatabaseConnection,
+        refresh_token: &str,
+    ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
+        let payload = self.decode(refresh_token, TokenType::Refresh)?;
+        let now = self.clock.now();
+        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let pair = self.sign_pair(
+            &payload.sub,
+            payload.extra.as_ref().unwrap_or(&Claims::new()),
+            &access_jti,
+            &refresh_jti,
+            now.timestamp(),
+        )?;
+        let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
+        let mut attempt = 1;
+        loop {
+            match self.try_rotate(db, &payload, &issued, now).await {
+                Ok(Ok(())) => return Ok((payload, pair)),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(e) if attempt < ATTEMPTS && transient(&e) => attempt += 1,
+                Err(e) => return Err(storage(e)),
+            }
+        }
+    }
+
+    /// One attempt of [`JwtBackend::rotate_recorded`]: `Err` for a database failure (retried
+    /// when transient), `Ok(Err)` when the token is refused.
+    async fn try_rotate(
+        &self,
+        db: &DatabaseConnection,
+        payload: &TokenPayload,
+        issued: &[Issued<'_>; 2],
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), TokenError>, DbErr> {
+        let txn = db.begin().await?;
+        // The unique jti decides: only one caller inserts the blacklist row.
+        let won = revocation::blacklist_one(
+            &txn,
+            &payload.jti,
+            now,
+            Some(revocation::from_unix(payload.exp)),
+        )
+        .await?;
+        let row = revocation::outstanding_row(&txn, &payload.jti).await?;
+        if !won {
+            if let Some(row) = row
+                && self.config.refresh_reuse_detection
+                && revocation::has_successor(&txn, &row).await?
+                && let Some(family) = &row.family_id
+            {
+                tracing::warn!(
+                    family = %family,
+                    "rotated refresh token presented again: revoking its family"
+                );
+                revocation::blacklist_outstanding(&txn, Scope::Family(family), now).await?;
+                txn.commit().await?;
+            } else {
+                txn.rollback().await?;
+            }
+            return Ok(Err(TokenError::Revoked));
+        }
+        let family = match row.and_then(|r| r.family_id) {
+            Some(family) => {
+                // The access token issued with the rotated refresh token goes too.
+                revocation::blacklist_outstanding(&txn, Scope::FamilyAccess(&family), now).await?;
+                family
+            }
+            // Issued while the list was off, or its row was cleaned up: a new family.
+            None => new_jti(),
+        };
+        revocation::record(&txn, &payload.sub, &family, now, issued).await?;
+        txn.commit().await?;
+        Ok(Ok(()))
     }
 
     /// The checks `PyJWT` and tortoise-auth make, in their order, with `exp`, `iat`, `sub` and
@@ -392,39 +598,121 @@ impl JwtBackend {
     }
 }
 
+fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn storage(e: DbErr) -> testudo_core::Error {
+    testudo_core::Error::storage(e)
+}
+
+/// The trait's methods; their behaviour with and without the revocation list is described in
+/// the [crate documentation](crate).
 #[async_trait]
 impl TokenBackend for JwtBackend {
+    /// Signs a pair; with the list on, records both `jti`s as outstanding (one transaction, a
+    /// new token family).
     async fn create_tokens(&self, user_id: &str, extra: Claims) -> testudo_core::Result<TokenPair> {
-        let access_jti = uuid::Uuid::new_v4().simple().to_string();
-        let refresh_jti = uuid::Uuid::new_v4().simple().to_string();
-        Ok(self.create_tokens_with_jtis(user_id, &extra, &access_jti, &refresh_jti)?)
+        match self.list()? {
+            Some(db) => self.issue_recorded(db, user_id, &extra, &new_jti()).await,
+            None => Ok(self.create_tokens_with_jtis(user_id, &extra, &new_jti(), &new_jti())?),
+        }
     }
 
+    /// Verifies a token; with the list on, a blacklisted `jti` is Revoked (checked after the
+    /// signature, the times and the type, so an expired token is Expired).
     async fn verify_token(
         &self,
         token: &str,
         expected: TokenType,
     ) -> testudo_core::Result<TokenPayload> {
-        Ok(self.decode(token, expected)?)
+        let list = self.list()?;
+        let payload = self.decode(token, expected)?;
+        if let Some(db) = list
+            && revocation::is_blacklisted(db, &payload.jti)
+                .await
+                .map_err(storage)?
+        {
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(payload)
     }
 
-    /// No-op: without a revocation list a JWT stays valid until it expires.
-    async fn revoke_token(&self, _token: &str) -> testudo_core::Result<()> {
+    /// With the list on: single-use rotation with reuse detection. Without it: the trait's
+    /// default (verify, a no-op revoke, issue), so the refresh token stays usable.
+    async fn rotate(&self, refresh_token: &str) -> testudo_core::Result<(TokenPayload, TokenPair)> {
+        match self.list()? {
+            Some(db) => self.rotate_recorded(db, refresh_token).await,
+            None => {
+                let payload = self.decode(refresh_token, TokenType::Refresh)?;
+                let pair = self.create_tokens_with_jtis(
+                    &payload.sub,
+                    payload.extra.as_ref().unwrap_or(&Claims::new()),
+                    &new_jti(),
+                    &new_jti(),
+                )?;
+                Ok((payload, pair))
+            }
+        }
+    }
+
+    /// With the list on, blacklists the token's `jti`, even when the token has expired
+    /// (a token that does not verify otherwise is ignored). Without it: a no-op, the token
+    /// stays valid until it expires.
+    async fn revoke_token(&self, token: &str) -> testudo_core::Result<()> {
+        let Some(db) = self.list()? else {
+            return Ok(());
+        };
+        let Some((jti, exp)) = self.decode_for_revoke(token) else {
+            return Ok(());
+        };
+        revocation::blacklist_one(db, &jti, self.clock.now(), exp.map(revocation::from_unix))
+            .await
+            .map_err(storage)?;
         Ok(())
     }
 
-    /// No-op returning 0: without a revocation list nothing can be revoked.
-    async fn revoke_all_for_user(&self, _user_id: &str) -> testudo_core::Result<u64> {
-        Ok(0)
+    /// With the list on, blacklists every outstanding `jti` of the user that is not blacklisted
+    /// yet (one statement) and returns how many. Without it: a no-op returning 0.
+    async fn revoke_all_for_user(&self, user_id: &str) -> testudo_core::Result<u64> {
+        let Some(db) = self.list()? else {
+            return Ok(0);
+        };
+        let mut attempt = 1;
+        loop {
+            match revocation::blacklist_outstanding(db, Scope::User(user_id), self.clock.now())
+                .await
+            {
+                Ok(n) => return Ok(n),
+                Err(e) if attempt < ATTEMPTS && transient(&e) => attempt += 1,
+                Err(e) => return Err(storage(e)),
+            }
+        }
     }
 
-    /// Nothing is stored, so nothing is deleted: returns 0.
+    /// With the list on, deletes the outstanding rows expired for longer than `jwt_leeway`,
+    /// their blacklist rows and the expired blacklist rows of tokens without one (one
+    /// transaction) and returns how many rows. Without it: returns 0.
     async fn cleanup_expired(&self) -> testudo_core::Result<u64> {
-        Ok(0)
+        let Some(db) = self.list()? else {
+            return Ok(0);
+        };
+        let cutoff: DateTime<Utc> = self
+            .clock
+            .now()
+            .checked_sub_signed(self.leeway())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let txn = db.begin().await.map_err(storage)?;
+        let n = revocation::delete_expired(&txn, cutoff)
+            .await
+            .map_err(storage)?;
+        txn.commit().await.map_err(storage)?;
+        Ok(n)
     }
 
+    /// `true` only with the revocation list on.
     fn supports_revocation(&self) -> bool {
-        false
+        self.list.is_some()
     }
 }
 
@@ -443,6 +731,7 @@ impl fmt::Debug for JwtBackend {
             .field("access_lifetime", &self.access_lifetime)
             .field("refresh_lifetime", &self.refresh_lifetime)
             .field("clock", &self.clock)
+            .field("revocation_list", &self.list.is_some())
             .finish_non_exhaustive()
     }
 }

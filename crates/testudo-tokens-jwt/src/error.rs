@@ -41,10 +41,12 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// The revocation list (`jwt_blacklist_enabled`) is not available in this version.
+    /// `jwt_blacklist_enabled` is set but the backend was given no database
+    /// ([`crate::JwtBackend::with_revocation_list`]): every call fails rather than run without
+    /// the revocation the configuration asks for.
     #[error(
-        "jwt_blacklist_enabled is set but this JwtBackend has no revocation list yet; \
-         refusing to run without the revocation the configuration asks for"
+        "jwt_blacklist_enabled is set but this JwtBackend has no revocation-list database; \
+         give it one with JwtBackend::with_revocation_list"
     )]
     RevocationListUnavailable,
     /// Signing a token failed (for example a key that does not fit the algorithm).

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+pub mod entity;
 mod error;
 mod keys;
+mod revocation;
 
 pub use backend::JwtBackend;
 pub use error::{Error, Result};

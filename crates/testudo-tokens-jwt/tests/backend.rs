@@ -589,13 +589,43 @@ fn configuration_errors() {
             ..
         })
     ));
-    // The revocation list is not there yet: refused, not ignored.
+}
+
+#[tokio::test]
+async fn blacklist_enabled_without_a_database_fails_closed() -> TestResult {
+    // The configuration asks for the revocation list but no database was given: every call is
+    // refused with a configuration error, nothing runs without the revocation.
     let mut blacklist = config(JwtAlgorithm::HS256);
     blacklist.jwt_blacklist_enabled = true;
-    let err = build(blacklist).err();
-    assert!(matches!(err, Some(Error::RevocationListUnavailable)));
-    let core: Option<testudo_core::Error> = err.map(Into::into);
-    assert!(matches!(core, Some(testudo_core::Error::Configuration(_))));
+    let backend = hs(blacklist, &clock()?)?;
+    assert!(!backend.supports_revocation());
+    assert!(backend.revocation_list().is_none());
+    let is_config = |e: Option<testudo_core::Error>| {
+        matches!(e, Some(testudo_core::Error::Configuration(ref c))
+            if c.to_string().contains("with_revocation_list"))
+    };
+    assert!(is_config(
+        backend.create_tokens("1", Claims::new()).await.err()
+    ));
+    // A token made by a backend without the flag is not accepted either.
+    let pair = hs(config(JwtAlgorithm::HS256), &clock()?)?
+        .create_tokens("1", Claims::new())
+        .await?;
+    assert!(is_config(
+        backend
+            .verify_token(pair.access_token(), TokenType::Access)
+            .await
+            .err()
+    ));
+    assert!(is_config(backend.rotate(pair.refresh_token()).await.err()));
+    assert!(is_config(
+        backend.revoke_token(pair.access_token()).await.err()
+    ));
+    assert!(is_config(backend.revoke_all_for_user("1").await.err()));
+    assert!(is_config(backend.cleanup_expired().await.err()));
+    let core: testudo_core::Error = Error::RevocationListUnavailable.into();
+    assert!(matches!(core, testudo_core::Error::Configuration(_)));
+    Ok(())
 }
 
 #[tokio::test]

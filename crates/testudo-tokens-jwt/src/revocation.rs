@@ -1,0 +1,219 @@
+//! The database revocation list: the outstanding (issued) and blacklisted `jti`s.
+//!
+//! Every write that can race another one is a conditional insert into the blacklist (`ON
+//! CONFLICT (jti) DO NOTHING` on PostgreSQL and SQLite, `INSERT IGNORE` on MySQL / MariaDB): the
+//! unique `jti` index decides who blacklisted a token first, so nothing reads and then writes.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set, Statement,
+};
+use testudo_core::TokenType;
+
+use crate::entity::{blacklisted_token as blacklisted, outstanding_token as outstanding};
+
+/// How many times a transaction that lost a deadlock (or found SQLite locked) is run again.
+pub(crate) const ATTEMPTS: usize = 5;
+
+/// Whether `e` is a deadlock / serialization failure / busy database, after which the whole
+/// transaction can be run again.
+pub(crate) fn transient(e: &DbErr) -> bool {
+    let msg = e.to_string().to_ascii_lowercase();
+    msg.contains("deadlock")
+        || msg.contains("could not serialize")
+        || msg.contains("(40001)")
+        || msg.contains("database is locked")
+}
+
+/// A Unix time in seconds as a UTC time (saturating at the representable range).
+pub(crate) fn from_unix(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// One token to record as outstanding.
+pub(crate) struct Issued<'a> {
+    pub(crate) jti: &'a str,
+    pub(crate) token_type: TokenType,
+    pub(crate) exp: i64,
+}
+
+/// Records a pair as outstanding, both rows in one statement (the caller's transaction).
+pub(crate) async fn record<C: ConnectionTrait>(
+    c: &C,
+    user_id: &str,
+    family_id: &str,
+    now: DateTime<Utc>,
+    tokens: &[Issued<'_>; 2],
+) -> Result<(), DbErr> {
+    let rows = tokens.each_ref().map(|t| outstanding::ActiveModel {
+        jti: Set(t.jti.to_owned()),
+        user_id: Set(user_id.to_owned()),
+        token_type: Set(t.token_type.as_str().to_owned()),
+        family_id: Set(Some(family_id.to_owned())),
+        created_at: Set(now),
+        expires_at: Set(from_unix(t.exp)),
+        ..Default::default()
+    });
+    outstanding::Entity::insert_many(rows).exec(c).await?;
+    Ok(())
+}
+
+/// `INSERT` without and with the conflict clause, for the backend.
+fn insert_words(backend: DatabaseBackend) -> (&'static str, &'static str) {
+    match backend {
+        DatabaseBackend::MySql => ("INSERT IGNORE INTO", ""),
+        _ => ("INSERT INTO", " ON CONFLICT (jti) DO NOTHING"),
+    }
+}
+
+/// The `n`th (1-based) placeholder.
+fn param(backend: DatabaseBackend, n: usize) -> String {
+    match backend {
+        DatabaseBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    }
+}
+
+/// Blacklists one `jti`; `true` when this call inserted it, `false` when it was there already.
+pub(crate) async fn blacklist_one<C: ConnectionTrait>(
+    c: &C,
+    jti: &str,
+    now: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let backend = c.get_database_backend();
+    let (insert, conflict) = insert_words(backend);
+    let sql = format!(
+        "{insert} testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
+         VALUES ({}, {}, {}){conflict}",
+        param(backend, 1),
+        param(backend, 2),
+        param(backend, 3),
+    );
+    let res = c
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [jti.into(), now.into(), expires_at.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Which outstanding rows [`blacklist_outstanding`] blacklists.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    /// Every token of a user.
+    User(&'a str),
+    /// Every token of a family.
+    Family(&'a str),
+    /// The access tokens of a family.
+    FamilyAccess(&'a str),
+}
+
+/// Blacklists every outstanding, not yet blacklisted `jti` in `scope` with one statement;
+/// returns how many were blacklisted by this call.
+pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
+    c: &C,
+    scope: Scope<'_>,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let backend = c.get_database_backend();
+    let (insert, conflict) = insert_words(backend);
+    let (column, value, access_only) = match scope {
+        Scope::User(u) => ("user_id", u, ""),
+        Scope::Family(f) => ("family_id", f, ""),
+        Scope::FamilyAccess(f) => ("family_id", f, " AND o.token_type = 'access'"),
+    };
+    let sql = format!(
+        "{insert} testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
+         SELECT o.jti, {}, o.expires_at FROM testudo_jwt_outstanding_tokens o \
+         WHERE o.{column} = {}{access_only} AND NOT EXISTS \
+         (SELECT 1 FROM testudo_jwt_blacklisted_tokens b WHERE b.jti = o.jti){conflict}",
+        param(backend, 1),
+        param(backend, 2),
+    );
+    let res = c
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [now.into(), value.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// Whether `jti` is blacklisted.
+pub(crate) async fn is_blacklisted<C: ConnectionTrait>(c: &C, jti: &str) -> Result<bool, DbErr> {
+    Ok(blacklisted::Entity::find()
+        .select_only()
+        .column(blacklisted::Column::Id)
+        .filter(blacklisted::Column::Jti.eq(jti))
+        .into_tuple::<i64>()
+        .one(c)
+        .await?
+        .is_some())
+}
+
+/// The outstanding row of `jti`.
+pub(crate) async fn outstanding_row<C: ConnectionTrait>(
+    c: &C,
+    jti: &str,
+) -> Result<Option<outstanding::Model>, DbErr> {
+    outstanding::Entity::find()
+        .filter(outstanding::Column::Jti.eq(jti))
+        .one(c)
+        .await
+}
+
+/// Whether a refresh token was issued in `row`'s family after `row`: then `row` was rotated.
+pub(crate) async fn has_successor<C: ConnectionTrait>(
+    c: &C,
+    row: &outstanding::Model,
+) -> Result<bool, DbErr> {
+    let Some(family) = &row.family_id else {
+        return Ok(false);
+    };
+    Ok(outstanding::Entity::find()
+        .select_only()
+        .column(outstanding::Column::Id)
+        .filter(outstanding::Column::FamilyId.eq(family.as_str()))
+        .filter(outstanding::Column::TokenType.eq(TokenType::Refresh.as_str()))
+        .filter(outstanding::Column::Id.gt(row.id))
+        .into_tuple::<i64>()
+        .one(c)
+        .await?
+        .is_some())
+}
+
+/// Deletes the outstanding rows expired at `cutoff`, their blacklist rows and the blacklist rows
+/// expired at `cutoff` (tokens that had no outstanding row); returns how many rows.
+pub(crate) async fn delete_expired<C: ConnectionTrait>(
+    c: &C,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let expired = Query::select()
+        .column(outstanding::Column::Jti)
+        .from(outstanding::Entity)
+        .and_where(outstanding::Column::ExpiresAt.lte(cutoff))
+        .to_owned();
+    let b = blacklisted::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(blacklisted::Column::Jti.in_subquery(expired))
+                .add(blacklisted::Column::ExpiresAt.lte(cutoff)),
+        )
+        .exec(c)
+        .await?;
+    let o = outstanding::Entity::delete_many()
+        .filter(outstanding::Column::ExpiresAt.lte(cutoff))
+        .exec(c)
+        .await?;
+    Ok(b.rows_affected + o.rows_affected)
+}
