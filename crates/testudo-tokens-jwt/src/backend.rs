@@ -476,25 +476,44 @@ impl JwtBackend {
         )?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
         let mut attempt = 1;
-        loop {
+        let family = loop {
             match self.try_rotate(db, &payload, &issued, now).await {
-                Ok(Ok(())) => return Ok((payload, pair)),
-                Ok(Err(e)) => return Err(e.into()),
-                Err(e) if attempt < ATTEMPTS && transient(&e) => attempt += 1,
+                Ok(Rotation::Rotated) => return Ok((payload, pair)),
+                Ok(Rotation::Revoked) => return Err(TokenError::Revoked.into()),
+                Ok(Rotation::Reused(family)) => break family,
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
+                    attempt += 1;
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        };
+        tracing::warn!(
+            family = %family,
+            "rotated refresh token presented again: revoking its family"
+        );
+        let mut attempt = 1;
+        loop {
+            match revoke_family_once(db, &family, now).await {
+                Ok(_) => return Err(TokenError::Revoked.into()),
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
+                    attempt += 1;
+                }
                 Err(e) => return Err(storage(e)),
             }
         }
     }
 
-    /// One attempt of [`JwtBackend::rotate_recorded`]: `Err` for a database failure (retried
-    /// when transient), `Ok(Err)` when the token is refused.
+    /// One attempt of [`JwtBackend::rotate_recorded`] (`Err` for a database failure, retried
+    /// when transient).
     async fn try_rotate(
         &self,
         db: &DatabaseConnection,
         payload: &TokenPayload,
         issued: &[Issued<'_>; 2],
         now: DateTime<Utc>,
-    ) -> Result<Result<(), TokenError>, DbErr> {
+    ) -> Result<Rotation, DbErr> {
         let txn = db.begin().await?;
         // The unique jti decides: only one caller inserts the blacklist row.
         let won = revocation::blacklist_one(
@@ -506,21 +525,21 @@ impl JwtBackend {
         .await?;
         let row = revocation::outstanding_row(&txn, &payload.jti).await?;
         if !won {
-            if let Some(row) = row
-                && self.config.refresh_reuse_detection
-                && revocation::has_successor(&txn, &row).await?
-                && let Some(family) = &row.family_id
-            {
-                tracing::warn!(
-                    family = %family,
-                    "rotated refresh token presented again: revoking its family"
-                );
-                revocation::blacklist_outstanding(&txn, Scope::Family(family), now).await?;
-                txn.commit().await?;
-            } else {
-                txn.rollback().await?;
-            }
-            return Ok(Err(TokenError::Revoked));
+            // Already blacklisted: rotated before (a successor exists in its family) or revoked.
+            let reused = match row {
+                Some(row) if self.config.refresh_reuse_detection => {
+                    if revocation::has_successor(&txn, &row).await? {
+                        row.family_id
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            // The family is revoked in a transaction of its own, once this one has released its
+            // locks (on MariaDB, concurrent losers holding them would deadlock each other).
+            txn.rollback().await?;
+            return Ok(reused.map_or(Rotation::Revoked, Rotation::Reused));
         }
         let family = match row.and_then(|r| r.family_id) {
             Some(family) => {
@@ -533,7 +552,7 @@ impl JwtBackend {
         };
         revocation::record(&txn, &payload.sub, &family, now, issued).await?;
         txn.commit().await?;
-        Ok(Ok(()))
+        Ok(Rotation::Rotated)
     }
 
     /// The checks `PyJWT` and tortoise-auth make, in their order, with `exp`, `iat`, `sub` and
@@ -600,6 +619,40 @@ impl JwtBackend {
 
 fn new_jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// What one rotation attempt found.
+enum Rotation {
+    /// The token was blacklisted and the next pair recorded.
+    Rotated,
+    /// The token was blacklisted already (revoked, or rotated with reuse detection off).
+    Revoked,
+    /// The token was rotated already: its family must be revoked.
+    Reused(String),
+}
+
+/// One transaction blacklisting a token family (reuse detection).
+async fn revoke_family_once(
+    db: &DatabaseConnection,
+    family: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let n = revocation::blacklist_outstanding(&txn, Scope::Family(family), now).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
+/// One transaction of [`TokenBackend::revoke_all_for_user`].
+async fn revoke_all_once(
+    db: &DatabaseConnection,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let txn = db.begin().await?;
+    let n = revocation::blacklist_outstanding(&txn, Scope::User(user_id), now).await?;
+    txn.commit().await?;
+    Ok(n)
 }
 
 fn storage(e: DbErr) -> testudo_core::Error {
@@ -673,18 +726,19 @@ impl TokenBackend for JwtBackend {
     }
 
     /// With the list on, blacklists every outstanding `jti` of the user that is not blacklisted
-    /// yet (one statement) and returns how many. Without it: a no-op returning 0.
+    /// yet (one transaction) and returns how many. Without it: a no-op returning 0.
     async fn revoke_all_for_user(&self, user_id: &str) -> testudo_core::Result<u64> {
         let Some(db) = self.list()? else {
             return Ok(0);
         };
         let mut attempt = 1;
         loop {
-            match revocation::blacklist_outstanding(db, Scope::User(user_id), self.clock.now())
-                .await
-            {
+            match revoke_all_once(db, user_id, self.clock.now()).await {
                 Ok(n) => return Ok(n),
-                Err(e) if attempt < ATTEMPTS && transient(&e) => attempt += 1,
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
+                    attempt += 1;
+                }
                 Err(e) => return Err(storage(e)),
             }
         }

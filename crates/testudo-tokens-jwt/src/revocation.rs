@@ -25,6 +25,8 @@ pub(crate) fn transient(e: &DbErr) -> bool {
         || msg.contains("could not serialize")
         || msg.contains("(40001)")
         || msg.contains("database is locked")
+        // MariaDB reports a deadlock on the auto-increment lock as error 1467.
+        || msg.contains("failed to read auto-increment value")
 }
 
 /// A Unix time in seconds as a UTC time (saturating at the representable range).
@@ -117,8 +119,10 @@ pub(crate) enum Scope<'a> {
     FamilyAccess(&'a str),
 }
 
-/// Blacklists every outstanding, not yet blacklisted `jti` in `scope` with one statement;
-/// returns how many were blacklisted by this call.
+/// Blacklists every outstanding, not yet blacklisted `jti` in `scope` and returns how many
+/// were blacklisted by this call: one `INSERT ... SELECT` on PostgreSQL and SQLite; on MySQL /
+/// MariaDB a `SELECT` then one multi-row `INSERT IGNORE` (an `INSERT ... SELECT` takes `InnoDB`'s
+/// table-level auto-increment lock and deadlocks under concurrent use).
 pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
     c: &C,
     scope: Scope<'_>,
@@ -131,6 +135,34 @@ pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
         Scope::Family(f) => ("family_id", f, ""),
         Scope::FamilyAccess(f) => ("family_id", f, " AND o.token_type = 'access'"),
     };
+    if backend == DatabaseBackend::MySql {
+        let sql = format!(
+            "SELECT o.jti, o.expires_at FROM testudo_jwt_outstanding_tokens o \
+             WHERE o.{column} = ?{access_only} AND NOT EXISTS \
+             (SELECT 1 FROM testudo_jwt_blacklisted_tokens b WHERE b.jti = o.jti) ORDER BY o.jti"
+        );
+        let rows = c
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, [value.into()]))
+            .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut values = Vec::with_capacity(rows.len() * 3);
+        for row in &rows {
+            values.push(row.try_get::<String>("", "jti")?.into());
+            values.push(now.into());
+            values.push(row.try_get::<DateTime<Utc>>("", "expires_at")?.into());
+        }
+        let sql = format!(
+            "INSERT IGNORE INTO testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
+             VALUES {}",
+            vec!["(?, ?, ?)"; rows.len()].join(", ")
+        );
+        let res = c
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        return Ok(res.rows_affected());
+    }
     let sql = format!(
         "{insert} testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
          SELECT o.jti, {}, o.expires_at FROM testudo_jwt_outstanding_tokens o \
