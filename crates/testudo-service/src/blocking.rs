@@ -1,0 +1,230 @@
+//! A blocking [`AuthService`] for synchronous programs (feature `blocking`).
+//!
+//! It owns a single-threaded tokio runtime and runs each call of the async service to
+//! completion on it (password hashing still runs on the runtime's blocking threads, bounded as
+//! usual). Create the database connection inside this runtime ([`AuthService::connect`] or
+//! [`AuthService::build`]): connections belong to the runtime that opened them.
+//!
+//! It must not be used from inside an async runtime (blocking there would stall the runtime):
+//! every call, including construction, then returns [`crate::Error::InsideRuntime`] (as
+//! [`testudo_core::Error::Configuration`]) instead of panicking. Async code uses
+//! [`crate::AuthService`] directly.
+
+use std::future::Future;
+
+use testudo_core::{AuthResult, Claims, Result, TokenPair, UserStore};
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use crate::{LogoutAll, Validation};
+
+/// The blocking counterpart of [`crate::AuthService`]: same operations, same errors.
+pub struct AuthService<S: UserStore> {
+    runtime: Option<Runtime>,
+    inner: crate::AuthService<S>,
+}
+
+impl<S: UserStore> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("blocking::AuthService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: UserStore> Drop for AuthService<S> {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks stop, which panics inside another runtime;
+        // shutting it down in the background never does.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn outside_runtime() -> Result<()> {
+    if Handle::try_current().is_ok() {
+        return Err(crate::Error::InsideRuntime.into());
+    }
+    Ok(())
+}
+
+impl<S: UserStore> AuthService<S> {
+    /// Starts a runtime and builds the async service on it with `make` (connect to the database
+    /// there).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InsideRuntime`] / [`crate::Error::Runtime`] as
+    /// [`testudo_core::Error::Configuration`]; whatever `make` returns.
+    pub fn build<F, Fut>(make: F) -> Result<Self>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<crate::AuthService<S>>>,
+    {
+        outside_runtime()?;
+        let runtime = Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(crate::Error::Runtime)?;
+        let inner = runtime.block_on(make())?;
+        Ok(Self {
+            runtime: Some(runtime),
+            inner,
+        })
+    }
+
+    /// Runs `future` to completion on this service's runtime (e.g. running migrations, or other
+    /// async code using the same database connection).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InsideRuntime`] as [`testudo_core::Error::Configuration`].
+    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
+        outside_runtime()?;
+        match &self.runtime {
+            Some(runtime) => Ok(runtime.block_on(future)),
+            None => Err(crate::Error::InsideRuntime.into()),
+        }
+    }
+
+    fn run<T>(&self, future: impl Future<Output = Result<T>>) -> Result<T> {
+        self.block_on(future)?
+    }
+
+    /// The async service inside (for its accessors; run its futures with [`Self::block_on`]).
+    #[must_use]
+    pub fn inner(&self) -> &crate::AuthService<S> {
+        &self.inner
+    }
+
+    /// See [`crate::AuthService::login`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::login`], plus [`crate::Error::InsideRuntime`].
+    pub fn login(&self, email: &str, password: &str, extra: Claims) -> Result<AuthResult<S::User>> {
+        self.run(self.inner.login(email, password, extra))
+    }
+
+    /// See [`crate::AuthService::authenticate`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::authenticate`], plus [`crate::Error::InsideRuntime`].
+    pub fn authenticate(&self, access_token: &str) -> Result<S::User> {
+        self.run(self.inner.authenticate(access_token))
+    }
+
+    /// See [`crate::AuthService::refresh`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::refresh`], plus [`crate::Error::InsideRuntime`].
+    pub fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        self.run(self.inner.refresh(refresh_token))
+    }
+
+    /// See [`crate::AuthService::logout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::logout`], plus [`crate::Error::InsideRuntime`].
+    pub fn logout(&self, token: &str) -> Result<()> {
+        self.run(self.inner.logout(token))
+    }
+
+    /// See [`crate::AuthService::logout_all`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::logout_all`], plus [`crate::Error::InsideRuntime`].
+    pub fn logout_all(&self, user_id: &str) -> Result<LogoutAll> {
+        self.run(self.inner.logout_all(user_id))
+    }
+
+    /// See [`crate::AuthService::set_password`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::set_password`], plus [`crate::Error::InsideRuntime`].
+    pub fn set_password(
+        &self,
+        user: &S::User,
+        password: &str,
+        validation: Validation,
+    ) -> Result<S::User> {
+        self.run(self.inner.set_password(user, password, validation))
+    }
+
+    /// See [`crate::AuthService::check_password`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::check_password`], plus [`crate::Error::InsideRuntime`].
+    pub fn check_password(&self, user: &S::User, password: &str) -> Result<bool> {
+        self.run(self.inner.check_password(user, password))
+    }
+
+    /// See [`crate::AuthService::set_unusable_password`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::set_unusable_password`], plus [`crate::Error::InsideRuntime`].
+    pub fn set_unusable_password(&self, user: &S::User) -> Result<S::User> {
+        self.run(self.inner.set_unusable_password(user))
+    }
+
+    /// See [`crate::AuthService::request_login_link`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::request_login_link`], plus [`crate::Error::InsideRuntime`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    pub fn request_login_link(&self, email: &str, ip: Option<&str>) -> Result<()> {
+        self.run(self.inner.request_login_link(email, ip))
+    }
+
+    /// See [`crate::AuthService::login_with_email_token`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::login_with_email_token`], plus [`crate::Error::InsideRuntime`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    pub fn login_with_email_token(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+    ) -> Result<AuthResult<S::User>> {
+        self.run(self.inner.login_with_email_token(email, token, ip))
+    }
+}
+
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+impl AuthService<crate::DbUserStore> {
+    /// Connects to `url` (with `testudo_tokens_db::connect`'s defaults) on a new runtime and
+    /// builds the service with [`crate::AuthService::new`]. The tables must exist: run the
+    /// migrations with [`Self::block_on`] (see the crate example).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::build`]; [`testudo_core::Error::Storage`] when the database cannot be opened.
+    pub fn connect(url: &str, config: std::sync::Arc<testudo_config::AuthConfig>) -> Result<Self> {
+        Self::build(|| async move {
+            let db = testudo_tokens_db::connect(url).await?;
+            crate::AuthService::new(config, db)
+        })
+    }
+
+    /// See [`crate::AuthService::create_user`].
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::AuthService::create_user`], plus [`crate::Error::InsideRuntime`].
+    pub fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
+        self.run(self.inner.create_user(email, password))
+    }
+}

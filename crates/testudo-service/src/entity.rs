@@ -1,0 +1,38 @@
+//! The sea-orm entity of the built-in users table, `testudo_users`.
+
+/// `testudo_users`: one row per user (created by `testudo-migrations`).
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_users`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_users")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// Normalised (trimmed, lower-cased) email address; unique.
+        #[sea_orm(unique)]
+        pub email: String,
+        /// The password hash, or an unusable sentinel (`!...`, or empty).
+        pub password: String,
+        /// Last successful login.
+        pub last_login: Option<DateTimeUtc>,
+        /// Whether the user may log in.
+        pub is_active: bool,
+        /// Whether the email address has been verified.
+        pub is_verified: bool,
+        /// Application-defined join time (not set by testudo).
+        pub joined_at: Option<DateTimeUtc>,
+        /// Row creation time.
+        pub created_at: DateTimeUtc,
+        /// Last modification time.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,32 @@
+//! The crate's own error: what setting up a service can fail with.
+
+/// What building an [`AuthService`](crate::AuthService) (or its blocking wrapper) can fail with.
+///
+/// Every operation of the service returns [`testudo_core::Error`]; this error converts into its
+/// [`Configuration`](testudo_core::Error::Configuration) variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No token backend was given and none can be built: give one with
+    /// [`AuthServiceBuilder::backend`](crate::AuthServiceBuilder::backend), or a database.
+    #[error("no token backend: give one, or a database for the default database backend")]
+    NoTokenBackend,
+    /// The configuration asks for a part whose cargo feature is off.
+    #[error("token_backend needs the `{0}` feature of testudo-service")]
+    FeatureDisabled(&'static str),
+    /// Passwordless login needs a database (the email-token store).
+    #[error("passwordless login needs a database: give one to the service builder")]
+    NoEmailTokenStore,
+    /// The blocking API was called from inside an async runtime, where blocking would stall it.
+    #[error("the blocking API cannot be used from inside an async runtime")]
+    InsideRuntime,
+    /// The blocking API could not start its runtime.
+    #[error("cannot start the blocking API's runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl From<Error> for testudo_core::Error {
+    fn from(e: Error) -> Self {
+        Self::configuration(e)
+    }
+}

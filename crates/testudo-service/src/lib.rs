@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub mod entity;
+mod error;
+mod service;
+#[cfg(feature = "db")]
+mod store;
+mod user;
+
+pub use error::Error;
+pub use service::{AuthService, AuthServiceBuilder, LogoutAll, Validation};
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use store::DbUserStore;
+pub use testudo_core::{AuthResult, AuthUser, Claims, TokenPair, UserStore};
+pub use user::{AnonymousUser, User, normalize_email};

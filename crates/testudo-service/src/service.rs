@@ -1,0 +1,694 @@
+//! [`AuthService`]: login, authenticate, refresh, logout, password changes, passwordless login.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use testudo_config::{AuthConfig, TokenBackendKind};
+use testudo_core::{
+    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, InvalidPassword, Result,
+    SystemClock, TokenBackend, TokenPair, TokenType, UserStore,
+};
+use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
+use testudo_hashers::Hasher;
+use testudo_validators::Validators;
+use tracing::field::Empty;
+
+use crate::user::normalize_email;
+
+#[cfg(feature = "db")]
+use sea_orm::DatabaseConnection;
+#[cfg(feature = "db")]
+use testudo_tokens_db::{EmailTokenOptions, EmailTokenStore};
+
+/// What [`AuthService::logout_all`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogoutAll {
+    /// This many tokens were revoked (zero when the user had none).
+    Revoked(u64),
+    /// The backend cannot revoke tokens (a JWT backend without a revocation list): nothing was
+    /// revoked, the user's tokens stay valid until they expire, and no event was emitted.
+    NotSupported,
+}
+
+/// Whether [`AuthService::set_password`] runs the configured password validators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Validation {
+    /// Run the validators (with the user's attributes, for the similarity check).
+    #[default]
+    Run,
+    /// Only the length limit applies (e.g. an administrator setting a temporary password).
+    Skip,
+}
+
+/// Logs users in and out and checks their tokens: tortoise-auth's `AuthService`, with its
+/// defects fixed (see the crate documentation).
+///
+/// Cloning is cheap; clones share everything.
+pub struct AuthService<S: UserStore> {
+    config: Arc<AuthConfig>,
+    store: Arc<S>,
+    backend: Arc<dyn TokenBackend>,
+    hasher: Hasher,
+    validators: Arc<Validators>,
+    events: EventEmitter,
+    clock: Arc<dyn Clock>,
+    #[cfg(feature = "db")]
+    email_tokens: Option<EmailTokenStore>,
+}
+
+impl<S: UserStore> Clone for AuthService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            store: Arc::clone(&self.store),
+            backend: Arc::clone(&self.backend),
+            hasher: self.hasher.clone(),
+            validators: Arc::clone(&self.validators),
+            events: self.events.clone(),
+            clock: Arc::clone(&self.clock),
+            #[cfg(feature = "db")]
+            email_tokens: self.email_tokens.clone(),
+        }
+    }
+}
+
+impl<S: UserStore> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("store", &self.store)
+            .field("backend", &self.backend)
+            .field("hasher", &self.hasher)
+            .field("events", &self.events)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AuthService`]; see [`AuthService::builder`].
+#[must_use = "call build()"]
+pub struct AuthServiceBuilder<S: UserStore> {
+    config: Arc<AuthConfig>,
+    store: S,
+    backend: Option<Arc<dyn TokenBackend>>,
+    hasher: Option<Hasher>,
+    validators: Option<Validators>,
+    events: Option<EventEmitter>,
+    clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "db")]
+    db: Option<DatabaseConnection>,
+}
+
+impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServiceBuilder")
+            .field("store", &self.store)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: UserStore> AuthServiceBuilder<S> {
+    /// The token backend (by default: the database backend on the builder's database, or a
+    /// `JwtBackend` when `config.token_backend` is `jwt` and the `jwt` feature is on).
+    pub fn backend(mut self, backend: Arc<dyn TokenBackend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The password hasher (by default one made from the configuration). Give one to share its
+    /// concurrency limit with other code, or to read its counters.
+    pub fn hasher(mut self, hasher: Hasher) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// The password validators (by default those of `config.password_validators`).
+    pub fn validators(mut self, validators: Validators) -> Self {
+        self.validators = Some(validators);
+        self
+    }
+
+    /// The emitter events go to (by default the process-wide one, [`testudo_events::emitter`],
+    /// so handlers registered with [`testudo_events::on`] see them).
+    pub fn events(mut self, events: EventEmitter) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The clock deciding expiry and login times (by default the system clock). It is handed to
+    /// the backends this builder makes, not to a backend given with
+    /// [`AuthServiceBuilder::backend`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The database for the default token backend and for passwordless login (the email-token
+    /// store).
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// Builds the service.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] for invalid hashing parameters, an unreadable common-password
+    /// list, a JWT configuration `JwtBackend` refuses, or no token backend at all
+    /// ([`crate::Error::NoTokenBackend`]).
+    pub fn build(self) -> Result<AuthService<S>> {
+        let config = self.config;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let hasher = match self.hasher {
+            Some(h) => h,
+            None => Hasher::new(&config)?,
+        };
+        let validators = match self.validators {
+            Some(v) => v,
+            None => Validators::from_config(&config)?,
+        };
+        let backend = match self.backend {
+            Some(b) => b,
+            None => default_backend(
+                &config,
+                &clock,
+                #[cfg(feature = "db")]
+                self.db.as_ref(),
+            )?,
+        };
+        Ok(AuthService {
+            #[cfg(feature = "db")]
+            email_tokens: self.db.map(|db| {
+                EmailTokenStore::new(db, Arc::clone(&config)).with_clock(Arc::clone(&clock))
+            }),
+            config,
+            store: Arc::new(self.store),
+            backend,
+            hasher,
+            validators: Arc::new(validators),
+            events: self
+                .events
+                .unwrap_or_else(|| testudo_events::emitter().clone()),
+            clock,
+        })
+    }
+}
+
+fn default_backend(
+    config: &Arc<AuthConfig>,
+    clock: &Arc<dyn Clock>,
+    #[cfg(feature = "db")] db: Option<&DatabaseConnection>,
+) -> Result<Arc<dyn TokenBackend>> {
+    let _ = clock;
+    match config.token_backend {
+        TokenBackendKind::Jwt => {
+            #[cfg(feature = "jwt")]
+            {
+                let backend = testudo_tokens_jwt::JwtBackend::new(Arc::clone(config))?
+                    .with_clock(Arc::clone(clock));
+                Ok(Arc::new(backend))
+            }
+            #[cfg(not(feature = "jwt"))]
+            Err(crate::Error::FeatureDisabled("jwt").into())
+        }
+        _ => {
+            #[cfg(feature = "db")]
+            if let Some(db) = db {
+                let backend =
+                    testudo_tokens_db::DatabaseTokenBackend::new(db.clone(), Arc::clone(config))
+                        .with_clock(Arc::clone(clock));
+                return Ok(Arc::new(backend));
+            }
+            Err(crate::Error::NoTokenBackend.into())
+        }
+    }
+}
+
+#[cfg(feature = "db")]
+impl AuthService<crate::DbUserStore> {
+    /// A service on `db` with the built-in users table, the database token backend (or JWTs when
+    /// `config.token_backend` says so), the system clock and the process-wide event emitter.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuthServiceBuilder::build`].
+    pub fn new(config: Arc<AuthConfig>, db: DatabaseConnection) -> Result<Self> {
+        Self::builder(config, crate::DbUserStore::new(db.clone()))
+            .database(db)
+            .build()
+    }
+
+    /// Creates an active, unverified user: the email is normalised, the password checked against
+    /// the length limit and the configured validators (with the email for the similarity check)
+    /// and hashed with Argon2id off the async runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPassword`] with every message; [`Error::Storage`] when the insert fails
+    /// (e.g. the email is taken).
+    #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
+    pub async fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
+        let email = normalize_email(email);
+        self.check_length(password)?;
+        let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
+        self.validators.validate(password, Some(&attributes))?;
+        let hash = self.hasher.hash(SecretString::from(password)).await?;
+        let user = self.store.insert_user(&email, &hash).await?;
+        tracing::Span::current().record("user_id", user.id);
+        Ok(user)
+    }
+}
+
+impl<S: UserStore> AuthService<S> {
+    /// A builder for a service with `store` as its users.
+    pub fn builder(config: Arc<AuthConfig>, store: S) -> AuthServiceBuilder<S> {
+        AuthServiceBuilder {
+            config,
+            store,
+            backend: None,
+            hasher: None,
+            validators: None,
+            events: None,
+            clock: None,
+            #[cfg(feature = "db")]
+            db: None,
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Arc<AuthConfig> {
+        &self.config
+    }
+
+    /// The user store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The token backend.
+    #[must_use]
+    pub fn backend(&self) -> &Arc<dyn TokenBackend> {
+        &self.backend
+    }
+
+    /// The password hasher (its [`Hasher::verifications`] counter shows the work done).
+    #[must_use]
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// The password validators.
+    #[must_use]
+    pub fn validators(&self) -> &Validators {
+        &self.validators
+    }
+
+    /// The event emitter.
+    #[must_use]
+    pub fn events(&self) -> &EventEmitter {
+        &self.events
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn check_length(&self, password: &str) -> Result<()> {
+        let max = self.config.max_password_length;
+        if password.chars().count() > max {
+            return Err(InvalidPassword::new(vec![format!(
+                "Password exceeds maximum length of {max} characters"
+            )])
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn emit(&self, event: Event) -> Result<()> {
+        self.events.emit(&event).await.map_err(Error::from)
+    }
+
+    async fn login_failed<T>(&self, identifier: String, reason: LoginFailureReason) -> Result<T> {
+        tracing::info!(reason = reason.as_str(), "login failed");
+        self.emit(Event::UserLoginFailed { identifier, reason })
+            .await?;
+        Err(AuthenticationError::InvalidCredentials.into())
+    }
+
+    async fn active_user(&self, id: &str) -> Result<S::User> {
+        match self.store.find_by_id(id).await? {
+            None => Err(AuthenticationError::UserNotFound.into()),
+            Some(user) if !user.is_active() => Err(AuthenticationError::UserInactive.into()),
+            Some(user) => Ok(user),
+        }
+    }
+
+    /// Logs in with an email and a password and returns the user and a fresh token pair;
+    /// `extra` claims go into the access token (and, with the database backend, into the access
+    /// tokens [`Self::refresh`] issues later; JWT refresh tokens carry no claims).
+    ///
+    /// An unknown email, an inactive user and a wrong password all give
+    /// [`AuthenticationError::InvalidCredentials`] and cost exactly one password verification
+    /// with the current parameters (a dummy one where there is no usable hash: unknown or
+    /// inactive users, unusable or unreadable stored hashes, over-long passwords), so neither the
+    /// answer nor its timing tells whether the email exists. The real reason goes to the
+    /// `user_login_failed` event (`not_found`, `inactive`, `bad_password`; the identifier is the
+    /// normalised email) and to tracing.
+    ///
+    /// On success a legacy or outdated hash is replaced by a fresh Argon2id hash, the pair is
+    /// issued, `last_login` is saved and `user_login` is emitted. If a `user_login` handler fails
+    /// with error propagation on, the pair is revoked and the handler's error returned.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthenticationError::InvalidCredentials`]; [`Error::Storage`]; [`Error::Event`] from a
+    /// propagating handler.
+    #[tracing::instrument(name = "testudo.login", skip_all, fields(user_id = Empty))]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+    ) -> Result<AuthResult<S::User>> {
+        let email = normalize_email(email);
+        let Some(user) = self.store.find_by_email(&email).await? else {
+            self.hasher.verify_dummy().await?;
+            return self.login_failed(email, LoginFailureReason::NotFound).await;
+        };
+        let id = user.id();
+        tracing::Span::current().record("user_id", id.as_str());
+        if !user.is_active() {
+            self.hasher.verify_dummy().await?;
+            return self.login_failed(email, LoginFailureReason::Inactive).await;
+        }
+        let verification = self
+            .hasher
+            .verify(
+                SecretString::from(password),
+                user.password_hash().to_owned(),
+            )
+            .await?;
+        if !verification.valid {
+            return self
+                .login_failed(email, LoginFailureReason::BadPassword)
+                .await;
+        }
+        if let Some(upgraded) = verification.upgraded {
+            self.store.set_password_hash(&id, &upgraded).await?;
+            tracing::info!("password hash upgraded");
+        }
+        self.finish_login(user, extra).await
+    }
+
+    async fn finish_login(&self, user: S::User, extra: Claims) -> Result<AuthResult<S::User>> {
+        let id = user.id();
+        let tokens = self.backend.create_tokens(&id, extra).await?;
+        self.store.record_login(&id, self.clock.now()).await?;
+        let user = self.store.find_by_id(&id).await?.unwrap_or(user);
+        let event = Event::UserLogin {
+            user: EventUser::from_user(&user),
+        };
+        if let Err(e) = self.events.emit(&event).await {
+            // A propagating handler refused the login: leave no valid pair behind.
+            self.backend.revoke_token(tokens.access_token()).await?;
+            self.backend.revoke_token(tokens.refresh_token()).await?;
+            return Err(e.into());
+        }
+        Ok(AuthResult { user, tokens })
+    }
+
+    /// The active user an access token belongs to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] (expired, invalid, revoked) from the backend;
+    /// [`AuthenticationError::UserNotFound`] / [`AuthenticationError::UserInactive`] for a valid
+    /// token of a deleted or deactivated user; [`Error::Storage`].
+    #[tracing::instrument(name = "testudo.authenticate", skip_all, fields(user_id = Empty))]
+    pub async fn authenticate(&self, access_token: &str) -> Result<S::User> {
+        let payload = self
+            .backend
+            .verify_token(access_token, TokenType::Access)
+            .await?;
+        tracing::Span::current().record("user_id", payload.sub.as_str());
+        self.active_user(&payload.sub).await
+    }
+
+    /// Exchanges a refresh token for a new pair, atomically (of concurrent refreshes with one
+    /// token exactly one succeeds; with reuse detection on, presenting an already rotated token
+    /// revokes the user's tokens). The database backend carries the login's extra claims over;
+    /// a JWT backend cannot (its refresh tokens carry none).
+    ///
+    /// Unlike tortoise-auth, the user must still exist and be active: otherwise the new pair and
+    /// every token of the user are revoked and the refresh fails, so the chain ends.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] (expired, invalid, revoked); [`AuthenticationError::UserNotFound`] /
+    /// [`AuthenticationError::UserInactive`]; [`Error::Storage`].
+    #[tracing::instrument(name = "testudo.refresh", skip_all, fields(user_id = Empty))]
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
+        let (payload, pair) = self.backend.rotate(refresh_token).await?;
+        tracing::Span::current().record("user_id", payload.sub.as_str());
+        match self.active_user(&payload.sub).await {
+            Ok(_) => Ok(pair),
+            Err(e) => {
+                self.backend.revoke_token(pair.access_token()).await?;
+                self.backend.revoke_token(pair.refresh_token()).await?;
+                if matches!(e, Error::Authentication(_)) {
+                    let n = self.backend.revoke_all_for_user(&payload.sub).await?;
+                    tracing::info!(revoked = n, "refresh refused: user deleted or inactive");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Revokes a token and emits `user_logout` when it was a valid access token of a known user.
+    ///
+    /// An expired, revoked, unknown or refresh token is revoked quietly (no error, no event), as
+    /// the reference does. With a backend that cannot revoke (a JWT backend without revocation
+    /// list) nothing is revoked; see [`TokenBackend::supports_revocation`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`]; [`Error::Event`] from a propagating handler (after the revocation).
+    #[tracing::instrument(name = "testudo.logout", skip_all, fields(user_id = Empty))]
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        match self.backend.verify_token(token, TokenType::Access).await {
+            Ok(payload) => {
+                tracing::Span::current().record("user_id", payload.sub.as_str());
+                self.backend.revoke_token(token).await?;
+                if let Some(user) = self.store.find_by_id(&payload.sub).await? {
+                    self.emit(Event::UserLogout {
+                        user: EventUser::from_user(&user),
+                    })
+                    .await?;
+                }
+            }
+            Err(Error::Token(_)) => self.backend.revoke_token(token).await?,
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Revokes every token of `user_id` and emits `user_logout` when the user exists.
+    ///
+    /// With a backend that cannot revoke, answers [`LogoutAll::NotSupported`] and emits nothing,
+    /// instead of pretending as tortoise-auth does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`]; [`Error::Event`] from a propagating handler (after the revocation).
+    #[tracing::instrument(name = "testudo.logout_all", skip_all, fields(user_id = user_id))]
+    pub async fn logout_all(&self, user_id: &str) -> Result<LogoutAll> {
+        if !self.backend.supports_revocation() {
+            tracing::warn!("logout_all: the token backend cannot revoke tokens");
+            return Ok(LogoutAll::NotSupported);
+        }
+        let revoked = self.backend.revoke_all_for_user(user_id).await?;
+        if let Some(user) = self.store.find_by_id(user_id).await? {
+            self.emit(Event::UserLogout {
+                user: EventUser::from_user(&user),
+            })
+            .await?;
+        }
+        Ok(LogoutAll::Revoked(revoked))
+    }
+
+    /// Sets a new password and returns the updated user: length limit, the validators when
+    /// `validation` is [`Validation::Run`], Argon2id off the runtime, save; then, when
+    /// `config.revoke_tokens_on_password_change` is on (the default) and the backend can revoke,
+    /// every token of the user is revoked; then `password_changed` is emitted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPassword`] with every message; [`AuthenticationError::UserNotFound`] when
+    /// the user no longer exists; [`Error::Storage`]; [`Error::Event`].
+    #[tracing::instrument(name = "testudo.set_password", skip_all, fields(user_id = Empty))]
+    pub async fn set_password(
+        &self,
+        user: &S::User,
+        password: &str,
+        validation: Validation,
+    ) -> Result<S::User> {
+        let id = user.id();
+        tracing::Span::current().record("user_id", id.as_str());
+        self.check_length(password)?;
+        if validation == Validation::Run {
+            self.validators.validate(password, Some(user))?;
+        }
+        let hash = self.hasher.hash(SecretString::from(password)).await?;
+        self.store.set_password_hash(&id, &hash).await?;
+        let updated = self
+            .store
+            .find_by_id(&id)
+            .await?
+            .ok_or(AuthenticationError::UserNotFound)?;
+        if self.config.revoke_tokens_on_password_change && self.backend.supports_revocation() {
+            let n = self.backend.revoke_all_for_user(&id).await?;
+            tracing::info!(revoked = n, "tokens revoked after a password change");
+        }
+        self.emit(Event::PasswordChanged {
+            user: EventUser::from_user(&updated),
+        })
+        .await?;
+        Ok(updated)
+    }
+
+    /// Whether `password` is the user's; on success with a legacy (bcrypt, PBKDF2) or outdated
+    /// Argon2 hash, the upgraded hash is saved (the `user` value passed in is not changed).
+    /// Costs one verification whatever the stored value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when saving the upgraded hash fails.
+    #[tracing::instrument(name = "testudo.check_password", skip_all, fields(user_id = Empty))]
+    pub async fn check_password(&self, user: &S::User, password: &str) -> Result<bool> {
+        let id = user.id();
+        tracing::Span::current().record("user_id", id.as_str());
+        let verification = self
+            .hasher
+            .verify(
+                SecretString::from(password),
+                user.password_hash().to_owned(),
+            )
+            .await?;
+        if let (true, Some(upgraded)) = (verification.valid, verification.upgraded) {
+            self.store.set_password_hash(&id, &upgraded).await?;
+            tracing::info!("password hash upgraded");
+        }
+        Ok(verification.valid)
+    }
+
+    /// Saves an unusable password for the user (no password login any more; other sessions and
+    /// passwordless login are unaffected) and returns the updated user.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthenticationError::UserNotFound`]; [`Error::Storage`].
+    #[tracing::instrument(name = "testudo.set_unusable_password", skip_all, fields(user_id = Empty))]
+    pub async fn set_unusable_password(&self, user: &S::User) -> Result<S::User> {
+        let id = user.id();
+        tracing::Span::current().record("user_id", id.as_str());
+        let sentinel = testudo_hashers::make_unusable_password()?;
+        self.store.set_password_hash(&id, &sentinel).await?;
+        self.store
+            .find_by_id(&id)
+            .await?
+            .ok_or_else(|| AuthenticationError::UserNotFound.into())
+    }
+
+    /// Whether the user's stored password can ever verify.
+    #[must_use]
+    pub fn has_usable_password(&self, user: &S::User) -> bool {
+        testudo_hashers::is_usable(user.password_hash())
+    }
+
+    #[cfg(feature = "db")]
+    fn email_tokens(&self) -> Result<&EmailTokenStore> {
+        self.email_tokens
+            .as_ref()
+            .ok_or_else(|| crate::Error::NoEmailTokenStore.into())
+    }
+
+    /// Starts a passwordless login: for an active user with this email, creates a single-use
+    /// email token (bound to `ip` when given, valid for `config.email_token_lifetime`) and emits
+    /// `email_token_created` with the raw token and purpose `login`; the application's handler
+    /// mails the link. For an unknown or inactive email nothing is created or emitted, and the
+    /// answer is the same `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::NoEmailTokenStore`] (as [`Error::Configuration`]) without a database;
+    /// [`Error::Storage`]; [`Error::Event`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.request_login_link", skip_all, fields(user_id = Empty))]
+    pub async fn request_login_link(&self, email: &str, ip: Option<&str>) -> Result<()> {
+        let tokens = self.email_tokens()?;
+        let email = normalize_email(email);
+        let user = self.store.find_by_email(&email).await?;
+        let Some(user) = user.filter(AuthUser::is_active) else {
+            tracing::info!("login link not sent: unknown or inactive address");
+            return Ok(());
+        };
+        tracing::Span::current().record("user_id", user.id().as_str());
+        let mut options = EmailTokenOptions::new().single_use(true);
+        if let Some(ip) = ip {
+            options = options.ip(ip);
+        }
+        let token = tokens.create_token(&email, options).await?;
+        self.emit(Event::EmailTokenCreated {
+            email,
+            token: SecretString::from(token),
+            purpose: "login".into(),
+            user: Some(EventUser::from_user(&user)),
+        })
+        .await
+    }
+
+    /// Logs in with a token from [`Self::request_login_link`] (used from `ip`): the token is
+    /// consumed, the email marked verified, and the login finished as [`Self::login`] does
+    /// (pair issued, `last_login` saved, `user_login` emitted).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] for an unknown, expired or wrong-address token (a token used from
+    /// another address than the one it is bound to is deleted);
+    /// [`AuthenticationError::InvalidCredentials`] when the user is gone or inactive;
+    /// [`Error::Storage`]; [`Error::Event`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.login_with_email_token", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_email_token(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+    ) -> Result<AuthResult<S::User>> {
+        let tokens = self.email_tokens()?;
+        let email = normalize_email(email);
+        tokens.auth_token(&email, token, ip).await?;
+        let Some(user) = self.store.find_by_email(&email).await? else {
+            return self.login_failed(email, LoginFailureReason::NotFound).await;
+        };
+        tracing::Span::current().record("user_id", user.id().as_str());
+        if !user.is_active() {
+            return self.login_failed(email, LoginFailureReason::Inactive).await;
+        }
+        if !user.is_verified() {
+            self.store.mark_verified(&user.id()).await?;
+        }
+        self.finish_login(user, Claims::new()).await
+    }
+}
