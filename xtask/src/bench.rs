@@ -94,7 +94,7 @@ const PAIRS: &[Pair] = &[
         python: "service.authenticate",
         rust: Ok((
             "testudo-service",
-            "service",
+            "authenticate",
             "authenticate (100k rows, sqlite file)",
         )),
     },
@@ -388,17 +388,23 @@ pub(crate) fn run(sh: &Shell, quick: bool, compare: bool) -> Result<()> {
     let (targets, target_dir) = bench_targets(sh)?;
     let criterion_dir = target_dir.join("criterion");
     let mut rows: Vec<(String, Measured)> = Vec::new();
+    let mut failed = Vec::new();
     for target in &targets {
         let (package, name) = (&target.package, &target.name);
         let features = target.feature_args();
         let extra: &[&str] = if quick { &QUICK_ARGS } else { &[] };
         eprintln!("xtask bench: {package} / {name}");
         let started = SystemTime::now();
-        cmd!(
+        if let Err(err) = cmd!(
             sh,
             "cargo bench -p {package} --bench {name} {features...} -- {extra...}"
         )
-        .run()?;
+        .run()
+        {
+            eprintln!("xtask bench: {package}/{name} failed: {err}");
+            failed.push(format!("{package}/{name}"));
+            continue;
+        }
         for measured in read_criterion_dir(&criterion_dir, Some(started))? {
             rows.push((package.clone(), measured));
         }
@@ -412,7 +418,11 @@ pub(crate) fn run(sh: &Shell, quick: bool, compare: bool) -> Result<()> {
     publish(
         &target_dir.join("bench-summary.md"),
         &summary_table(&rows, quick),
-    )
+    )?;
+    if !failed.is_empty() {
+        bail!("these benches failed: {}", failed.join(", "));
+    }
+    Ok(())
 }
 
 fn summary_table(rows: &[(String, Measured)], quick: bool) -> String {
@@ -537,8 +547,19 @@ fn run_compare(sh: &Shell, quick: bool) -> Result<()> {
         }
     }
 
-    let available: Vec<(String, String)> = executables.keys().cloned().collect();
-    let table = compare_table(&rust, &py, &available, rounds, quick);
+    let status = |package: &str, bench: &str| {
+        if executables.contains_key(&(package.to_owned(), bench.to_owned())) {
+            "n/a (bench id not found)"
+        } else if targets
+            .iter()
+            .any(|t| t.package == package && t.name == bench)
+        {
+            "n/a (does not build)"
+        } else {
+            "n/a (not built yet)"
+        }
+    };
+    let table = compare_table(&rust, &py, &status, rounds, quick);
     publish(&target_dir.join("bench-compare.md"), &table)
 }
 
@@ -557,10 +578,11 @@ fn parse_driver_output(stdout: &str) -> Result<Vec<(String, f64)>> {
     Ok(out)
 }
 
+/// `missing(package, bench)` says why a testudo figure is absent.
 fn compare_table(
     rust: &Samples,
     py: &Samples,
-    available: &[(String, String)],
+    missing: &dyn Fn(&str, &str) -> &'static str,
     rounds: usize,
     quick: bool,
 ) -> String {
@@ -578,13 +600,7 @@ fn compare_table(
         let rust_cell = match (pair.rust, rust_median) {
             (Err(reason), _) => reason.to_owned(),
             (Ok(_), Some(ns)) => format_duration(ns),
-            (Ok((package, bench, _)), None) => {
-                if available.iter().any(|(p, b)| p == package && b == bench) {
-                    "n/a (bench id not found)".to_owned()
-                } else {
-                    "n/a (not built yet)".to_owned()
-                }
-            }
+            (Ok((package, bench, _)), None) => missing(package, bench).to_owned(),
         };
         let py_cell = py_median.map_or_else(|| "n/a (driver failed)".to_owned(), format_duration);
         let ratio = match (rust_median, py_median) {
@@ -645,10 +661,27 @@ fn build_benches(
             sh,
             "cargo bench --no-run --message-format=json -p {package} --bench {name} {features...}"
         )
-        .read()?;
-        let exe = output
+        .ignore_status()
+        .output()?;
+        let messages: Vec<Value> = String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .collect();
+        if !output.status.success() {
+            // A crate that does not build leaves its rows "n/a", not the whole run.
+            eprintln!("xtask bench --compare: {package}/{name} does not build, skipped:");
+            for message in &messages {
+                if message["reason"] == "compiler-message"
+                    && message["message"]["level"] == "error"
+                    && let Some(rendered) = message["message"]["rendered"].as_str()
+                {
+                    eprint!("{rendered}");
+                }
+            }
+            continue;
+        }
+        let exe = messages
+            .iter()
             .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name.as_str())
             .filter(|m| {
                 m["target"]["kind"]
@@ -775,7 +808,7 @@ mod tests {
         py.insert("signing.sign", vec![2000.0]);
         py.insert("service.authenticate", vec![1e6]);
         py.insert("hash.bcrypt12_hash", vec![3e8]);
-        let table = compare_table(&rust, &py, &[], 3, false);
+        let table = compare_table(&rust, &py, &|_, _| "n/a (not built yet)", 3, false);
         assert!(table.contains("| Signer.sign | 200.0 ns | 2.00 µs | 10.00x |"));
         assert!(table.contains("| AuthService.authenticate (100k rows, SQLite file) | n/a (not built yet) | 1.00 ms | – |"));
         assert!(table.contains(
