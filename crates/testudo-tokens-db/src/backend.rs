@@ -16,8 +16,14 @@ use testudo_core::{
 };
 
 use crate::entity::{access_token as access, refresh_token as refresh};
+use crate::retry::retrying;
 use crate::token::{digest_eq, generate_token, hash_token, new_id, plausible};
 use crate::{Error, Result};
+
+/// How long after a refresh token was rotated presenting it again counts as the loser of a
+/// concurrent rotation race rather than as a replay: 5 seconds. See
+/// [`DatabaseTokenBackend::with_rotation_grace`].
+pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The token backend that stores opaque tokens (as SHA-256 digests) in the database.
 ///
@@ -28,6 +34,7 @@ pub struct DatabaseTokenBackend {
     db: DatabaseConnection,
     config: Arc<AuthConfig>,
     clock: Arc<dyn Clock>,
+    rotation_grace: std::time::Duration,
 }
 
 fn lifetime(d: std::time::Duration) -> chrono::Duration {
@@ -60,6 +67,34 @@ struct Row<'a> {
     extra: Option<&'a str>,
 }
 
+impl<'a> From<&'a access::Model> for Row<'a> {
+    fn from(m: &'a access::Model) -> Self {
+        Self {
+            hash: &m.token_hash,
+            user_id: &m.user_id,
+            jti: &m.jti,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            is_revoked: m.is_revoked,
+            extra: m.extra.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a refresh::Model> for Row<'a> {
+    fn from(m: &'a refresh::Model) -> Self {
+        Self {
+            hash: &m.token_hash,
+            user_id: &m.user_id,
+            jti: &m.jti,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            is_revoked: m.is_revoked,
+            extra: m.extra.as_deref(),
+        }
+    }
+}
+
 impl DatabaseTokenBackend {
     /// A backend on `db` configured by `config` (lifetimes, `token_length`,
     /// `max_tokens_per_user`, `refresh_reuse_detection`), using the system clock.
@@ -69,7 +104,21 @@ impl DatabaseTokenBackend {
             db,
             config,
             clock: Arc::new(SystemClock),
+            rotation_grace: DEFAULT_ROTATION_GRACE,
         }
+    }
+
+    /// Replaces the rotation grace window ([`DEFAULT_ROTATION_GRACE`] by default).
+    ///
+    /// A refresh token presented again less than `grace` after it was rotated (by the injected
+    /// clock) is answered Revoked without reuse detection: that is how the losers of N
+    /// concurrent rotations of one token look, and revoking the family there would kill the
+    /// winner's new pair. Presented later, it is a replay and its family is revoked. A zero
+    /// grace treats every second presentation as a replay.
+    #[must_use]
+    pub fn with_rotation_grace(mut self, grace: std::time::Duration) -> Self {
+        self.rotation_grace = grace;
+        self
     }
 
     /// Replaces the clock every timestamp is taken from.
@@ -122,19 +171,7 @@ impl DatabaseTokenBackend {
                     .one(&self.db)
                     .await?
                     .ok_or_else(invalid)?;
-                self.check(
-                    &Row {
-                        hash: &row.token_hash,
-                        user_id: &row.user_id,
-                        jti: &row.jti,
-                        created_at: row.created_at,
-                        expires_at: row.expires_at,
-                        is_revoked: row.is_revoked,
-                        extra: row.extra.as_deref(),
-                    },
-                    &hash,
-                    expected,
-                )
+                self.check(&Row::from(&row), &hash, expected)
             }
             TokenType::Refresh => {
                 let row = refresh::Entity::find()
@@ -142,19 +179,7 @@ impl DatabaseTokenBackend {
                     .one(&self.db)
                     .await?
                     .ok_or_else(invalid)?;
-                self.check(
-                    &Row {
-                        hash: &row.token_hash,
-                        user_id: &row.user_id,
-                        jti: &row.jti,
-                        created_at: row.created_at,
-                        expires_at: row.expires_at,
-                        is_revoked: row.is_revoked,
-                        extra: row.extra.as_deref(),
-                    },
-                    &hash,
-                    expected,
-                )
+                self.check(&Row::from(&row), &hash, expected)
             }
             #[expect(
                 unreachable_patterns,
@@ -298,19 +323,32 @@ impl DatabaseTokenBackend {
         } else {
             Some(serde_json::to_string(&extra).map_err(Error::Claims)?)
         };
-        self.create_with_family(user_id, &new_id(), extra, new_id())
-            .await
+        let access_raw = generate_token(self.config.token_length)?;
+        let refresh_raw = generate_token(self.config.token_length)?;
+        let family_id = new_id();
+        retrying(|| {
+            self.create_once(
+                user_id,
+                &family_id,
+                extra.clone(),
+                &access_raw,
+                &refresh_raw,
+            )
+        })
+        .await?;
+        Ok(TokenPair::new(access_raw, refresh_raw))
     }
 
-    async fn create_with_family(
+    /// One attempt at issuing a pair: one transaction, run again by [`retrying`] when the
+    /// database aborts it to break a deadlock.
+    async fn create_once(
         &self,
         user_id: &str,
         family_id: &str,
         extra: Option<String>,
-        refresh_jti: String,
-    ) -> Result<TokenPair> {
-        let access_raw = generate_token(self.config.token_length)?;
-        let refresh_raw = generate_token(self.config.token_length)?;
+        access_raw: &str,
+        refresh_raw: &str,
+    ) -> Result<()> {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         Self::lock_user(&txn, user_id).await?;
@@ -320,14 +358,14 @@ impl DatabaseTokenBackend {
             family_id,
             extra,
             now,
-            refresh_jti,
-            &access_raw,
-            &refresh_raw,
+            new_id(),
+            access_raw,
+            refresh_raw,
         )
         .await?;
         self.enforce_limit(&txn, user_id, now).await?;
         txn.commit().await?;
-        Ok(TokenPair::new(access_raw, refresh_raw))
+        Ok(())
     }
 
     /// Rotates a refresh token; see [`TokenBackend::rotate`].
@@ -342,6 +380,24 @@ impl DatabaseTokenBackend {
         let hash = hash_token(token);
         let access_raw = generate_token(self.config.token_length)?;
         let refresh_raw = generate_token(self.config.token_length)?;
+        let payload = retrying(|| self.rotate_once(&hash, &access_raw, &refresh_raw)).await?;
+        Ok((payload, TokenPair::new(access_raw, refresh_raw)))
+    }
+
+    /// Whether a refresh token rotated at `rotated_at` and presented again at `now` is a replay
+    /// (rather than the loser of a concurrent rotation): see [`Self::with_rotation_grace`].
+    fn is_replay(&self, rotated_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now.signed_duration_since(rotated_at) >= lifetime(self.rotation_grace)
+    }
+
+    /// One attempt at a rotation: one transaction, run again by [`retrying`] when the
+    /// database aborts it to break a deadlock.
+    async fn rotate_once(
+        &self,
+        hash: &str,
+        access_raw: &str,
+        refresh_raw: &str,
+    ) -> Result<TokenPayload> {
         let new_refresh_jti = new_id();
         let now = self.clock.now();
         let txn = self.db.begin().await?;
@@ -354,36 +410,37 @@ impl DatabaseTokenBackend {
                 refresh::Column::ReplacedByJti,
                 Expr::value(new_refresh_jti.clone()),
             )
-            .filter(refresh::Column::TokenHash.eq(hash.as_str()))
+            .filter(refresh::Column::TokenHash.eq(hash))
             .filter(refresh::Column::IsRevoked.eq(false))
             .filter(refresh::Column::ExpiresAt.gt(now))
             .exec(&txn)
             .await?;
         let row = refresh::Entity::find()
-            .filter(refresh::Column::TokenHash.eq(hash.as_str()))
+            .filter(refresh::Column::TokenHash.eq(hash))
             .one(&txn)
             .await?;
-        let Some(row) = row.filter(|r| digest_eq(&r.token_hash, &hash)) else {
+        let Some(row) = row.filter(|r| digest_eq(&r.token_hash, hash)) else {
             txn.rollback().await?;
             return Err(invalid().into());
         };
         if res.rows_affected != 1 {
-            let err = if row.is_revoked {
-                if row.rotated_at.is_some() && self.config.refresh_reuse_detection {
-                    tracing::warn!(
-                        family = %row.family_id,
-                        "rotated refresh token presented again: revoking its family"
-                    );
-                    Self::revoke_family(&txn, &row.family_id, now).await?;
-                    txn.commit().await?;
-                    return Err(TokenError::Revoked.into());
-                }
-                TokenError::Revoked
+            if !row.is_revoked {
+                txn.rollback().await?;
+                return Err(TokenError::Expired.into());
+            }
+            let replayed = row.rotated_at.is_some_and(|at| self.is_replay(at, now));
+            if replayed && self.config.refresh_reuse_detection {
+                tracing::warn!(
+                    family = %row.family_id,
+                    "rotated refresh token presented again: revoking its family"
+                );
+                Self::revoke_family(&txn, &row.family_id, now).await?;
+                txn.commit().await?;
             } else {
-                TokenError::Expired
-            };
-            txn.rollback().await?;
-            return Err(err.into());
+                // Revoked outright, or the loser of a concurrent rotation of this token.
+                txn.rollback().await?;
+            }
+            return Err(TokenError::Revoked.into());
         }
         // The access token issued with the rotated refresh token is replaced too.
         access::Entity::update_many()
@@ -400,20 +457,19 @@ impl DatabaseTokenBackend {
             row.extra.clone(),
             now,
             new_refresh_jti,
-            &access_raw,
-            &refresh_raw,
+            access_raw,
+            refresh_raw,
         )
         .await?;
         txn.commit().await?;
-        let payload = TokenPayload {
+        Ok(TokenPayload {
             sub: row.user_id,
             token_type: TokenType::Refresh,
             jti: row.jti,
             iat: row.created_at.timestamp(),
             exp: row.expires_at.timestamp(),
             extra: parse_extra(row.extra.as_deref()),
-        };
-        Ok((payload, TokenPair::new(access_raw, refresh_raw)))
+        })
     }
 
     async fn revoke_family(

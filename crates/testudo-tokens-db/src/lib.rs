@@ -5,9 +5,10 @@ mod connect;
 pub mod email;
 pub mod entity;
 mod error;
+mod retry;
 mod token;
 
-pub use backend::DatabaseTokenBackend;
+pub use backend::{DEFAULT_ROTATION_GRACE, DatabaseTokenBackend};
 pub use connect::{connect, connect_options};
 pub use email::{AuthOutcome, EmailTokenOptions, EmailTokenStore};
 pub use error::{Error, Result};

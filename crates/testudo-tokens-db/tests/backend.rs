@@ -9,7 +9,7 @@ use testudo_core::{Claims, FixedClock, TokenBackend, TokenError, TokenType};
 use testudo_test_support::TestResult;
 use testudo_test_support::db::{TestDb, backends, backends_with_sqlite};
 use testudo_tokens_db::entity::{access_token, refresh_token};
-use testudo_tokens_db::{DatabaseTokenBackend, hash_token};
+use testudo_tokens_db::{DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, hash_token};
 
 fn config(f: impl FnOnce(&mut AuthConfig)) -> Arc<AuthConfig> {
     let mut c = AuthConfig::default();
@@ -212,6 +212,7 @@ async fn max_tokens_per_user_revokes_the_oldest() -> TestResult {
 #[tokio::test]
 async fn concurrent_logins_cannot_overshoot_the_limit() -> TestResult {
     for b in backends_with_sqlite(true) {
+        let name = b.name();
         let db = TestDb::with_pool(b, 10).await?;
         let backend = Arc::new(DatabaseTokenBackend::new(
             db.conn().clone(),
@@ -223,15 +224,28 @@ async fn concurrent_logins_cannot_overshoot_the_limit() -> TestResult {
                 tokio::spawn(async move { b.create_tokens("u", Claims::new()).await })
             })
             .collect();
+        let mut pairs = Vec::new();
         for t in tasks {
-            // A MariaDB deadlock may abort a login; it must never overshoot.
-            let _ = t.await?;
+            // Deadlocks (MariaDB's gap locks) are retried: every login succeeds.
+            pairs.push(t.await?.map_err(|e| format!("{name}: {e:?}"))?);
         }
+        assert_eq!(refresh_token::Entity::find().count(db.conn()).await?, 20);
         let active = refresh_token::Entity::find()
             .filter_active("u")
             .count(db.conn())
             .await?;
-        assert!(active <= 3, "{active} active pairs");
+        assert_eq!(active, 3, "{name}: {active} active pairs");
+        let mut valid = 0;
+        for p in &pairs {
+            if backend
+                .verify_token(p.refresh_token(), TokenType::Refresh)
+                .await
+                .is_ok()
+            {
+                valid += 1;
+            }
+        }
+        assert_eq!(valid, 3, "{name}");
         db.cleanup().await?;
     }
     Ok(())
@@ -277,7 +291,14 @@ async fn rotation_and_reuse_detection() -> TestResult {
         let rows = refresh_token::Entity::find().all(db.conn()).await?;
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].family_id, rows[1].family_id);
-        // Reuse of the rotated token: Revoked, and the whole family with it.
+        // Within the grace window a second presentation is only refused (a concurrent loser).
+        let e = backend.rotate(first.refresh_token()).await.err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        backend
+            .verify_token(second.refresh_token(), TokenType::Refresh)
+            .await?;
+        // Reuse of the rotated token later: Revoked, and the whole family with it.
+        clock.advance(DEFAULT_ROTATION_GRACE);
         let e = backend.rotate(first.refresh_token()).await.err();
         assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
         let e = backend
@@ -313,15 +334,60 @@ async fn rotation_and_reuse_detection() -> TestResult {
 }
 
 #[tokio::test]
+async fn the_grace_window_is_measured_with_the_clock() -> TestResult {
+    for b in backends() {
+        let db = TestDb::new(b).await?;
+        let clock = clock();
+        let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}))
+            .with_clock(clock.clone())
+            .with_rotation_grace(Duration::from_secs(30));
+        let first = backend.create_tokens("u", Claims::new()).await?;
+        let (_, second) = backend.rotate(first.refresh_token()).await?;
+        // 29 s later: still a possible race loser, only refused.
+        clock.advance(Duration::from_secs(29));
+        let e = backend.rotate(first.refresh_token()).await.err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        backend
+            .verify_token(second.access_token(), TokenType::Access)
+            .await?;
+        // 30 s: a replay.
+        clock.advance(Duration::from_secs(1));
+        let e = backend.rotate(first.refresh_token()).await.err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        let e = backend
+            .verify_token(second.access_token(), TokenType::Access)
+            .await
+            .err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        // With no grace at all, an immediate second presentation is a replay.
+        let backend = backend.with_rotation_grace(Duration::ZERO);
+        let third = backend.create_tokens("v", Claims::new()).await?;
+        let (_, fourth) = backend.rotate(third.refresh_token()).await?;
+        let e = backend.rotate(third.refresh_token()).await.err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        let e = backend
+            .verify_token(fourth.refresh_token(), TokenType::Refresh)
+            .await
+            .err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        db.cleanup().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn reuse_detection_can_be_turned_off() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
+        let clock = clock();
         let backend = DatabaseTokenBackend::new(
             db.conn().clone(),
             config(|c| c.refresh_reuse_detection = false),
-        );
+        )
+        .with_clock(clock.clone());
         let first = backend.create_tokens("u", Claims::new()).await?;
         let (_, second) = backend.rotate(first.refresh_token()).await?;
+        clock.advance(Duration::from_secs(60));
         let e = backend.rotate(first.refresh_token()).await.err();
         assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
         backend
@@ -337,7 +403,10 @@ async fn fifty_concurrent_rotations_have_exactly_one_winner() -> TestResult {
     for b in backends_with_sqlite(true) {
         let name = b.name();
         let db = TestDb::with_pool(b, 20).await?;
-        let backend = Arc::new(DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})));
+        let clock = clock();
+        let backend = Arc::new(
+            DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})).with_clock(clock.clone()),
+        );
         let pair = backend.create_tokens("u", Claims::new()).await?;
         let token = pair.refresh_token().to_owned();
         let tasks: Vec<_> = (0..50)
@@ -347,16 +416,39 @@ async fn fifty_concurrent_rotations_have_exactly_one_winner() -> TestResult {
                 tokio::spawn(async move { b.rotate(&t).await })
             })
             .collect();
-        let mut winners = 0;
+        let mut winners = Vec::new();
         let mut revoked = 0;
         for t in tasks {
             match t.await? {
-                Ok(_) => winners += 1,
+                Ok((_, next)) => winners.push(next),
                 Err(e) if token_err(&e) == Some(TokenError::Revoked) => revoked += 1,
                 Err(e) => return Err(format!("{name}: unexpected error {e:?}").into()),
             }
         }
-        assert_eq!((winners, revoked), (1, 49), "{name}");
+        assert_eq!((winners.len(), revoked), (1, 49), "{name}");
+        // The losers did not trigger reuse detection: the winner's new pair is alive.
+        let next = winners.pop().ok_or("no winner")?;
+        backend
+            .verify_token(next.access_token(), TokenType::Access)
+            .await?;
+        backend
+            .verify_token(next.refresh_token(), TokenType::Refresh)
+            .await?;
+        // A replay once the grace window has passed revokes the whole family.
+        clock.advance(DEFAULT_ROTATION_GRACE);
+        let e = backend.rotate(&token).await.err();
+        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+        for (t, ty) in [
+            (next.access_token(), TokenType::Access),
+            (next.refresh_token(), TokenType::Refresh),
+        ] {
+            let e = backend.verify_token(t, ty).await.err();
+            assert_eq!(
+                e.as_ref().and_then(token_err),
+                Some(TokenError::Revoked),
+                "{name}"
+            );
+        }
         db.cleanup().await?;
     }
     Ok(())
