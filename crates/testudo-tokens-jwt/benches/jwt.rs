@@ -1,12 +1,18 @@
-//! `create_tokens` and `verify_token` for HS256 and EdDSA, without the revocation list.
+//! `create_tokens` and `verify_token` for HS256 and EdDSA without the revocation list, and
+//! HS256 with the revocation list on a SQLite file (10 000 blacklisted jtis, 20 000 outstanding).
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sea_orm::{ActiveValue::Set, ConnectOptions, Database, EntityTrait};
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{Claims, TokenBackend, TokenType};
+use testudo_migrations::{Migrator, MigratorTrait};
+use testudo_tokens_jwt::entity::{blacklisted_token, outstanding_token};
 use testudo_tokens_jwt::{JwtBackend, JwtKeys};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const ED_KEY: &str = include_str!("../tests/keys/ed1.key.pem");
 const ED_PUB: &str = include_str!("../tests/keys/ed1.pub.pem");
@@ -54,5 +60,72 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// A backend with the revocation list on a SQLite file in `dir`, the tables filled with
+/// 20 000 outstanding and 10 000 blacklisted rows.
+async fn with_list(dir: &std::path::Path) -> BenchResult<JwtBackend> {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    let mut opts = ConnectOptions::new(url);
+    opts.sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    Migrator::up(&db, None).await?;
+    let mut config = AuthConfig::default();
+    config.jwt_secret = Some("a-bench-secret-of-at-least-32-bytes-long".into());
+    config.jwt_blacklist_enabled = true;
+    let backend = JwtBackend::new(Arc::new(config))?.with_revocation_list(db.clone());
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::hours(1);
+    for chunk in 0..20 {
+        let rows = (0..1000).map(|i| outstanding_token::ActiveModel {
+            jti: Set(format!("o{chunk}-{i}")),
+            user_id: Set(format!("user{i}")),
+            token_type: Set("access".into()),
+            family_id: Set(Some(format!("f{chunk}-{i}"))),
+            created_at: Set(now),
+            expires_at: Set(later),
+            ..Default::default()
+        });
+        outstanding_token::Entity::insert_many(rows)
+            .exec(&db)
+            .await?;
+    }
+    for chunk in 0..10 {
+        let rows = (0..1000).map(|i| blacklisted_token::ActiveModel {
+            jti: Set(format!("o{chunk}-{i}")),
+            blacklisted_at: Set(now),
+            expires_at: Set(Some(later)),
+            ..Default::default()
+        });
+        blacklisted_token::Entity::insert_many(rows)
+            .exec(&db)
+            .await?;
+    }
+    Ok(backend)
+}
+
+fn bench_list(c: &mut Criterion) {
+    let (Ok(rt), Ok(dir)) = (tokio::runtime::Runtime::new(), tempfile::tempdir()) else {
+        return;
+    };
+    let Ok(backend) = rt.block_on(with_list(dir.path())) else {
+        return;
+    };
+    let Ok(pair) = rt.block_on(backend.create_tokens("42", Claims::new())) else {
+        return;
+    };
+    c.bench_function("verify_token/HS256 with list (sqlite file)", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                backend
+                    .verify_token(pair.access_token(), TokenType::Access)
+                    .await,
+            )
+        });
+    });
+    c.bench_function("create_tokens/HS256 with list (sqlite file)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(backend.create_tokens("42", Claims::new()).await) });
+    });
+}
+
+criterion_group!(benches, bench, bench_list);
 criterion_main!(benches);
