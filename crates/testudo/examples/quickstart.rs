@@ -1,82 +1,123 @@
 //! testudo quickstart: `cargo run --example quickstart`.
 //!
-//! On embedded SQLite (in memory, no setup): migrates, refuses a weak password with every
-//! message, hashes and checks a good one, issues a token pair, verifies the access token,
-//! refreshes, shows that the old refresh token is now refused, and logs out. Each step is printed.
-//!
-//! The `AuthService` that ties these steps into `login` / `authenticate` / `refresh` / `logout`
-//! is added by the service crate; until then this example drives the parts directly.
+//! On embedded SQLite (in memory, no setup): migrates, creates a user, refuses a weak password
+//! with every message, logs in, authenticates the access token, refreshes, shows that the old
+//! refresh token is now refused, logs out, and shows that a wrong password and an unknown email
+//! get the same answer. Each step is printed, with the events the service emitted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use testudo::core::Claims;
+use testudo::events::{Event, EventEmitter, EventKind};
 use testudo::migrations::{Migrator, MigratorTrait};
-use testudo::tokens_db::{DatabaseTokenBackend, connect};
-use testudo::{AuthConfig, Hasher, SecretString, TokenBackend, TokenType, validate_password};
+use testudo::service::DbUserStore;
+use testudo::{AuthConfig, AuthService};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // tortoise-auth's defaults: Argon2id m=64 MiB t=3 p=4, 15-minute access and 7-day refresh
+    // tokens, the four password validators.
     let config = Arc::new(AuthConfig::builder().build()?);
-    say("1. configuration validated (tortoise-auth's defaults: Argon2id m=64 MiB t=3 p=4)");
+    say("1. configuration validated (Argon2id m=64 MiB t=3 p=4, the four password validators)");
 
-    let db = connect("sqlite::memory:").await?;
+    let db = testudo::tokens_db::connect("sqlite::memory:").await?;
     Migrator::up(&db, None).await?;
     say("2. embedded SQLite database migrated (every testudo_ table)");
 
-    let user = HashMap::from([("email".to_owned(), "alice@example.com".to_owned())]);
-    match validate_password("alice123", Some(&user), None) {
-        Err(e) => say(&format!("3. weak password refused: {e}")),
-        Ok(()) => say("3. unexpected: a weak password was accepted"),
+    // Print every event the service emits (an application would send mail, audit, ...).
+    let events = EventEmitter::new();
+    for kind in EventKind::ALL {
+        events.on(kind, |event: &Event| {
+            let line = describe(event);
+            Box::pin(async move {
+                say(&format!("   event: {line}"));
+                Ok(())
+            })
+        });
+    }
+    let auth = AuthService::builder(Arc::clone(&config), DbUserStore::new(db.clone()))
+        .database(db)
+        .events(events)
+        .build()?;
+
+    match auth.create_user("alice@example.com", "alice123").await {
+        Err(testudo::Error::InvalidPassword(e)) => {
+            say("3. weak password refused, with every message:");
+            for message in e.messages() {
+                say(&format!("   - {message}"));
+            }
+        }
+        Err(e) => return Err(e.into()),
+        Ok(_) => say("3. unexpected: a weak password was accepted"),
     }
 
-    let hasher = Hasher::new(&config)?;
     let password = "correct horse battery staple";
-    validate_password(password, Some(&user), None)?;
-    let hash = hasher.hash(SecretString::from(password)).await?;
-    let good = hasher
-        .verify(SecretString::from(password), hash.clone())
-        .await?;
-    let bad = hasher
-        .verify(SecretString::from("guess"), hash.clone())
-        .await?;
+    let alice = auth.create_user(" Alice@Example.com ", password).await?;
     say(&format!(
-        "4. password hashed off the runtime ({}...); right password valid: {}, wrong: {}",
-        &hash[..30],
-        good.valid,
-        bad.valid
+        "4. user {} created as {:?} (email normalised; password hashed with Argon2id off the runtime)",
+        alice.id, alice.email
     ));
 
-    let backend = DatabaseTokenBackend::new(db, Arc::clone(&config));
-    let pair = backend.create_tokens("1", Default::default()).await?;
-    say("5. token pair issued (only SHA-256 digests are stored)");
-
-    let payload = backend
-        .verify_token(pair.access_token(), TokenType::Access)
-        .await?;
+    let mut claims = Claims::new();
+    claims.insert("role".into(), "admin".into());
+    let login = auth.login("alice@example.com", password, claims).await?;
     say(&format!(
-        "6. access token verified for user {}",
-        payload.sub
+        "5. logged in: a token pair issued (only SHA-256 digests are stored), last login {:?}",
+        login.user.last_login.map(|t| t.to_rfc3339())
     ));
 
-    let (_, next) = backend.rotate(pair.refresh_token()).await?;
-    say("7. refreshed: the refresh token was rotated into a new pair");
-    match backend
-        .verify_token(pair.refresh_token(), TokenType::Refresh)
-        .await
-    {
+    let me = auth.authenticate(login.access_token()).await?;
+    say(&format!(
+        "6. access token authenticated as user {} ({})",
+        me.id, me.email
+    ));
+
+    let next = auth.refresh(login.refresh_token()).await?;
+    say("7. refreshed: the refresh token was rotated into a new pair, atomically");
+    match auth.refresh(login.refresh_token()).await {
         Err(e) => say(&format!("8. the old refresh token is refused: {e}")),
         Ok(_) => say("8. unexpected: the old refresh token still works"),
     }
 
-    backend.revoke_token(next.access_token()).await?;
-    match backend
-        .verify_token(next.access_token(), TokenType::Access)
-        .await
-    {
+    // Reuse detection revoked the whole family; log in again for the logout step.
+    let login = auth
+        .login("alice@example.com", password, Claims::new())
+        .await?;
+    auth.logout(login.access_token()).await?;
+    match auth.authenticate(login.access_token()).await {
         Err(e) => say(&format!("9. logged out: the access token is refused: {e}")),
         Ok(_) => say("9. unexpected: the revoked access token still works"),
     }
+    drop(next);
+
+    let wrong = auth
+        .login("alice@example.com", "guess", Claims::new())
+        .await;
+    let unknown = auth
+        .login("mallory@example.com", password, Claims::new())
+        .await;
+    say(&format!(
+        "10. wrong password: {:?}; unknown email: {:?} (same answer, same work: {} verifications so far)",
+        wrong.err().map(|e| e.to_string()),
+        unknown.err().map(|e| e.to_string()),
+        auth.hasher().verifications()
+    ));
     Ok(())
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::UserLoginFailed { identifier, reason } => {
+            format!(
+                "{} (identifier {identifier}, reason {reason})",
+                event.name()
+            )
+        }
+        other => match other.user() {
+            Some(user) => format!("{} (user {} {})", other.name(), user.id, user.email),
+            None => other.name().to_owned(),
+        },
+    }
 }
 
 #[expect(clippy::print_stdout, reason = "an example prints what it does")]

@@ -8,6 +8,7 @@ pub use testudo_hashers as hashers;
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use testudo_migrations as migrations;
+pub use testudo_service as service;
 pub use testudo_signing as signing;
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
@@ -16,6 +17,18 @@ pub use testudo_tokens_db as tokens_db;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use testudo_tokens_jwt as tokens_jwt;
 pub use testudo_validators as validators;
+
+/// The blocking API for synchronous programs (feature `blocking`).
+///
+/// [`blocking::AuthService`] owns a tokio runtime and runs each call of the async
+/// [`AuthService`] on it. Do not call it from inside an async runtime: every call then returns
+/// an error instead of blocking the runtime.
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking {
+    #[doc(inline)]
+    pub use testudo_service::blocking::AuthService;
+}
 
 #[doc(inline)]
 pub use testudo_config::{AuthConfig, configure, get_config};
@@ -28,6 +41,12 @@ pub use testudo_core::{
 pub use testudo_events::{Event, EventEmitter};
 #[doc(inline)]
 pub use testudo_hashers::{Hasher, PasswordHasher, check_password, make_password};
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+#[doc(inline)]
+pub use testudo_service::DbUserStore;
+#[doc(inline)]
+pub use testudo_service::{AnonymousUser, AuthService, LogoutAll, User, Validation};
 #[doc(inline)]
 pub use testudo_signing::{Signer, TimestampSigner, make_token, verify_token};
 #[doc(inline)]
