@@ -20,6 +20,11 @@ use crate::error::{Error, Result};
 use crate::keys::JwtKeys;
 use crate::revocation::{self, ATTEMPTS, Issued, Scope, transient};
 
+/// How long after a refresh token was rotated presenting it again counts as the loser of a
+/// concurrent rotation rather than as a replay: 5 seconds, as in `testudo-tokens-db`. See
+/// [`JwtBackend::with_rotation_grace`].
+pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Issues and verifies JWT access / refresh pairs, stateless or with the database revocation
 /// list ([`JwtBackend::with_revocation_list`]).
 ///
@@ -28,6 +33,7 @@ use crate::revocation::{self, ATTEMPTS, Issued, Scope, transient};
 pub struct JwtBackend {
     config: Arc<AuthConfig>,
     list: Option<DatabaseConnection>,
+    rotation_grace: std::time::Duration,
     clock: Arc<dyn Clock>,
     algorithm: Algorithm,
     hmac: bool,
@@ -181,6 +187,20 @@ impl JwtBackend {
         self
     }
 
+    /// Replaces the rotation grace window ([`DEFAULT_ROTATION_GRACE`] by default), as
+    /// `DatabaseTokenBackend::with_rotation_grace` in `testudo-tokens-db`.
+    ///
+    /// With the revocation list, a refresh token presented again less than `grace` after it
+    /// was rotated (by the backend's clock) is answered Revoked without reuse detection: that
+    /// is how the losers of N concurrent rotations of one token look, and revoking the family
+    /// there would kill the winner's new pair. Presented later, it is a replay and its family
+    /// is revoked. A zero grace treats every second presentation as a replay.
+    #[must_use]
+    pub fn with_rotation_grace(mut self, grace: std::time::Duration) -> Self {
+        self.rotation_grace = grace;
+        self
+    }
+
     /// The revocation-list database, when the list is on.
     #[must_use]
     pub fn revocation_list(&self) -> Option<&DatabaseConnection> {
@@ -281,6 +301,7 @@ impl JwtBackend {
 
         Ok(Self {
             list: None,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
             revoke_validation,
             clock: Arc::new(SystemClock),
             algorithm,
@@ -414,6 +435,10 @@ impl JwtBackend {
         }
     }
 
+    fn grace(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.rotation_grace).unwrap_or(chrono::Duration::MAX)
+    }
+
     fn leeway(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.config.jwt_leeway).unwrap_or(chrono::Duration::MAX)
     }
@@ -526,12 +551,13 @@ impl JwtBackend {
         let row = revocation::outstanding_row(&txn, &payload.jti).await?;
         if !won {
             // Already blacklisted: rotated before (a successor exists in its family) or revoked.
+            // A rotation less than the grace window ago: the loser of a concurrent rotation,
+            // answered Revoked without revoking the winner's new pair.
             let reused = match row {
                 Some(row) if self.config.refresh_reuse_detection => {
-                    if revocation::has_successor(&txn, &row).await? {
-                        row.family_id
-                    } else {
-                        None
+                    match revocation::rotated_at(&txn, &row).await? {
+                        Some(at) if now.signed_duration_since(at) >= self.grace() => row.family_id,
+                        _ => None,
                     }
                 }
                 _ => None,
@@ -786,6 +812,7 @@ impl fmt::Debug for JwtBackend {
             .field("refresh_lifetime", &self.refresh_lifetime)
             .field("clock", &self.clock)
             .field("revocation_list", &self.list.is_some())
+            .field("rotation_grace", &self.rotation_grace)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,6 @@ mod error;
 mod keys;
 mod revocation;
 
-pub use backend::JwtBackend;
+pub use backend::{DEFAULT_ROTATION_GRACE, JwtBackend};
 pub use error::{Error, Result};
 pub use keys::JwtKeys;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use testudo_core::TokenType;
 
@@ -204,24 +204,25 @@ pub(crate) async fn outstanding_row<C: ConnectionTrait>(
         .await
 }
 
-/// Whether a refresh token was issued in `row`'s family after `row`: then `row` was rotated.
-pub(crate) async fn has_successor<C: ConnectionTrait>(
+/// When `row` was rotated: the issue time of the next refresh token of its family, if there is
+/// one (`None`: it was not rotated).
+pub(crate) async fn rotated_at<C: ConnectionTrait>(
     c: &C,
     row: &outstanding::Model,
-) -> Result<bool, DbErr> {
+) -> Result<Option<DateTime<Utc>>, DbErr> {
     let Some(family) = &row.family_id else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(outstanding::Entity::find()
+    outstanding::Entity::find()
         .select_only()
-        .column(outstanding::Column::Id)
+        .column(outstanding::Column::CreatedAt)
         .filter(outstanding::Column::FamilyId.eq(family.as_str()))
         .filter(outstanding::Column::TokenType.eq(TokenType::Refresh.as_str()))
         .filter(outstanding::Column::Id.gt(row.id))
-        .into_tuple::<i64>()
+        .order_by_asc(outstanding::Column::Id)
+        .into_tuple::<DateTime<Utc>>()
         .one(c)
-        .await?
-        .is_some())
+        .await
 }
 
 /// Deletes the outstanding rows expired at `cutoff`, their blacklist rows and the blacklist rows
