@@ -111,7 +111,8 @@ impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
 
 impl<S: UserStore> AuthServiceBuilder<S> {
     /// The token backend (by default: the database backend on the builder's database, or a
-    /// `JwtBackend` when `config.token_backend` is `jwt` and the `jwt` feature is on).
+    /// `JwtBackend` when `config.token_backend` is `jwt` and the `jwt` feature is on, with its
+    /// revocation list in the builder's database when `config.jwt_blacklist_enabled`).
     pub fn backend(mut self, backend: Arc<dyn TokenBackend>) -> Self {
         self.backend = Some(backend);
         self
@@ -211,6 +212,13 @@ fn default_backend(
             {
                 let backend = testudo_tokens_jwt::JwtBackend::new(Arc::clone(config))?
                     .with_clock(Arc::clone(clock));
+                #[cfg(feature = "db")]
+                let backend = match db {
+                    Some(db) if config.jwt_blacklist_enabled => {
+                        backend.with_revocation_list(db.clone())
+                    }
+                    _ => backend,
+                };
                 Ok(Arc::new(backend))
             }
             #[cfg(not(feature = "jwt"))]

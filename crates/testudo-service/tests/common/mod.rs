@@ -23,13 +23,21 @@ pub enum Tokens {
     Database,
     /// Stateless JWTs (no revocation list).
     Jwt,
+    /// JWTs with the database revocation list.
+    JwtRevocable,
 }
 
 /// Every (database, token backend) combination to test.
 pub fn matrix() -> Vec<(Backend, Tokens)> {
     backends()
         .into_iter()
-        .flat_map(|b| [(b.clone(), Tokens::Database), (b, Tokens::Jwt)])
+        .flat_map(|b| {
+            [
+                (b.clone(), Tokens::Database),
+                (b.clone(), Tokens::Jwt),
+                (b, Tokens::JwtRevocable),
+            ]
+        })
         .collect()
 }
 
@@ -103,10 +111,21 @@ impl Env {
             .database(db.conn().clone())
             .events(emitter)
             .clock(clock.clone());
-        if tokens == Tokens::Jwt {
-            let jwt: Arc<dyn TokenBackend> =
-                Arc::new(JwtBackend::new(config)?.with_clock(clock.clone()));
-            builder = builder.backend(jwt);
+        match tokens {
+            Tokens::Database => {}
+            Tokens::Jwt => {
+                let jwt: Arc<dyn TokenBackend> =
+                    Arc::new(JwtBackend::new(config)?.with_clock(clock.clone()));
+                builder = builder.backend(jwt);
+            }
+            Tokens::JwtRevocable => {
+                let jwt: Arc<dyn TokenBackend> = Arc::new(
+                    JwtBackend::new(config)?
+                        .with_revocation_list(db.conn().clone())
+                        .with_clock(clock.clone()),
+                );
+                builder = builder.backend(jwt);
+            }
         }
         let auth = builder.build()?;
         Ok(Self {
