@@ -98,4 +98,57 @@ mod tests {
         let e: Box<dyn std::error::Error + Send + Sync> = "plain".into();
         assert!(!is_transient(&*e));
     }
+
+    async fn update(
+        txn: sea_orm::DatabaseTransaction,
+        id: i32,
+    ) -> std::result::Result<(), sea_orm::DbErr> {
+        use sea_orm::ConnectionTrait;
+        let sql = format!("UPDATE testudo_probe SET v = 2 WHERE id = {id}");
+        match txn.execute_unprepared(&sql).await {
+            Ok(_) => txn.commit().await,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Two transactions locking two rows in opposite orders: the server aborts one, and that
+    /// error is recognised.
+    #[tokio::test]
+    async fn real_deadlocks_are_transient() -> testudo_test_support::TestResult {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        use testudo_test_support::db::{Backend, TestDb, backends};
+        for b in backends() {
+            if matches!(b, Backend::Sqlite { .. }) {
+                continue;
+            }
+            let name = b.name();
+            let db = TestDb::with_pool(b, 2).await?;
+            let c = db.conn();
+            c.execute_unprepared("CREATE TABLE testudo_probe (id INT PRIMARY KEY, v INT NOT NULL)")
+                .await?;
+            c.execute_unprepared("INSERT INTO testudo_probe (id, v) VALUES (1, 0), (2, 0)")
+                .await?;
+            let first = c.begin().await?;
+            let second = c.begin().await?;
+            first
+                .execute_unprepared("UPDATE testudo_probe SET v = 1 WHERE id = 1")
+                .await?;
+            second
+                .execute_unprepared("UPDATE testudo_probe SET v = 1 WHERE id = 2")
+                .await?;
+            let (a, b) = tokio::join!(update(first, 2), update(second, 1));
+            let errors: Vec<sea_orm::DbErr> = [a, b].into_iter().filter_map(|r| r.err()).collect();
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            for e in errors {
+                let e: Box<dyn std::error::Error + Send + Sync> = Box::new(e);
+                assert!(is_transient(&*e), "{name}: {e:?}");
+            }
+            c.execute_unprepared("DROP TABLE testudo_probe").await?;
+            db.cleanup().await?;
+        }
+        Ok(())
+    }
 }
