@@ -6,7 +6,17 @@ use xshell::{Shell, cmd};
 
 use crate::flags::Migrate;
 
+/// Runs the migration command; a failure is printed as one line (never with a backtrace, even
+/// under `RUST_BACKTRACE`) and exits with status 1.
 pub(crate) fn run(sh: &Shell, flags: &Migrate) -> Result<()> {
+    if let Err(e) = try_run(sh, flags) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn try_run(sh: &Shell, flags: &Migrate) -> Result<()> {
     let url = database_url(&flags.database_url)?;
     let mut args: Vec<String> = vec!["-u".into(), url];
     match flags.action.as_str() {
