@@ -189,6 +189,38 @@ impl DatabaseTokenBackend {
         }
     }
 
+    /// Verifies an access token whose row is loaded by `fetch` (given the token's hex SHA-256
+    /// digest), e.g. joined with its user in one query. Returns the payload and `fetch`'s extra
+    /// value, or `None` for the extra value when the answer came from the verification cache
+    /// (`fetch` not called; see [`Self::with_cache`]).
+    ///
+    /// The checks are those of [`Self::verify`] with [`TokenType::Access`]: plausibility before
+    /// any database access, constant-time digest comparison, revoked before expired, expiry by
+    /// the injected clock. `fetch` returning `Ok(None)` means "no such token".
+    ///
+    /// # Errors
+    ///
+    /// Invalid / Revoked / Expired token errors, and whatever `fetch` returns (typically
+    /// [`Error::Storage`] from a [`sea_orm::DbErr`] through `?`).
+    pub async fn verify_access_with<T, F, Fut>(
+        &self,
+        token: &str,
+        fetch: F,
+    ) -> Result<(TokenPayload, Option<T>)>
+    where
+        F: FnOnce(String) -> Fut + Send,
+        Fut: Future<Output = Result<Option<(access::Model, T)>>> + Send,
+        T: Send,
+    {
+        if !plausible(token, self.config.token_length) {
+            return Err(invalid().into());
+        }
+        let hash = hash_token(token);
+        let (row, extra) = fetch(hash.clone()).await?.ok_or_else(invalid)?;
+        let payload = self.check(&Row::from(&row), &hash, TokenType::Access)?;
+        Ok((payload, Some(extra)))
+    }
+
     /// Serialises token issuing for `user_id` inside `txn` so `max_tokens_per_user` cannot be
     /// overshot by concurrent logins: a transaction-scoped advisory lock on PostgreSQL, a
     /// locking read of the user's refresh rows on MySQL / MariaDB (`InnoDB` next-key locks; a
