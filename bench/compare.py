@@ -17,6 +17,16 @@ bench/requirements.txt for the pinned packages):
 
 `--list` prints the known operation names. Database operations use a file SQLite database in
 `--work-dir`, seeded once with 100 000 access tokens and reused by later runs.
+
+`service.authenticate_x16` runs 16 `authenticate` coroutines at once (`asyncio.gather`, 16
+users with one token each) per iteration; its time per call is the batch time / 16.
+`service.authenticate_x16_pg` does the same on PostgreSQL (Tortoise with asyncpg): the server
+named by `TESTUDO_BENCH_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test), in a
+dedicated database `testudo_bench_py` created there if missing and seeded once with 100 000
+access tokens.
+
+An operation that fails is reported on stderr and skipped; the others still run, and the exit
+status is 1.
 """
 
 from __future__ import annotations
@@ -28,11 +38,13 @@ import os
 import statistics
 import sys
 import time
+import urllib.parse
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 import tortoise_auth
 from tortoise_auth import (
@@ -60,6 +72,9 @@ PBKDF2_600K = (
     "pbkdf2_sha256$600000$AAECAwQFBgcICQoLDA0ODw==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 )
 TOKEN_ROWS = 100_000
+CALLERS = 16
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
+POSTGRES_DATABASE = "testudo_bench_py"
 
 
 class User(AbstractUser):
@@ -214,17 +229,18 @@ def sync_ops() -> dict[str, Callable[[], Callable[[], Any]]]:
     return ops
 
 
-ASYNC_OPS = (
-    "jwt.create_tokens_hs256",
-    "jwt.verify_token_hs256",
+SQLITE_OPS = (
     "db.verify_token_100k",
     "db.create_tokens",
     "service.authenticate",
+    "service.authenticate_x16",
 )
+POSTGRES_OPS = ("service.authenticate_x16_pg",)
+ASYNC_OPS = ("jwt.create_tokens_hs256", "jwt.verify_token_hs256") + SQLITE_OPS + POSTGRES_OPS
 
 
 async def seed_tokens() -> None:
-    """100 000 access tokens in the table (once: the database file is reused by later runs)."""
+    """100 000 access tokens in the table (once: the database is reused by later runs)."""
     have = await AccessToken.all().count()
     if have >= TOKEN_ROWS:
         return
@@ -245,50 +261,124 @@ async def seed_tokens() -> None:
         await AccessToken.bulk_create(rows)
 
 
-async def run_async_ops(names: list[str], timer: Timer, work_dir: str) -> None:
+async def postgres_url() -> str:
+    """The bench database's URL on the configured server, the database created if missing."""
+    import asyncpg  # only the PostgreSQL operation needs it
+
+    server = os.environ.get("TESTUDO_BENCH_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+    conn = await asyncpg.connect(server)
+    try:
+        exists = await conn.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", POSTGRES_DATABASE
+        )
+        if not exists:
+            log(f"creating database {POSTGRES_DATABASE}")
+            await conn.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
+    finally:
+        await conn.close()
+    return urllib.parse.urlsplit(server)._replace(path=f"/{POSTGRES_DATABASE}").geturl()
+
+
+async def open_database(url: str) -> None:
+    # Tortoise caches each model's prepared SQL by connection name ("default"), across
+    # re-initialisations: SQLite's statements must not be reused on PostgreSQL.
+    EXECUTOR_CACHE.clear()
+    await Tortoise.init(
+        db_url=url,
+        modules={"models": [__name__, "tortoise_auth.models.tokens"]},
+    )
+    await Tortoise.generate_schemas(safe=True)
+    await seed_tokens()
+
+
+async def user_tokens(db: DatabaseTokenBackend, count: int) -> list[str]:
+    """One access token for each of `count` users (created once, reused by later runs)."""
+    tokens = []
+    for i in range(count):
+        email = f"bench{i}@example.com"
+        user = await User.filter(email=email).first()
+        if user is None:
+            user = await User.create(email=email, password="")
+        pair = await db.create_tokens(str(user.pk))
+        tokens.append(pair.access_token)
+    return tokens
+
+
+async def run_async_ops(names: list[str], timer: Timer, work_dir: str) -> list[str]:
+    """Runs the async operations; returns the names of those that failed."""
     cfg = config()
     configure(cfg)
     jwt = JWTBackend(cfg)
-    db_names = [n for n in names if n.startswith(("db.", "service."))]
-    if db_names:
-        os.makedirs(work_dir, exist_ok=True)
-        path = os.path.join(work_dir, "tortoise-auth-bench.sqlite3")
-        await Tortoise.init(
-            db_url=f"sqlite://{path}",
-            modules={"models": [__name__, "tortoise_auth.models.tokens"]},
-        )
-        await Tortoise.generate_schemas(safe=True)
-        await seed_tokens()
     db = DatabaseTokenBackend(cfg)
     service = AuthService(cfg, backend=db)
-    try:
-        for name in names:
-            if name == "jwt.create_tokens_hs256":
-                f = lambda: jwt.create_tokens("42", role="admin")  # noqa: E731
-            elif name == "jwt.verify_token_hs256":
-                pair = await jwt.create_tokens("42", role="admin")
-                f = lambda pair=pair: jwt.verify_token(pair.access_token)  # noqa: E731
-            elif name == "db.verify_token_100k":
-                pair = await db.create_tokens("bench")
-                f = lambda pair=pair: db.verify_token(pair.access_token)  # noqa: E731
-            elif name == "db.create_tokens":
-                f = lambda: db.create_tokens("bench")  # noqa: E731
-            elif name == "service.authenticate":
-                user = await User.filter(email="bench@example.com").first()
-                if user is None:
-                    user = await User.create(email="bench@example.com", password="")
-                pair = await db.create_tokens(str(user.pk))
-                f = lambda pair=pair: service.authenticate(pair.access_token)  # noqa: E731
+    failed: list[str] = []
+
+    async def one(name: str) -> None:
+        calls = 1
+        if name == "jwt.create_tokens_hs256":
+            f = lambda: jwt.create_tokens("42", role="admin")  # noqa: E731
+        elif name == "jwt.verify_token_hs256":
+            pair = await jwt.create_tokens("42", role="admin")
+            f = lambda pair=pair: jwt.verify_token(pair.access_token)  # noqa: E731
+        elif name == "db.verify_token_100k":
+            pair = await db.create_tokens("bench")
+            f = lambda pair=pair: db.verify_token(pair.access_token)  # noqa: E731
+        elif name == "db.create_tokens":
+            f = lambda: db.create_tokens("bench")  # noqa: E731
+        elif name == "service.authenticate":
+            (token,) = await user_tokens(db, 1)
+            f = lambda token=token: service.authenticate(token)  # noqa: E731
+        elif name in ("service.authenticate_x16", "service.authenticate_x16_pg"):
+            tokens = await user_tokens(db, CALLERS)
+            calls = CALLERS
+
+            def f(tokens: list[str] = tokens) -> Awaitable[Any]:
+                return asyncio.gather(*(service.authenticate(t) for t in tokens))
+
+        else:
+            raise KeyError(name)
+        emit(name, await timer.run_async(f), calls)
+
+    async def guarded(name: str) -> None:
+        try:
+            await one(name)
+        except Exception as e:  # noqa: BLE001 - reported, then the next operation runs
+            log(f"{name}: failed: {type(e).__name__}: {e}")
+            failed.append(name)
+
+    for name in names:
+        if name not in SQLITE_OPS and name not in POSTGRES_OPS:
+            await guarded(name)
+    for ops, url in (
+        ([n for n in names if n in SQLITE_OPS], None),
+        ([n for n in names if n in POSTGRES_OPS], "postgres"),
+    ):
+        if not ops:
+            continue
+        try:
+            if url is None:
+                os.makedirs(work_dir, exist_ok=True)
+                path = os.path.join(work_dir, "tortoise-auth-bench.sqlite3")
+                await open_database(f"sqlite://{path}")
             else:
-                raise KeyError(name)
-            emit(name, await timer.run_async(f))
-    finally:
-        if db_names:
+                await open_database(await postgres_url())
+        except Exception as e:  # noqa: BLE001
+            log(f"{', '.join(ops)}: database setup failed: {type(e).__name__}: {e}")
+            failed.extend(ops)
             await Tortoise.close_connections()
+            continue
+        try:
+            for name in ops:
+                await guarded(name)
+        finally:
+            await Tortoise.close_connections()
+    return failed
 
 
-def emit(name: str, result: tuple[float, int, int]) -> None:
+def emit(name: str, result: tuple[float, int, int], calls: int = 1) -> None:
+    """One JSON line; `calls` operations per timed iteration (the x16 ops) give time per call."""
     median, iterations, samples = result
+    median, iterations = median / calls, iterations * calls
     line = {"op": name, "median_ns": median, "iterations": iterations, "samples": samples}
     print(json.dumps(line), flush=True)
     log(f"{name}: {median:.0f} ns/iter ({iterations} iterations)")
@@ -316,12 +406,20 @@ def main() -> int:
         return 2
 
     timer = Timer(args.warm_up, args.measure, args.samples)
+    failed = []
     for name in names:
         if name in sync:
-            emit(name, timer.run_sync(sync[name]()))
+            try:
+                emit(name, timer.run_sync(sync[name]()))
+            except Exception as e:  # noqa: BLE001 - reported, then the next operation runs
+                log(f"{name}: failed: {type(e).__name__}: {e}")
+                failed.append(name)
     async_names = [n for n in names if n in ASYNC_OPS]
     if async_names:
-        asyncio.run(run_async_ops(async_names, timer, args.work_dir))
+        failed += asyncio.run(run_async_ops(async_names, timer, args.work_dir))
+    if failed:
+        log(f"failed: {', '.join(failed)}")
+        return 1
     return 0
 
 
