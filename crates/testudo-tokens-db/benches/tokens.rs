@@ -1,5 +1,7 @@
 //! Benchmarks of the database token backend on a SQLite file: `verify_token` with 100 000
-//! tokens in the table, and `create_tokens`.
+//! tokens in the table (uncached, cached, and 16 concurrent callers), and `create_tokens` with
+//! the current connection options and with the previous ones (default `synchronous = FULL`,
+//! pool of 8, statement cache of 100).
 
 use std::sync::Arc;
 
@@ -9,11 +11,13 @@ use testudo_config::AuthConfig;
 use testudo_core::{Claims, TokenBackend, TokenType};
 use testudo_migrations::{Migrator, MigratorTrait};
 use testudo_tokens_db::entity::access_token;
-use testudo_tokens_db::{DatabaseTokenBackend, connect, generate_token, hash_token};
+use testudo_tokens_db::{
+    CacheOptions, DatabaseTokenBackend, connect, connect_options, generate_token, hash_token,
+};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, String)> {
+async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, String, String)> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
     let db = connect(&url).await?;
     Migrator::up(&db, None).await?;
@@ -40,7 +44,33 @@ async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, Stri
         access_token::Entity::insert_many(rows).exec(&db).await?;
     }
     let pair = backend.create_tokens("bench", Claims::new()).await?;
-    Ok((backend, pair.access_token().to_owned()))
+    Ok((backend, pair.access_token().to_owned(), url))
+}
+
+/// The connection options before the tuning (pool 8, `synchronous` left at FULL, statement
+/// cache 100).
+async fn previous_options(url: &str) -> BenchResult<DatabaseTokenBackend> {
+    let mut opts = connect_options(url);
+    opts.max_connections(8);
+    opts.map_sqlx_sqlite_opts(|o| {
+        o.synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+            .statement_cache_capacity(100)
+    });
+    let db = sea_orm::Database::connect(opts).await?;
+    Ok(DatabaseTokenBackend::new(
+        db,
+        Arc::new(AuthConfig::default()),
+    ))
+}
+
+/// 16 callers verifying `token` at once.
+async fn concurrent(backend: &DatabaseTokenBackend, token: &Arc<str>) -> usize {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (b, t) = (backend.clone(), token.clone());
+        set.spawn(async move { b.verify(&t, TokenType::Access).await.is_ok() });
+    }
+    set.join_all().await.into_iter().filter(|ok| *ok).count()
 }
 
 fn benches(c: &mut Criterion) {
@@ -50,9 +80,14 @@ fn benches(c: &mut Criterion) {
     let Ok(dir) = tempfile::tempdir() else {
         return;
     };
-    let Ok((backend, token)) = rt.block_on(setup(dir.path())) else {
+    let Ok((backend, token, url)) = rt.block_on(setup(dir.path())) else {
         return;
     };
+    let Ok(previous) = rt.block_on(previous_options(&url)) else {
+        return;
+    };
+    let cached = backend.clone().with_cache(CacheOptions::default());
+    let shared: Arc<str> = Arc::from(token.as_str());
     c.bench_function("verify_token (100k rows, sqlite file)", |b| {
         b.to_async(&rt).iter(|| async {
             backend
@@ -61,9 +96,34 @@ fn benches(c: &mut Criterion) {
                 .is_ok()
         });
     });
+    c.bench_function(
+        "verify_token (100k rows, sqlite file, previous options)",
+        |b| {
+            b.to_async(&rt)
+                .iter(|| async { previous.verify(&token, TokenType::Access).await.is_ok() });
+        },
+    );
+    c.bench_function("verify_token cached hit (100k rows, sqlite file)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { cached.verify(&token, TokenType::Access).await.is_ok() });
+    });
+    c.bench_function("16 concurrent verify_token (sqlite file)", |b| {
+        b.to_async(&rt).iter(|| concurrent(&backend, &shared));
+    });
+    c.bench_function("16 concurrent verify_token cached (sqlite file)", |b| {
+        b.to_async(&rt).iter(|| concurrent(&cached, &shared));
+    });
     c.bench_function("create_tokens (sqlite file)", |b| {
         b.to_async(&rt)
             .iter(|| async { backend.create_tokens("bench", Claims::new()).await.is_ok() });
+    });
+    c.bench_function("create_tokens (sqlite file, previous options)", |b| {
+        b.to_async(&rt).iter(|| async {
+            previous
+                .create_tokens("bench2", Claims::new())
+                .await
+                .is_ok()
+        });
     });
 }
 

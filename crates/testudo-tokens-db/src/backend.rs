@@ -15,6 +15,7 @@ use testudo_core::{
     async_trait, wrong_type,
 };
 
+use crate::cache::{CacheOptions, Entry, Key, VerifyCache};
 use crate::entity::{access_token as access, refresh_token as refresh};
 use crate::retry::retrying;
 use crate::token::{digest_eq, generate_token, hash_token, new_id, plausible};
@@ -35,7 +36,12 @@ pub struct DatabaseTokenBackend {
     config: Arc<AuthConfig>,
     clock: Arc<dyn Clock>,
     rotation_grace: std::time::Duration,
+    cache: Option<Arc<VerifyCache>>,
 }
+
+/// The PostgreSQL channel revocations are announced on (payload `t:<digest>`, `u:<user id>` or
+/// `f:<family id>`), by `pg_notify` inside the revoking transaction.
+pub const REVOCATION_CHANNEL: &str = "testudo_token_revocations";
 
 fn lifetime(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
@@ -105,6 +111,143 @@ impl DatabaseTokenBackend {
             config,
             clock: Arc::new(SystemClock),
             rotation_grace: DEFAULT_ROTATION_GRACE,
+            cache: None,
+        }
+    }
+
+    /// Turns on the verification cache (off by default), shared with the backend's clones.
+    ///
+    /// A verified token is remembered by digest, so that verifying it again (through
+    /// [`Self::verify`] or [`Self::verify_access_with`]) does not touch the database. Guarantees:
+    ///
+    /// - **Within the process (this backend and its clones): exact.** Every revocation made
+    ///   through them (revoke, rotation of a refresh token and its paired access token,
+    ///   revoke-all, family revocation on reuse detection, `max_tokens_per_user` eviction)
+    ///   removes the affected entries after its commit and before it returns, and a verify
+    ///   that raced with it cannot re-insert a stale entry.
+    /// - **Across processes (another backend instance, another node, a direct database
+    ///   write): stale for at most [`CacheOptions::ttl`]**, measured with the injected clock
+    ///   from the verify that read the database. On PostgreSQL,
+    ///   `listen_for_revocations` (feature `postgres`) closes that window down to the delivery
+    ///   latency of `NOTIFY`.
+    /// - An entry is never served at or after the token's own expiry.
+    #[must_use]
+    pub fn with_cache(mut self, options: CacheOptions) -> Self {
+        self.cache = Some(Arc::new(VerifyCache::new(&options)));
+        self
+    }
+
+    /// Makes the verification cache exact across nodes on PostgreSQL: listens on
+    /// [`REVOCATION_CHANNEL`], where every invalidating write of any backend on this database
+    /// announces what it revoked (by `pg_notify` inside its transaction, so delivered at
+    /// commit), and removes those entries here.
+    ///
+    /// The cache is cleared and bypassed (every verify reads the database) until `LISTEN`
+    /// succeeds, and again whenever the listener loses its connection, until it has
+    /// reconnected. The remaining window is the delivery latency of a notification: from the
+    /// revoking commit until this process has received and applied it (typically well under
+    /// a millisecond on a LAN, unbounded if the listener's connection stalls without
+    /// failing; the [`CacheOptions::ttl`] bound still holds then). The listening task runs until
+    /// the backend and its clones are dropped, this method is called again, or the pool is
+    /// closed. Without a cache this does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the first `LISTEN` fails or the database is not PostgreSQL
+    /// (the cache then stays bypassed on PostgreSQL: call again).
+    #[cfg(feature = "postgres")]
+    pub async fn listen_for_revocations(&self) -> Result<()> {
+        let Some(cache) = &self.cache else {
+            return Ok(());
+        };
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return Err(Error::Storage(
+                "listen_for_revocations needs a PostgreSQL connection".into(),
+            ));
+        }
+        let pool = self.db.get_postgres_connection_pool().clone();
+        crate::listen::listen(cache, pool).await
+    }
+
+    /// Number of cached verifications, or `None` when the cache is off.
+    #[must_use]
+    pub fn cached_tokens(&self) -> Option<usize> {
+        self.cache.as_ref().map(|c| c.len())
+    }
+
+    /// Whether invalidating writes must collect the digests they revoke: with a cache here, or on
+    /// PostgreSQL (other nodes' caches listen for them).
+    fn tracks(&self) -> bool {
+        self.cache.is_some() || self.db.get_database_backend() == DatabaseBackend::Postgres
+    }
+
+    /// Announces `keys` on [`REVOCATION_CHANNEL`] inside `txn` (PostgreSQL only; delivered at
+    /// commit).
+    async fn notify(&self, txn: &DatabaseTransaction, keys: &[Key]) -> Result<()> {
+        if keys.is_empty() || txn.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let mut sql = String::from("SELECT 1");
+        let mut values = Vec::with_capacity(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            sql.push_str(&format!(
+                ", pg_notify('{REVOCATION_CHANNEL}', ${})::text",
+                i + 1
+            ));
+            values.push(k.encode().into());
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Removes the cache entries of `keys` (after the commit of their revocation).
+    fn invalidate(&self, keys: &[Key]) {
+        if let Some(c) = &self.cache {
+            c.invalidate(keys);
+        }
+    }
+
+    /// The digests of the access tokens with these jtis (to invalidate them).
+    async fn access_keys(&self, txn: &DatabaseTransaction, jtis: Vec<String>) -> Result<Vec<Key>> {
+        if jtis.is_empty() || !self.tracks() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<String> = access::Entity::find()
+            .select_only()
+            .column(access::Column::TokenHash)
+            .filter(access::Column::Jti.is_in(jtis))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        Ok(hashes.into_iter().map(Key::Token).collect())
+    }
+
+    /// Remembers a verification read from the database (the epoch was taken before the read).
+    fn remember(
+        &self,
+        epoch: Option<u64>,
+        hash: String,
+        payload: &TokenPayload,
+        family_id: &str,
+        expires_at: DateTime<Utc>,
+        read_at: DateTime<Utc>,
+    ) {
+        if let (Some(c), Some(epoch)) = (&self.cache, epoch) {
+            c.insert(
+                hash,
+                Entry {
+                    payload: payload.clone(),
+                    family_id: family_id.to_owned(),
+                    expires_at,
+                    cached_at: read_at,
+                },
+                epoch,
+            );
         }
     }
 
@@ -164,6 +307,15 @@ impl DatabaseTokenBackend {
             return Err(invalid().into());
         }
         let hash = hash_token(token);
+        let now = self.clock.now();
+        if let Some(hit) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&hash, expected, now))
+        {
+            return Ok(hit);
+        }
+        let epoch = self.cache.as_ref().map(|c| c.epoch());
         match expected {
             TokenType::Access => {
                 let row = access::Entity::find()
@@ -171,7 +323,9 @@ impl DatabaseTokenBackend {
                     .one(&self.db)
                     .await?
                     .ok_or_else(invalid)?;
-                self.check(&Row::from(&row), &hash, expected)
+                let payload = self.check(&Row::from(&row), &hash, expected)?;
+                self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
+                Ok(payload)
             }
             TokenType::Refresh => {
                 let row = refresh::Entity::find()
@@ -179,7 +333,9 @@ impl DatabaseTokenBackend {
                     .one(&self.db)
                     .await?
                     .ok_or_else(invalid)?;
-                self.check(&Row::from(&row), &hash, expected)
+                let payload = self.check(&Row::from(&row), &hash, expected)?;
+                self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
+                Ok(payload)
             }
             #[expect(
                 unreachable_patterns,
@@ -216,8 +372,18 @@ impl DatabaseTokenBackend {
             return Err(invalid().into());
         }
         let hash = hash_token(token);
+        let now = self.clock.now();
+        if let Some(hit) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&hash, TokenType::Access, now))
+        {
+            return Ok((hit, None));
+        }
+        let epoch = self.cache.as_ref().map(|c| c.epoch());
         let (row, extra) = fetch(hash.clone()).await?.ok_or_else(invalid)?;
         let payload = self.check(&Row::from(&row), &hash, TokenType::Access)?;
+        self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
         Ok((payload, Some(extra)))
     }
 
@@ -306,15 +472,16 @@ impl DatabaseTokenBackend {
         txn: &DatabaseTransaction,
         user_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Vec<Key>> {
         let max = self.config.max_tokens_per_user;
         if max == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let active: Vec<(i64, String)> = refresh::Entity::find()
+        let active: Vec<(i64, String, String)> = refresh::Entity::find()
             .select_only()
             .column(refresh::Column::Id)
             .column(refresh::Column::AccessJti)
+            .column(refresh::Column::TokenHash)
             .filter(refresh::Column::UserId.eq(user_id))
             .filter(refresh::Column::IsRevoked.eq(false))
             .filter(refresh::Column::ExpiresAt.gt(now))
@@ -325,9 +492,17 @@ impl DatabaseTokenBackend {
             .await?;
         let keep = usize::try_from(max).unwrap_or(usize::MAX);
         if active.len() <= keep {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let (ids, jtis): (Vec<i64>, Vec<String>) = active.into_iter().skip(keep).unzip();
+        let mut ids = Vec::new();
+        let mut jtis = Vec::new();
+        let mut keys = Vec::new();
+        for (id, jti, hash) in active.into_iter().skip(keep) {
+            ids.push(id);
+            jtis.push(jti);
+            keys.push(Key::Token(hash));
+        }
+        keys.extend(self.access_keys(txn, jtis.clone()).await?);
         refresh::Entity::update_many()
             .col_expr(refresh::Column::IsRevoked, Expr::value(true))
             .col_expr(refresh::Column::RevokedAt, Expr::value(now))
@@ -341,7 +516,7 @@ impl DatabaseTokenBackend {
             .filter(access::Column::IsRevoked.eq(false))
             .exec(txn)
             .await?;
-        Ok(())
+        Ok(keys)
     }
 
     /// Issues a pair; see [`TokenBackend::create_tokens`].
@@ -395,8 +570,10 @@ impl DatabaseTokenBackend {
             refresh_raw,
         )
         .await?;
-        self.enforce_limit(&txn, user_id, now).await?;
+        let keys = self.enforce_limit(&txn, user_id, now).await?;
+        self.notify(&txn, &keys).await?;
         txn.commit().await?;
+        self.invalidate(&keys);
         Ok(())
     }
 
@@ -467,7 +644,10 @@ impl DatabaseTokenBackend {
                     "rotated refresh token presented again: revoking its family"
                 );
                 Self::revoke_family(&txn, &row.family_id, now).await?;
+                let keys = [Key::Family(row.family_id.clone())];
+                self.notify(&txn, &keys).await?;
                 txn.commit().await?;
+                self.invalidate(&keys);
             } else {
                 // Revoked outright, or the loser of a concurrent rotation of this token.
                 txn.rollback().await?;
@@ -475,6 +655,10 @@ impl DatabaseTokenBackend {
             return Err(TokenError::Revoked.into());
         }
         // The access token issued with the rotated refresh token is replaced too.
+        let mut keys = vec![Key::Token(hash.to_owned())];
+        if self.tracks() {
+            keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
+        }
         access::Entity::update_many()
             .col_expr(access::Column::IsRevoked, Expr::value(true))
             .col_expr(access::Column::RevokedAt, Expr::value(now))
@@ -493,7 +677,9 @@ impl DatabaseTokenBackend {
             refresh_raw,
         )
         .await?;
+        self.notify(&txn, &keys).await?;
         txn.commit().await?;
+        self.invalidate(&keys);
         Ok(TokenPayload {
             sub: row.user_id,
             token_type: TokenType::Refresh,
@@ -538,6 +724,7 @@ impl DatabaseTokenBackend {
         let hash = hash_token(token);
         let now = self.clock.now();
         let txn = self.db.begin().await?;
+        let mut keys = Vec::new();
         let a = access::Entity::update_many()
             .col_expr(access::Column::IsRevoked, Expr::value(true))
             .col_expr(access::Column::RevokedAt, Expr::value(now))
@@ -545,12 +732,16 @@ impl DatabaseTokenBackend {
             .filter(access::Column::IsRevoked.eq(false))
             .exec(&txn)
             .await?;
-        if a.rows_affected == 0 {
+        if a.rows_affected > 0 {
+            keys.push(Key::Token(hash.clone()));
+        } else {
             let row = refresh::Entity::find()
                 .filter(refresh::Column::TokenHash.eq(hash.as_str()))
                 .one(&txn)
                 .await?;
             if let Some(row) = row {
+                keys.push(Key::Token(hash.clone()));
+                keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
                 refresh::Entity::update_many()
                     .col_expr(refresh::Column::IsRevoked, Expr::value(true))
                     .col_expr(refresh::Column::RevokedAt, Expr::value(now))
@@ -567,7 +758,9 @@ impl DatabaseTokenBackend {
                     .await?;
             }
         }
+        self.notify(&txn, &keys).await?;
         txn.commit().await?;
+        self.invalidate(&keys);
         Ok(())
     }
 
@@ -593,7 +786,10 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::IsRevoked.eq(false))
             .exec(&txn)
             .await?;
+        let keys = [Key::User(user_id.to_owned())];
+        self.notify(&txn, &keys).await?;
         txn.commit().await?;
+        self.invalidate(&keys);
         Ok(a.rows_affected + r.rows_affected)
     }
 
@@ -612,6 +808,9 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await?;
+        if let Some(c) = &self.cache {
+            c.purge_expired(now);
+        }
         Ok(a.rows_affected + r.rows_affected)
     }
 }
