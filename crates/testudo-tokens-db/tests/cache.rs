@@ -444,3 +444,45 @@ async fn listening_needs_postgres() -> TestResult {
     db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_listener_connection_bypasses_the_cache_until_reconnected() -> TestResult {
+    use sea_orm::ConnectionTrait;
+    for b in backends() {
+        if !matches!(b, Backend::Postgres(_)) {
+            continue;
+        }
+        let db = TestDb::new(b).await?;
+        let clock = clock();
+        let node = cached(&db, &clock, HOUR);
+        node.listen_for_revocations().await?;
+        let p = node.create("u", Claims::new()).await?;
+        node.verify(p.access_token(), TokenType::Access).await?;
+        assert_eq!(node.cached_tokens(), Some(1));
+        // Kill the listener's connection, then revoke behind the backend's back (no NOTIFY).
+        db.conn()
+            .execute_unprepared(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            )
+            .await?;
+        db.conn()
+            .execute_unprepared("UPDATE testudo_access_tokens SET is_revoked = true")
+            .await?;
+        // The lost connection empties the cache: the direct write is seen.
+        assert!(eventually(|| refused(&node, p.access_token(), TokenType::Access)).await);
+        // Once listening again, verifies are cached again.
+        let q = node.create("u", Claims::new()).await?;
+        assert!(
+            eventually(|| async {
+                node.verify(q.access_token(), TokenType::Access)
+                    .await
+                    .is_ok()
+                    && node.cached_tokens() == Some(1)
+            })
+            .await
+        );
+        db.cleanup().await?;
+    }
+    Ok(())
+}
