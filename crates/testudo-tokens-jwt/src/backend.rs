@@ -379,20 +379,26 @@ impl JwtBackend {
 
     /// The verification key for `token`'s header (pinned algorithm, known `kid`).
     fn key_for(&self, token: &str) -> Result<&DecodingKey, TokenError> {
+        if self.hmac {
+            // One shared secret: no `kid` to look up, so the header is parsed only once, by
+            // `jsonwebtoken::decode`, which refuses any algorithm but the pinned one
+            // (`Validation::algorithms`) with the same "not allowed" error as below.
+            return self
+                .verification
+                .first()
+                .map(|(_, key)| key)
+                .ok_or_else(|| TokenError::invalid("unknown key id"));
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| TokenError::invalid("malformed token"))?;
         if header.alg != self.algorithm {
             return Err(TokenError::invalid("the token's algorithm is not allowed"));
         }
-        if self.hmac {
-            self.verification.first().map(|(_, key)| key)
-        } else {
-            self.verification
-                .iter()
-                .find(|(kid, _)| *kid == header.kid)
-                .map(|(_, key)| key)
-        }
-        .ok_or_else(|| TokenError::invalid("unknown key id"))
+        self.verification
+            .iter()
+            .find(|(kid, _)| *kid == header.kid)
+            .map(|(_, key)| key)
+            .ok_or_else(|| TokenError::invalid("unknown key id"))
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<TokenPayload, TokenError> {
