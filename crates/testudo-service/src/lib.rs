@@ -8,6 +8,8 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub mod entity;
 mod error;
+#[cfg(feature = "db")]
+mod joined;
 mod service;
 #[cfg(feature = "db")]
 mod store;
@@ -19,4 +21,7 @@ pub use service::{AuthService, AuthServiceBuilder, LogoutAll, Validation};
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use store::DbUserStore;
 pub use testudo_core::{AuthResult, AuthUser, Claims, TokenPair, UserStore};
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use testudo_tokens_db::CacheOptions;
 pub use user::{AnonymousUser, User, normalize_email};

@@ -18,7 +18,7 @@ use crate::user::normalize_email;
 #[cfg(feature = "db")]
 use sea_orm::DatabaseConnection;
 #[cfg(feature = "db")]
-use testudo_tokens_db::{EmailTokenOptions, EmailTokenStore};
+use testudo_tokens_db::{CacheOptions, DatabaseTokenBackend, EmailTokenOptions, EmailTokenStore};
 
 /// What [`AuthService::logout_all`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,10 @@ pub struct AuthService<S: UserStore> {
     clock: Arc<dyn Clock>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
+    /// The one-query authenticate, when the store is a `DbUserStore` and the backend the
+    /// default database backend on the same pool.
+    #[cfg(feature = "db")]
+    joined: Option<Arc<crate::joined::Joined>>,
 }
 
 impl<S: UserStore> Clone for AuthService<S> {
@@ -70,6 +74,8 @@ impl<S: UserStore> Clone for AuthService<S> {
             clock: Arc::clone(&self.clock),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
+            #[cfg(feature = "db")]
+            joined: self.joined.clone(),
         }
     }
 }
@@ -98,6 +104,8 @@ pub struct AuthServiceBuilder<S: UserStore> {
     clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "db")]
     db: Option<DatabaseConnection>,
+    #[cfg(feature = "db")]
+    verification_cache: Option<CacheOptions>,
 }
 
 impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
@@ -155,14 +163,36 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         self
     }
 
+    /// Turns on the token-verification cache of the default database backend this builder
+    /// makes (see [`DatabaseTokenBackend::with_cache`]); no effect on a backend given with
+    /// [`AuthServiceBuilder::backend`] or on JWTs. Off by default.
+    ///
+    /// Revocations made through this service (logout, `logout_all`, refresh, password change)
+    /// are seen at once by this process; by other processes at most `options.ttl` later. The
+    /// user lookup has its own cache, on the store: [`crate::DbUserStore::with_cache`]. With
+    /// both on, a repeated `authenticate` makes no database query.
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    pub fn verification_cache(mut self, options: CacheOptions) -> Self {
+        self.verification_cache = Some(options);
+        self
+    }
+
     /// Builds the service.
+    ///
+    /// With a [`crate::DbUserStore`] and the default database backend on the same connection
+    /// pool, `authenticate` reads the token and its user in one query (see the crate
+    /// documentation); `S: 'static` lets the builder recognise the store.
     ///
     /// # Errors
     ///
     /// [`Error::Configuration`] for invalid hashing parameters, an unreadable common-password
     /// list, a JWT configuration `JwtBackend` refuses, or no token backend at all
     /// ([`crate::Error::NoTokenBackend`]).
-    pub fn build(self) -> Result<AuthService<S>> {
+    pub fn build(self) -> Result<AuthService<S>>
+    where
+        S: 'static,
+    {
         let config = self.config;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let hasher = match self.hasher {
@@ -173,9 +203,36 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             Some(v) => v,
             None => Validators::from_config(&config)?,
         };
-        let backend = match self.backend {
-            Some(b) => b,
-            None => default_backend(
+        // The default database backend, made here (not in `default_backend`) so the one-query
+        // authenticate can use it.
+        #[cfg(feature = "db")]
+        let db_backend = match (&self.backend, &self.db) {
+            (None, Some(db)) if !matches!(config.token_backend, TokenBackendKind::Jwt) => {
+                let backend = DatabaseTokenBackend::new(db.clone(), Arc::clone(&config))
+                    .with_clock(Arc::clone(&clock));
+                Some(Arc::new(match self.verification_cache {
+                    Some(options) => backend.with_cache(options),
+                    None => backend,
+                }))
+            }
+            _ => None,
+        };
+        #[cfg(feature = "db")]
+        let joined = db_backend.as_ref().and_then(|backend| {
+            let store: &dyn std::any::Any = &self.store;
+            store
+                .downcast_ref::<crate::DbUserStore>()
+                .and_then(|store| crate::joined::Joined::new(store, backend))
+                .map(Arc::new)
+        });
+        #[cfg(feature = "db")]
+        let made: Option<Arc<dyn TokenBackend>> =
+            db_backend.map(|b| -> Arc<dyn TokenBackend> { b });
+        #[cfg(not(feature = "db"))]
+        let made: Option<Arc<dyn TokenBackend>> = None;
+        let backend = match (self.backend, made) {
+            (Some(b), _) | (None, Some(b)) => b,
+            (None, None) => default_backend(
                 &config,
                 &clock,
                 #[cfg(feature = "db")]
@@ -183,6 +240,8 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             )?,
         };
         Ok(AuthService {
+            #[cfg(feature = "db")]
+            joined,
             #[cfg(feature = "db")]
             email_tokens: self.db.map(|db| {
                 EmailTokenStore::new(db, Arc::clone(&config)).with_clock(Arc::clone(&clock))
@@ -227,9 +286,8 @@ fn default_backend(
         _ => {
             #[cfg(feature = "db")]
             if let Some(db) = db {
-                let backend =
-                    testudo_tokens_db::DatabaseTokenBackend::new(db.clone(), Arc::clone(config))
-                        .with_clock(Arc::clone(clock));
+                let backend = DatabaseTokenBackend::new(db.clone(), Arc::clone(config))
+                    .with_clock(Arc::clone(clock));
                 return Ok(Arc::new(backend));
             }
             Err(crate::Error::NoTokenBackend.into())
@@ -285,6 +343,8 @@ impl<S: UserStore> AuthService<S> {
             clock: None,
             #[cfg(feature = "db")]
             db: None,
+            #[cfg(feature = "db")]
+            verification_cache: None,
         }
     }
 
@@ -443,6 +503,15 @@ impl<S: UserStore> AuthService<S> {
     /// token of a deleted or deactivated user; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.authenticate", skip_all, fields(user_id = Empty))]
     pub async fn authenticate(&self, access_token: &str) -> Result<S::User> {
+        #[cfg(feature = "db")]
+        if let Some(joined) = &self.joined {
+            // `joined` exists only when `S` is `DbUserStore`, so `S::User` is `User`.
+            let mut user = Some(joined.authenticate(access_token).await?);
+            let any: &mut dyn std::any::Any = &mut user;
+            if let Some(user) = any.downcast_mut::<Option<S::User>>().and_then(Option::take) {
+                return Ok(user);
+            }
+        }
         let payload = self
             .backend
             .verify_token(access_token, TokenType::Access)

@@ -1,11 +1,13 @@
 //! [`DbUserStore`]: the [`UserStore`] of the built-in `testudo_users` table.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use testudo_core::{Clock, Error, Result, SystemClock, UserStore, async_trait};
+use testudo_tokens_db::CacheOptions;
 
 use crate::entity::user;
 use crate::user::{User, normalize_email};
@@ -30,16 +32,103 @@ impl From<user::Model> for User {
     }
 }
 
+/// The optional user cache of a [`DbUserStore`] (shared by its clones).
+///
+/// Exact within the process by an epoch protocol: every write through the store bumps the epoch
+/// and drops the user's entry under the mutex, and a lookup that missed inserts what it read only
+/// if the epoch has not moved since before its query started, so a read racing a write can never
+/// put the old row back.
+#[derive(Debug)]
+struct UserCache {
+    ttl: chrono::Duration,
+    capacity: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    epoch: u64,
+    users: HashMap<i64, (User, DateTime<Utc>)>,
+}
+
+impl UserCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached user, or the epoch to hand to [`UserCache::offer`] after reading the row.
+    fn get(&self, id: i64, now: DateTime<Utc>) -> std::result::Result<User, u64> {
+        let mut inner = self.lock();
+        match inner.users.get(&id) {
+            Some((user, expires)) if now < *expires => Ok(user.clone()),
+            Some(_) => {
+                inner.users.remove(&id);
+                Err(inner.epoch)
+            }
+            None => Err(inner.epoch),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Caches `user`, read by a query that started at `epoch`, unless a write happened since.
+    fn offer(&self, epoch: u64, user: &User, now: DateTime<Utc>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.epoch != epoch {
+            return;
+        }
+        if inner.users.len() >= self.capacity && !inner.users.contains_key(&user.id) {
+            inner.users.retain(|_, (_, expires)| now < *expires);
+            if inner.users.len() >= self.capacity {
+                let victim = inner.users.keys().next().copied();
+                if let Some(victim) = victim {
+                    inner.users.remove(&victim);
+                }
+            }
+        }
+        let expires = now
+            .checked_add_signed(self.ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        inner.users.insert(user.id, (user.clone(), expires));
+    }
+
+    fn invalidate(&self, id: Option<i64>) {
+        let mut inner = self.lock();
+        inner.epoch = inner.epoch.wrapping_add(1);
+        match id {
+            Some(id) => {
+                inner.users.remove(&id);
+            }
+            None => inner.users.clear(),
+        }
+    }
+}
+
 /// Users in the `testudo_users` table (created by `testudo-migrations`).
 ///
 /// Besides the [`UserStore`] methods `AuthService` needs, it creates, deactivates and deletes
 /// users. To create a user from a password (validated and hashed), use
 /// [`AuthService::create_user`](crate::AuthService::create_user); [`DbUserStore::insert_user`]
 /// stores an existing hash as is (to import users from tortoise-auth or Django).
+///
+/// # User cache
+///
+/// Off by default; [`DbUserStore::with_cache`] turns on a cache of [`UserStore::find_by_id`]
+/// (the lookup `AuthService::authenticate` makes). It is exact within the process: every write
+/// through this store or one of its clones (insert, password, login time, verification,
+/// activation, delete) drops that user's entry before returning, and a lookup racing a write
+/// never re-inserts the old row. Writes made by other processes (or by SQL outside this store)
+/// are seen at most `ttl` later.
 #[derive(Debug, Clone)]
 pub struct DbUserStore {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    cache: Option<Arc<UserCache>>,
 }
 
 impl DbUserStore {
@@ -49,10 +138,60 @@ impl DbUserStore {
         Self {
             db,
             clock: Arc::new(SystemClock),
+            cache: None,
         }
     }
 
-    /// Replaces the clock used for `created_at`, `updated_at` and nothing else.
+    /// Turns on the user cache (see the type's documentation): up to `options.capacity` users,
+    /// each kept `options.ttl` by this store's clock ([`DbUserStore::with_clock`]). Clones made
+    /// afterwards share it. A zero capacity or ttl caches nothing.
+    #[must_use]
+    pub fn with_cache(mut self, options: CacheOptions) -> Self {
+        let ttl = chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::MAX);
+        self.cache = (options.capacity > 0 && ttl > chrono::Duration::zero()).then(|| {
+            Arc::new(UserCache {
+                ttl,
+                capacity: usize::try_from(options.capacity).unwrap_or(usize::MAX),
+                inner: Mutex::new(CacheInner::default()),
+            })
+        });
+        self
+    }
+
+    /// Whether the user cache is on.
+    #[must_use]
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Drops every cached user (e.g. after changing `testudo_users` with SQL outside this
+    /// store). Does nothing when the cache is off.
+    pub fn clear_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(None);
+        }
+    }
+
+    /// The cache epoch to pass to [`DbUserStore::offer_cached`], taken before a query that
+    /// reads a user row.
+    pub(crate) fn cache_epoch(&self) -> Option<u64> {
+        self.cache.as_ref().map(|c| c.epoch())
+    }
+
+    /// Caches a user read by a query started at `epoch` (from [`DbUserStore::cache_epoch`]).
+    pub(crate) fn offer_cached(&self, epoch: Option<u64>, user: &User) {
+        if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
+            cache.offer(epoch, user, self.clock.now());
+        }
+    }
+
+    fn invalidate(&self, id: i64) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(Some(id));
+        }
+    }
+
+    /// Replaces the clock used for `created_at`, `updated_at` and the user cache's ttl.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -89,6 +228,7 @@ impl DbUserStore {
         .await
         .map_err(storage)?;
         tracing::Span::current().record("user_id", model.id);
+        self.invalidate(model.id);
         Ok(model.into())
     }
 
@@ -111,11 +251,9 @@ impl DbUserStore {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(false);
         };
-        let res = user::Entity::delete_by_id(id)
-            .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(res.rows_affected > 0)
+        let res = user::Entity::delete_by_id(id).exec(&self.db).await;
+        self.invalidate(id);
+        Ok(res.map_err(storage)?.rows_affected > 0)
     }
 
     async fn update<V>(&self, id: &str, column: user::Column, value: V) -> Result<bool>
@@ -130,9 +268,9 @@ impl DbUserStore {
             .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
             .filter(user::Column::Id.eq(id))
             .exec(&self.db)
-            .await
-            .map_err(storage)?;
-        Ok(res.rows_affected > 0)
+            .await;
+        self.invalidate(id);
+        Ok(res.map_err(storage)?.rows_affected > 0)
     }
 }
 
@@ -153,11 +291,22 @@ impl UserStore for DbUserStore {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(None);
         };
-        Ok(user::Entity::find_by_id(id)
+        let epoch = match &self.cache {
+            Some(cache) => match cache.get(id, self.clock.now()) {
+                Ok(user) => return Ok(Some(user)),
+                Err(epoch) => Some(epoch),
+            },
+            None => None,
+        };
+        let user = user::Entity::find_by_id(id)
             .one(&self.db)
             .await
             .map_err(storage)?
-            .map(User::from))
+            .map(User::from);
+        if let Some(user) = &user {
+            self.offer_cached(epoch, user);
+        }
+        Ok(user)
     }
 
     async fn set_password_hash(&self, id: &str, hash: &str) -> Result<()> {
