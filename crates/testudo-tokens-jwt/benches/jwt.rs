@@ -1,11 +1,16 @@
 //! `create_tokens` and `verify_token` for HS256 and EdDSA without the revocation list, and
 //! HS256 with the revocation list on a SQLite file (10 000 blacklisted jtis, 20 000 outstanding).
+//!
+//! Raw-crate twins (`raw/create_tokens/HS256`, `raw/verify_token/HS256`): the same claims
+//! encoded / decoded with `jsonwebtoken` directly, typed claims, the checks written inline.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{ActiveValue::Set, ConnectOptions, Database, EntityTrait};
+use serde::{Deserialize, Serialize};
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{Claims, TokenBackend, TokenType};
 use testudo_migrations::{Migrator, MigratorTrait};
@@ -14,12 +19,14 @@ use testudo_tokens_jwt::{JwtBackend, JwtKeys};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+const HS_SECRET: &str = "a-bench-secret-of-at-least-32-bytes-long";
+
 const ED_KEY: &str = include_str!("../tests/keys/ed1.key.pem");
 const ED_PUB: &str = include_str!("../tests/keys/ed1.pub.pem");
 
 fn backends() -> Result<Vec<(&'static str, JwtBackend)>, testudo_tokens_jwt::Error> {
     let mut hs = AuthConfig::default();
-    hs.jwt_secret = Some("a-bench-secret-of-at-least-32-bytes-long".into());
+    hs.jwt_secret = Some(HS_SECRET.into());
     let mut ed = AuthConfig::default();
     ed.jwt_algorithm = JwtAlgorithm::EdDSA;
     let keys = JwtKeys::new()
@@ -127,5 +134,123 @@ fn bench_list(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, bench_list);
+/// The claims testudo writes, in its order (`iss` / `aud` are unset in these benches).
+#[derive(Serialize)]
+struct RawOutgoing<'a> {
+    sub: &'a str,
+    token_type: &'static str,
+    jti: &'a str,
+    iat: i64,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a Claims>,
+}
+
+/// What a verifier reads back (`exp` is read and checked by jsonwebtoken's `Validation`).
+#[derive(Deserialize)]
+struct RawIncoming {
+    sub: String,
+    token_type: String,
+    jti: String,
+    iat: i64,
+    #[serde(default)]
+    extra: Option<Claims>,
+}
+
+/// A hand-rolled HS256 backend: the keys, the lifetimes and one `Validation`.
+struct RawJwt {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    access_lifetime: i64,
+    refresh_lifetime: i64,
+}
+
+impl RawJwt {
+    fn new() -> Self {
+        let config = AuthConfig::default();
+        let mut validation = Validation::new(Algorithm::HS256);
+        // As testudo's: HS256 only, no leeway, no audience; exp checked (here by jsonwebtoken).
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        Self {
+            encoding: EncodingKey::from_secret(HS_SECRET.as_bytes()),
+            decoding: DecodingKey::from_secret(HS_SECRET.as_bytes()),
+            validation,
+            access_lifetime: i64::try_from(config.access_token_lifetime.as_secs())
+                .unwrap_or(i64::MAX),
+            refresh_lifetime: i64::try_from(config.refresh_token_lifetime.as_secs())
+                .unwrap_or(i64::MAX),
+        }
+    }
+
+    /// An access and a refresh token, fresh `jti`s, the extra claims in the access token.
+    fn create(&self, sub: &str, extra: &Claims) -> jsonwebtoken::errors::Result<(String, String)> {
+        let iat = chrono::Utc::now().timestamp();
+        let header = Header::new(Algorithm::HS256);
+        let (access_jti, refresh_jti) = (
+            uuid::Uuid::new_v4().simple().to_string(),
+            uuid::Uuid::new_v4().simple().to_string(),
+        );
+        let access = jsonwebtoken::encode(
+            &header,
+            &RawOutgoing {
+                sub,
+                token_type: "access",
+                jti: &access_jti,
+                iat,
+                exp: iat.saturating_add(self.access_lifetime),
+                extra: (!extra.is_empty()).then_some(extra),
+            },
+            &self.encoding,
+        )?;
+        let refresh = jsonwebtoken::encode(
+            &header,
+            &RawOutgoing {
+                sub,
+                token_type: "refresh",
+                jti: &refresh_jti,
+                iat,
+                exp: iat.saturating_add(self.refresh_lifetime),
+                extra: None,
+            },
+            &self.encoding,
+        )?;
+        Ok((access, refresh))
+    }
+
+    /// Signature, algorithm and exp by jsonwebtoken; iat not in the future and the token type
+    /// by hand. Returns (sub, jti, extra).
+    fn verify(&self, token: &str) -> Option<(String, String, Option<Claims>)> {
+        let claims = jsonwebtoken::decode::<RawIncoming>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        let fresh = claims.iat <= chrono::Utc::now().timestamp();
+        (fresh && claims.token_type == "access" && !claims.jti.is_empty()).then_some((
+            claims.sub,
+            claims.jti,
+            claims.extra,
+        ))
+    }
+}
+
+fn bench_raw(c: &mut Criterion) {
+    let raw = RawJwt::new();
+    let mut extra = Claims::new();
+    extra.insert("role".into(), "admin".into());
+    let Ok((access, _)) = raw.create("42", &extra) else {
+        return;
+    };
+    if raw.verify(&access).is_none() {
+        eprintln!("raw/verify_token/HS256 refuses its own token: the raw twins are not comparable");
+    }
+    c.bench_function("raw/create_tokens/HS256", |b| {
+        b.iter(|| black_box(raw.create(black_box("42"), &extra)));
+    });
+    c.bench_function("raw/verify_token/HS256", |b| {
+        b.iter(|| black_box(raw.verify(black_box(&access))));
+    });
+}
+
+criterion_group!(benches, bench, bench_raw, bench_list);
 criterion_main!(benches);
