@@ -17,8 +17,11 @@
 //!    resets the peak RSS counter (`echo 5 > /proc/self/clear_refs`; when that is refused the
 //!    peak since process start is used, which only makes the check stricter).
 //! 5. Spawns `TESTUDO_LOAD_LOGINS` (default 1 000) `login` tasks at once on a multi-thread tokio
-//!    runtime (one worker per CPU), while one more task calls `authenticate` back to back with
-//!    the probe token and records each call's latency, until the last login finishes.
+//!    runtime (one worker per CPU), while one more task calls `authenticate` with the probe
+//!    token, one call per `TESTUDO_LOAD_AUTH_INTERVAL_US` (default 1 000 us, so about 1 000
+//!    requests/s when the answers are fast; 0 = back to back, which makes the probe itself a
+//!    load that takes CPU from hashing), and records each call's latency in a fixed-size
+//!    histogram, until the last login finishes.
 //! 6. Reports peak RSS (`VmHWM`), the bound, logins/s over the storm's wall time, login errors,
 //!    `authenticate` p50 / p99 / max and count under load and without it, as a markdown table on
 //!    stdout and in `<target dir>/bench-load.md`.
@@ -63,6 +66,7 @@ struct Settings {
     users: usize,
     baseline: usize,
     margin_mib: u64,
+    auth_interval_us: u64,
 }
 
 impl Settings {
@@ -82,6 +86,7 @@ impl Settings {
             users: var("TESTUDO_LOAD_USERS", logins)?.max(1),
             baseline: var("TESTUDO_LOAD_BASELINE", 2000_usize)?.max(1),
             margin_mib: var("TESTUDO_LOAD_MARGIN_MIB", 32_u64)?,
+            auth_interval_us: var("TESTUDO_LOAD_AUTH_INTERVAL_US", 1000_u64)?,
         })
     }
 }
@@ -141,6 +146,84 @@ impl Latency {
     }
 }
 
+/// Latencies in a log-linear histogram: exact below 128 ns, then 64 buckets per power of two
+/// (at most 1.6 % low), so a probe making millions of calls holds a few kilobytes instead of a
+/// growing vector of samples (which would itself show up in the peak RSS being checked).
+#[derive(Debug, Clone)]
+struct Histogram {
+    buckets: Vec<u64>,
+    count: usize,
+    max: Duration,
+    max_at: Duration,
+}
+
+impl Histogram {
+    const EXACT: u64 = 128;
+    const SUB: u64 = 64;
+
+    fn new() -> Self {
+        Self {
+            buckets: vec![0; Self::index(u64::MAX) + 1],
+            count: 0,
+            max: Duration::ZERO,
+            max_at: Duration::ZERO,
+        }
+    }
+
+    fn index(ns: u64) -> usize {
+        if ns < Self::EXACT {
+            return usize::try_from(ns).unwrap_or(0);
+        }
+        let exp = u64::from(63 - ns.leading_zeros()); // >= 7
+        let shift = exp - 6;
+        let mantissa = (ns >> shift) - Self::SUB; // 0..64
+        usize::try_from(Self::EXACT + (exp - 7) * Self::SUB + mantissa).unwrap_or(usize::MAX)
+    }
+
+    fn lower_bound(index: usize) -> u64 {
+        let index = index as u64;
+        if index < Self::EXACT {
+            return index;
+        }
+        let exp = (index - Self::EXACT) / Self::SUB + 7;
+        let mantissa = (index - Self::EXACT) % Self::SUB + Self::SUB;
+        mantissa << (exp - 6)
+    }
+
+    /// Records `latency`, observed `at` into the run.
+    fn record(&mut self, latency: Duration, at: Duration) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(b) = self.buckets.get_mut(Self::index(ns)) {
+            *b += 1;
+        }
+        self.count += 1;
+        if latency > self.max {
+            self.max = latency;
+            self.max_at = at;
+        }
+    }
+
+    fn latency(&self) -> Latency {
+        let at = |per_mille: usize| -> Duration {
+            let rank = (self.count * per_mille).div_ceil(1000).max(1) as u64;
+            let mut seen = 0;
+            for (i, n) in self.buckets.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return Duration::from_nanos(Self::lower_bound(i)).min(self.max);
+                }
+            }
+            self.max
+        };
+        Latency {
+            count: self.count,
+            p50: at(500),
+            p99: at(990),
+            max: self.max,
+        }
+    }
+}
+
 /// The target directory: `CARGO_TARGET_DIR`, else the ancestor of this executable that holds
 /// cargo's `CACHEDIR.TAG`, else the workspace's `target/`.
 fn target_dir() -> PathBuf {
@@ -186,6 +269,7 @@ struct Report {
     first_error: Option<String>,
     login_latency: Latency,
     under_load: Latency,
+    under_load_max_at: Duration,
     auth_errors: usize,
     idle: Latency,
     peak_in_flight: usize,
@@ -297,15 +381,25 @@ impl Report {
             ),
             (
                 "authenticate under load: calls".into(),
-                format!("{} ({} failed)", self.under_load.count, self.auth_errors),
+                format!(
+                    "{} ({} failed; {})",
+                    self.under_load.count,
+                    self.auth_errors,
+                    if s.auth_interval_us == 0 {
+                        "back to back".to_owned()
+                    } else {
+                        format!("one every {} us at most", s.auth_interval_us)
+                    }
+                ),
             ),
             (
                 "authenticate under load: p50 / p99 / max".into(),
                 format!(
-                    "{:.3} / {:.3} / {:.3} ms",
+                    "{:.3} / {:.3} / {:.3} ms (max {:.1} s into the storm)",
                     ms(self.under_load.p50),
                     ms(self.under_load.p99),
-                    ms(self.under_load.max)
+                    ms(self.under_load.max),
+                    self.under_load_max_at.as_secs_f64()
                 ),
             ),
             (
@@ -389,13 +483,23 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
     let stop = Arc::new(AtomicBool::new(false));
     let prober = {
         let (auth, stop) = (Arc::clone(&auth), Arc::clone(&stop));
+        let interval = Duration::from_micros(settings.auth_interval_us);
         tokio::spawn(async move {
-            let mut samples = Vec::with_capacity(1 << 16);
+            let mut samples = Histogram::new();
             let mut errors = 0_usize;
+            let mut ticks = (!interval.is_zero()).then(|| {
+                let mut t = tokio::time::interval(interval);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            let began = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if let Some(t) = ticks.as_mut() {
+                    t.tick().await;
+                }
                 let start = Instant::now();
                 let ok = auth.authenticate(&token).await.is_ok();
-                samples.push(start.elapsed());
+                samples.record(start.elapsed(), start - began);
                 errors += usize::from(!ok);
             }
             (samples, errors)
@@ -434,7 +538,7 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
     }
     let storm = storm_start.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let (mut under_load, auth_errors) = prober.await?;
+    let (under_load, auth_errors) = prober.await?;
     let peak = proc_status_bytes("VmHWM")?;
 
     Ok(Report {
@@ -454,7 +558,8 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
         errors,
         first_error,
         login_latency: Latency::of(&mut login_latency),
-        under_load: Latency::of(&mut under_load),
+        under_load: under_load.latency(),
+        under_load_max_at: under_load.max_at,
         auth_errors,
         idle,
         peak_in_flight: auth.hasher().peak_in_flight(),
