@@ -110,6 +110,12 @@ fn benches(c: &mut Criterion) {
     c.bench_function("16 concurrent verify_token (sqlite file)", |b| {
         b.to_async(&rt).iter(|| concurrent(&backend, &shared));
     });
+    c.bench_function(
+        "16 concurrent verify_token (sqlite file, previous options)",
+        |b| {
+            b.to_async(&rt).iter(|| concurrent(&previous, &shared));
+        },
+    );
     c.bench_function("16 concurrent verify_token cached (sqlite file)", |b| {
         b.to_async(&rt).iter(|| concurrent(&cached, &shared));
     });
