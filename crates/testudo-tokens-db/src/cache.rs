@@ -100,7 +100,10 @@ impl Key {
     }
 
     /// Parses a notification payload.
-    #[cfg_attr(not(feature = "postgres"), expect(dead_code, reason = "postgres only"))]
+    #[cfg_attr(
+        not(any(feature = "postgres", test)),
+        expect(dead_code, reason = "postgres only")
+    )]
     pub(crate) fn decode(s: &str) -> Option<Self> {
         let (kind, value) = s.split_at_checked(2)?;
         let value = value.to_owned();
@@ -264,7 +267,10 @@ impl VerifyCache {
     }
 
     /// Empties the cache and sets whether it is bypassed (no hits, no inserts) from now on.
-    #[cfg_attr(not(feature = "postgres"), expect(dead_code, reason = "postgres only"))]
+    #[cfg_attr(
+        not(any(feature = "postgres", test)),
+        expect(dead_code, reason = "postgres only")
+    )]
     pub(crate) fn clear_and_bypass(&self, bypass: bool) {
         let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
         if bypass {
@@ -291,5 +297,90 @@ impl VerifyCache {
             .iter()
             .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(user: &str, family: &str, at: DateTime<Utc>) -> Entry {
+        Entry {
+            payload: TokenPayload {
+                sub: user.to_owned(),
+                token_type: TokenType::Access,
+                jti: "j".to_owned(),
+                iat: at.timestamp(),
+                exp: at.timestamp() + 900,
+                extra: None,
+            },
+            family_id: family.to_owned(),
+            expires_at: at + chrono::Duration::seconds(900),
+            cached_at: at,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_inserted() {
+        let c = VerifyCache::new(&CacheOptions::default());
+        let before = c.epoch();
+        // An invalidation of anything lands between the read and the insert.
+        c.invalidate(&[Key::Token("other".to_owned())]);
+        c.insert("d".to_owned(), entry("u", "f", now()), before);
+        assert!(c.get("d", TokenType::Access, now()).is_none());
+        c.insert("d".to_owned(), entry("u", "f", now()), c.epoch());
+        assert!(c.get("d", TokenType::Access, now()).is_some());
+    }
+
+    #[test]
+    fn ttl_expiry_type_user_family() {
+        let c = VerifyCache::new(&CacheOptions::default().ttl(Duration::from_secs(5)));
+        let t = now();
+        for (d, u, f) in [("a", "u1", "f1"), ("b", "u1", "f2"), ("c", "u2", "f3")] {
+            c.insert(d.to_owned(), entry(u, f, t), c.epoch());
+        }
+        assert!(c.get("a", TokenType::Refresh, t).is_none());
+        assert!(
+            c.get("a", TokenType::Access, t + chrono::Duration::seconds(4))
+                .is_some()
+        );
+        assert!(
+            c.get("a", TokenType::Access, t + chrono::Duration::seconds(5))
+                .is_none()
+        );
+        c.invalidate(&[Key::Family("f2".to_owned())]);
+        assert_eq!(c.len(), 2);
+        c.invalidate(&[Key::User("u1".to_owned())]);
+        assert_eq!(c.len(), 1);
+        assert!(c.get("c", TokenType::Access, t).is_some());
+        c.purge_expired(t + chrono::Duration::seconds(900));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn capacity_and_bypass() {
+        let c = VerifyCache::new(&CacheOptions::default().capacity(32));
+        for i in 0..1000 {
+            c.insert(format!("{i:064x}"), entry("u", "f", now()), c.epoch());
+        }
+        assert!(c.len() <= 32, "{}", c.len());
+        c.clear_and_bypass(true);
+        c.insert("d".to_owned(), entry("u", "f", now()), c.epoch());
+        assert_eq!(c.len(), 0);
+        c.clear_and_bypass(false);
+        c.insert("d".to_owned(), entry("u", "f", now()), c.epoch());
+        assert!(c.get("d", TokenType::Access, now()).is_some());
+        let none = VerifyCache::new(&CacheOptions::default().capacity(0));
+        none.insert("d".to_owned(), entry("u", "f", now()), none.epoch());
+        assert_eq!(none.len(), 0);
+        assert_eq!(
+            Key::decode(&Key::User("x:y".into()).encode()),
+            Some(Key::User("x:y".into()))
+        );
+        assert_eq!(Key::decode("zz"), None);
     }
 }
