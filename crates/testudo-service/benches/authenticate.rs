@@ -7,9 +7,12 @@
 //! - `authenticate x16 cached (100k rows, sqlite file)`: the same with the token-verification
 //!   cache and the user cache on.
 //! - `authenticate x16 (100k rows, postgres)` and `authenticate x16 cached (100k rows, postgres)`:
-//!   the same pair on a fresh PostgreSQL database (dropped at the end) on the server named by
-//!   `TESTUDO_BENCH_POSTGRES_URL` (or `TESTUDO_TEST_POSTGRES_URL`); skipped with a note when
-//!   neither is set.
+//!   the same pair on a fresh PostgreSQL database (testudo-test-support's `TestDb`, dropped at the
+//!   end) on the server named by `TESTUDO_BENCH_POSTGRES_URL` (or `TESTUDO_TEST_POSTGRES_URL`),
+//!   through a pool of 16 with testudo's connection defaults; skipped with a note when neither
+//!   is set.
+//!
+//! The SQLite file is opened with `testudo_tokens_db::connect` (testudo's defaults).
 //!
 //! The x16 ids are bare criterion ids (xtask matches on them), and criterion only attaches a
 //! `Throughput` to members of a group (whose ids are `group/function`): the calls per second of
@@ -21,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement,
+};
 use testudo_config::AuthConfig;
 use testudo_core::Claims;
 use testudo_migrations::{Migrator, MigratorTrait};
@@ -170,6 +175,33 @@ fn sqlite_service_benches(c: &mut Criterion, rt: &Runtime, db: &DatabaseConnecti
     bench_x16(c, rt, db, "sqlite file");
 }
 
+/// Seeds the fresh database behind `seed` and opens a pool of 16 on it with testudo's connection
+/// defaults ([`testudo_tokens_db::connect_options`]), as an application would.
+async fn postgres_pool(server: &str, seed: &DatabaseConnection) -> BenchResult<DatabaseConnection> {
+    seed_100k(seed).await?;
+    let name: String = seed
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_database()",
+        ))
+        .await?
+        .ok_or("no current database")?
+        .try_get_by_index(0)?;
+    // The server URL with its database (path) replaced by the fresh one.
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut url = format!("{}/{name}", &base[..path_start]);
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let mut opts = testudo_tokens_db::connect_options(&url);
+    opts.max_connections(16).min_connections(16);
+    Ok(sea_orm::Database::connect(opts).await?)
+}
+
 fn postgres_benches(c: &mut Criterion, rt: &Runtime) {
     let url = ["TESTUDO_BENCH_POSTGRES_URL", "TESTUDO_TEST_POSTGRES_URL"]
         .iter()
@@ -181,16 +213,19 @@ fn postgres_benches(c: &mut Criterion, rt: &Runtime) {
         );
         return;
     };
-    let test_db = match rt.block_on(TestDb::with_pool(Backend::Postgres(url), 16)) {
+    let test_db = match rt.block_on(TestDb::new(Backend::Postgres(url.clone()))) {
         Ok(db) => db,
         Err(e) => {
             eprintln!("authenticate (postgres): no database: {e}");
             return;
         }
     };
-    match rt.block_on(seed_100k(test_db.conn())) {
-        Ok(()) => bench_x16(c, rt, test_db.conn(), "postgres"),
-        Err(e) => eprintln!("authenticate (postgres): seeding failed: {e}"),
+    match rt.block_on(postgres_pool(&url, test_db.conn())) {
+        Ok(db) => {
+            bench_x16(c, rt, &db, "postgres");
+            let _ = rt.block_on(db.close());
+        }
+        Err(e) => eprintln!("authenticate (postgres): setup failed: {e}"),
     }
     if let Err(e) = rt.block_on(test_db.cleanup()) {
         eprintln!("authenticate (postgres): dropping the database failed: {e}");
