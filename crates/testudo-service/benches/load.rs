@@ -67,6 +67,7 @@ struct Settings {
     baseline: usize,
     margin_mib: u64,
     auth_interval_us: u64,
+    hash_concurrency: Option<usize>,
 }
 
 impl Settings {
@@ -87,24 +88,32 @@ impl Settings {
             baseline: var("TESTUDO_LOAD_BASELINE", 2000_usize)?.max(1),
             margin_mib: var("TESTUDO_LOAD_MARGIN_MIB", 32_u64)?,
             auth_interval_us: var("TESTUDO_LOAD_AUTH_INTERVAL_US", 1000_u64)?,
+            hash_concurrency: match std::env::var("TESTUDO_LOAD_HASH_CONCURRENCY") {
+                Ok(_) => Some(var("TESTUDO_LOAD_HASH_CONCURRENCY", 0_usize)?.max(1)),
+                Err(_) => None,
+            },
         })
     }
 }
 
-/// A `/proc/self/status` field in bytes (`VmRSS`, `VmHWM`).
-fn proc_status_bytes(field: &str) -> BenchResult<u64> {
+/// A number in `/proc/self/status` (`Threads`; sizes are in kB).
+fn proc_status(field: &str) -> BenchResult<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
+    let value = status
         .lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .ok_or_else(|| format!("/proc/self/status: no {field}"))?;
-    let kib: u64 = line
+    Ok(value
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .map_err(|e| format!("/proc/self/status {field}: {e}"))?;
-    Ok(kib * 1024)
+        .map_err(|e| format!("/proc/self/status {field}: {e}"))?)
+}
+
+/// A size field of `/proc/self/status` (`VmRSS`, `VmHWM`) in bytes.
+fn proc_status_bytes(field: &str) -> BenchResult<u64> {
+    Ok(proc_status(field)? * 1024)
 }
 
 /// Resets `VmHWM` to the current RSS; false when the kernel refuses.
@@ -238,11 +247,18 @@ fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target")
 }
 
-async fn service(dir: &Path) -> BenchResult<AuthService<DbUserStore>> {
+async fn service(
+    dir: &Path,
+    hash_concurrency: Option<usize>,
+) -> BenchResult<AuthService<DbUserStore>> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("load.db").display());
     let db = testudo_tokens_db::connect(&url).await?;
     Migrator::up(&db, None).await?;
-    let config = Arc::new(AuthConfig::default());
+    let mut config = AuthConfig::default();
+    if let Some(n) = hash_concurrency {
+        config.hash_concurrency = n;
+    }
+    let config = Arc::new(config);
     Ok(AuthService::builder(config, DbUserStore::new(db.clone()))
         .database(db)
         .events(testudo_events::EventEmitter::new())
@@ -273,6 +289,10 @@ struct Report {
     auth_errors: usize,
     idle: Latency,
     peak_in_flight: usize,
+    task_size: usize,
+    rss_cold_pool: u64,
+    rss_after: u64,
+    threads: u64,
 }
 
 impl Report {
@@ -300,8 +320,17 @@ impl Report {
                 ),
             ),
             (
-                "hash_concurrency (default: CPUs)".into(),
-                format!("{} ({} CPUs)", self.hash_concurrency, self.cpus),
+                "hash_concurrency".into(),
+                format!(
+                    "{} ({} CPUs; {})",
+                    self.hash_concurrency,
+                    self.cpus,
+                    if s.hash_concurrency.is_some() {
+                        "set by TESTUDO_LOAD_HASH_CONCURRENCY, not the default"
+                    } else {
+                        "the default: one per CPU"
+                    }
+                ),
             ),
             (
                 "users / concurrent logins".into(),
@@ -315,8 +344,12 @@ impl Report {
                 format!("{:.1} s", self.setup.as_secs_f64()),
             ),
             (
-                "RSS after setup (fixed part)".into(),
-                format!("{:.1} MiB", mib(self.rss_before)),
+                "RSS after setup: one pool connection / whole pool open (fixed part)".into(),
+                format!(
+                    "{:.1} / {:.1} MiB",
+                    mib(self.rss_cold_pool),
+                    mib(self.rss_before)
+                ),
             ),
             (
                 "peak RSS during the storm (VmHWM)".into(),
@@ -347,6 +380,18 @@ impl Report {
                 } else {
                     format!("NO (over by {:.1} MiB)", mib(self.peak - self.bound))
                 },
+            ),
+            (
+                "pending login tasks: future size each / all".into(),
+                format!(
+                    "{} B / {:.1} MiB (part of the margin)",
+                    self.task_size,
+                    mib((self.task_size * s.logins) as u64)
+                ),
+            ),
+            (
+                "RSS after the storm / threads".into(),
+                format!("{:.1} MiB / {}", mib(self.rss_after), self.threads),
             ),
             (
                 "peak hashes in flight".into(),
@@ -431,7 +476,7 @@ impl Report {
 
 async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
     let setup_start = Instant::now();
-    let auth = Arc::new(service(dir).await?);
+    let auth = Arc::new(service(dir, settings.hash_concurrency).await?);
     let config = Arc::clone(auth.config());
     eprintln!(
         "load: Argon2id t={} m={} KiB p={}, hash_concurrency {}; {} users, {} logins",
@@ -467,6 +512,19 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
         idle.push(start.elapsed());
     }
     let idle = Latency::of(&mut idle);
+
+    // The connection pool is a fixed cost: open all of it (a burst of concurrent authenticate
+    // calls) before measuring the fixed part, so the storm does not count it.
+    let rss_cold_pool = proc_status_bytes("VmRSS")?;
+    let burst: Vec<_> = (0..64)
+        .map(|_| {
+            let (auth, token) = (Arc::clone(&auth), token.clone());
+            tokio::spawn(async move { auth.authenticate(&token).await.map(drop) })
+        })
+        .collect();
+    for task in burst {
+        task.await??;
+    }
     let setup = setup_start.elapsed();
 
     let rss_before = proc_status_bytes("VmRSS")?;
@@ -506,16 +564,19 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
         })
     };
 
+    let mut task_size = 0;
     let storm_start = Instant::now();
     let logins: Vec<_> = (0..settings.logins)
         .map(|i| {
             let auth = Arc::clone(&auth);
             let email = format!("user{}@example.com", i % settings.users);
-            tokio::spawn(async move {
+            let task = async move {
                 let start = Instant::now();
                 let result = auth.login(&email, PASSWORD, Claims::new()).await;
                 (start.elapsed(), result.map(drop).map_err(|e| e.to_string()))
-            })
+            };
+            task_size = size_of_val(&task);
+            tokio::spawn(task)
         })
         .collect();
     let mut login_latency = Vec::with_capacity(settings.logins);
@@ -540,6 +601,8 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
     stop.store(true, Ordering::Relaxed);
     let (under_load, auth_errors) = prober.await?;
     let peak = proc_status_bytes("VmHWM")?;
+    let rss_after = proc_status_bytes("VmRSS")?;
+    let threads = proc_status("Threads")?;
 
     Ok(Report {
         settings,
@@ -563,6 +626,10 @@ async fn run(settings: Settings, dir: &Path) -> BenchResult<Report> {
         auth_errors,
         idle,
         peak_in_flight: auth.hasher().peak_in_flight(),
+        task_size,
+        rss_cold_pool,
+        rss_after,
+        threads,
     })
 }
 
