@@ -14,7 +14,8 @@ mod token;
 pub use backend::{DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, REVOCATION_CHANNEL};
 pub use cache::CacheOptions;
 pub use connect::{
-    SQLITE_BUSY_TIMEOUT, SQLITE_STATEMENT_CACHE, connect, connect_options, sqlite_pool_size,
+    SERVER_PING_IF_IDLE_FOR, SQLITE_BUSY_TIMEOUT, SQLITE_STATEMENT_CACHE, connect, connect_options,
+    sqlite_pool_size,
 };
 pub use email::{AuthOutcome, EmailTokenOptions, EmailTokenStore};
 pub use error::{Error, Result};
