@@ -38,8 +38,9 @@
 //! On the 2-core development machine (other builds running) a full run peaked at 168.6 MiB
 //! against a bound of 175.5 MiB; the RSS left after the storm (40.6 MiB against 15.5 MiB before
 //! it) shows that about 25 MiB of the margin is memory that grows with the work done rather than
-//! with hashing (not broken down yet; most likely the SQLite page caches of the eight pooled connections as the tables grow, allocator
-//! arenas of the sqlx worker threads), not the pending tasks (about 1.2 KiB each). The worst
+//! with hashing (not broken down yet; most likely the SQLite page caches of the eight pooled
+//! connections as the tables grow, and allocator arenas of the sqlx worker threads), not the
+//! pending tasks (about 1.2 KiB each). The worst
 //! `authenticate` call came 0.1 s into the storm: the thousand logins' first queries queue on
 //! the connection pool ahead of it.
 //!
