@@ -236,27 +236,32 @@ impl Signer {
         self.salt.as_deref()
     }
 
-    /// The encoded signature of `value` under key `key`.
-    fn signature_with(key: &HmacSha256, value: &str) -> String {
+    /// The encoded signature of `value` under key `key`, on the stack (no allocation).
+    fn signature_with(key: &HmacSha256, value: &str) -> [u8; SIG_LEN] {
         let mut mac = key.clone();
         mac.update(value.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        let mut out = [0_u8; SIG_LEN];
+        // 32 bytes are exactly SIG_LEN characters of unpadded base64, so this cannot fail; if
+        // it ever did, the zero bytes could match no ASCII signature.
+        let _ = URL_SAFE_NO_PAD.encode_slice(mac.finalize().into_bytes(), &mut out);
+        out
     }
 
     /// The encoded signature of `value` with the current secret (43 ASCII characters).
     #[must_use]
     pub fn signature(&self, value: &str) -> String {
-        Self::signature_with(&self.current, value)
+        let sig = Self::signature_with(&self.current, value);
+        std::str::from_utf8(&sig).unwrap_or_default().to_owned()
     }
 
     /// `value SEP SIG`.
     #[must_use]
     pub fn sign(&self, value: &str) -> String {
-        let sig = self.signature(value);
-        let mut out = String::with_capacity(value.len() + self.separator.len() + sig.len());
+        let sig = Self::signature_with(&self.current, value);
+        let mut out = String::with_capacity(value.len() + self.separator.len() + SIG_LEN);
         out.push_str(value);
         out.push_str(&self.separator);
-        out.push_str(&sig);
+        out.push_str(std::str::from_utf8(&sig).unwrap_or_default());
         out
     }
 
@@ -292,7 +297,7 @@ impl Signer {
             .chain(&self.fallbacks)
             .any(|key| {
                 let expected = Self::signature_with(key, value);
-                bool::from(expected.as_bytes().ct_eq(sig.as_bytes()))
+                bool::from(expected.as_slice().ct_eq(sig.as_bytes()))
             })
     }
 }
