@@ -16,8 +16,8 @@
 //! 4. Records the process RSS (`VmRSS`) after setup: the fixed part of the memory bound. It then
 //!    resets the peak RSS counter (`echo 5 > /proc/self/clear_refs`; when that is refused the
 //!    peak since process start is used, which only makes the check stricter).
-//! 5. Spawns `TESTUDO_LOAD_LOGINS` (default 1 000) `login` tasks at once on a multi-thread tokio
-//!    runtime (one worker per CPU), while one more task calls `authenticate` with the probe
+//! 5. Spawns `TESTUDO_LOAD_LOGINS` (default 1 000; 50 under `cargo xtask bench --quick`)
+//!    `login` tasks at once on a multi-thread tokio runtime (one worker per CPU), while one more task calls `authenticate` with the probe
 //!    token, one call per `TESTUDO_LOAD_AUTH_INTERVAL_US` (default 1 000 us, so about 1 000
 //!    requests/s when the answers are fast; 0 = back to back, which makes the probe itself a
 //!    load that takes CPU from hashing), and records each call's latency in a fixed-size
@@ -90,7 +90,9 @@ impl Settings {
                 Err(_) => Ok(default),
             }
         }
-        let logins = var("TESTUDO_LOAD_LOGINS", 1000_usize)?;
+        // `cargo xtask bench --quick` sets TESTUDO_BENCH_QUICK=1: a 50-login smoke run.
+        let quick = std::env::var("TESTUDO_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let logins = var("TESTUDO_LOAD_LOGINS", if quick { 50_usize } else { 1000 })?;
         Ok(Self {
             logins,
             users: var("TESTUDO_LOAD_USERS", logins)?.max(1),
