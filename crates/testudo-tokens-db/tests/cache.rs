@@ -358,6 +358,20 @@ async fn verifies_racing_revokes_never_see_a_revoked_token() -> TestResult {
                 }
             }));
         }
+        // The verifiers are running (their connections are open and every token has been
+        // accepted at least once on average) before the first revoke, so the race is real
+        // however slowly the pool fills on a busy machine.
+        let warm = accepted.clone();
+        let n = tokens.len();
+        assert!(
+            eventually(|| {
+                let warm = warm.clone();
+                async move { warm.load(Ordering::SeqCst) >= n }
+            })
+            .await,
+            "{}: verifiers never got going",
+            b.name()
+        );
         for (i, t) in tokens.iter().enumerate() {
             tokio::task::yield_now().await;
             backend.revoke(t.access_token()).await?;
