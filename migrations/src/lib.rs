@@ -6,6 +6,7 @@ mod m20261123_000002_create_access_tokens;
 mod m20261123_000003_create_refresh_tokens;
 mod m20261123_000004_create_jwt_tokens;
 mod m20261123_000005_create_email_tokens;
+mod m20261123_000006_index_active_refresh_tokens;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_refresh_tokens::Migration),
             Box::new(m20261123_000004_create_jwt_tokens::Migration),
             Box::new(m20261123_000005_create_email_tokens::Migration),
+            Box::new(m20261123_000006_index_active_refresh_tokens::Migration),
         ]
     }
 

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 use testudo_config::AuthConfig;
 use testudo_core::{
@@ -430,8 +429,9 @@ impl DatabaseTokenBackend {
         access_raw: &str,
         refresh_raw: &str,
     ) -> Result<()> {
+        // Without RETURNING: nothing is read back (MySQL / MariaDB would re-select the row).
         let access_jti = new_id();
-        access::ActiveModel {
+        access::Entity::insert(access::ActiveModel {
             token_hash: Set(hash_token(access_raw)),
             jti: Set(access_jti.clone()),
             user_id: Set(user_id.to_owned()),
@@ -442,10 +442,10 @@ impl DatabaseTokenBackend {
             is_revoked: Set(false),
             revoked_at: Set(None),
             ..Default::default()
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
-        refresh::ActiveModel {
+        refresh::Entity::insert(refresh::ActiveModel {
             token_hash: Set(hash_token(refresh_raw)),
             jti: Set(refresh_jti),
             user_id: Set(user_id.to_owned()),
@@ -459,8 +459,8 @@ impl DatabaseTokenBackend {
             rotated_at: Set(None),
             replaced_by_jti: Set(None),
             ..Default::default()
-        }
-        .insert(txn)
+        })
+        .exec_without_returning(txn)
         .await?;
         Ok(())
     }
@@ -477,7 +477,9 @@ impl DatabaseTokenBackend {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let active: Vec<(i64, String, String)> = refresh::Entity::find()
+        // The active pairs beyond the newest `max`, read through the index on
+        // (user_id, is_revoked, created_at): revoked history is not scanned.
+        let excess: Vec<(i64, String, String)> = refresh::Entity::find()
             .select_only()
             .column(refresh::Column::Id)
             .column(refresh::Column::AccessJti)
@@ -487,17 +489,18 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::ExpiresAt.gt(now))
             .order_by_desc(refresh::Column::CreatedAt)
             .order_by_desc(refresh::Column::Id)
+            .offset(u64::from(max))
+            .limit(u64::try_from(i64::MAX).unwrap_or_default()) // SQLite needs a LIMIT with OFFSET
             .into_tuple()
             .all(txn)
             .await?;
-        let keep = usize::try_from(max).unwrap_or(usize::MAX);
-        if active.len() <= keep {
+        if excess.is_empty() {
             return Ok(Vec::new());
         }
         let mut ids = Vec::new();
         let mut jtis = Vec::new();
         let mut keys = Vec::new();
-        for (id, jti, hash) in active.into_iter().skip(keep) {
+        for (id, jti, hash) in excess {
             ids.push(id);
             jtis.push(jti);
             keys.push(Key::Token(hash));

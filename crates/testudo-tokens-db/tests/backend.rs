@@ -184,26 +184,28 @@ async fn max_tokens_per_user_revokes_the_oldest() -> TestResult {
             DatabaseTokenBackend::new(db.conn().clone(), config(|c| c.max_tokens_per_user = 2))
                 .with_clock(clock.clone());
         let mut pairs = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             pairs.push(backend.create_tokens("u", Claims::new()).await?);
             clock.advance(Duration::from_secs(1));
         }
-        let e = backend
-            .verify_token(pairs[0].refresh_token(), TokenType::Refresh)
-            .await
-            .err();
-        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
-        let e = backend
-            .verify_token(pairs[0].access_token(), TokenType::Access)
-            .await
-            .err();
-        assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
-        backend
-            .verify_token(pairs[1].refresh_token(), TokenType::Refresh)
-            .await?;
-        backend
-            .verify_token(pairs[2].refresh_token(), TokenType::Refresh)
-            .await?;
+        // Each login beyond the second revoked the oldest active pair, never a newer one.
+        for old in &pairs[..3] {
+            for (token, kind) in [
+                (old.refresh_token(), TokenType::Refresh),
+                (old.access_token(), TokenType::Access),
+            ] {
+                let e = backend.verify_token(token, kind).await.err();
+                assert_eq!(e.as_ref().and_then(token_err), Some(TokenError::Revoked));
+            }
+        }
+        for kept in &pairs[3..] {
+            backend
+                .verify_token(kept.refresh_token(), TokenType::Refresh)
+                .await?;
+            backend
+                .verify_token(kept.access_token(), TokenType::Access)
+                .await?;
+        }
         db.cleanup().await?;
     }
     Ok(())
@@ -502,5 +504,34 @@ fn generated_tokens_use_the_whole_alphabet_evenly() -> TestResult {
         counts.values().all(|&n| (700..1300).contains(&n)),
         "{counts:?}"
     );
+    Ok(())
+}
+
+/// Issuing a pair reads the user's active refresh tokens through the index on
+/// `(user_id, is_revoked, created_at)`, so its cost does not grow with the revoked history
+/// (SQLite's plan for the query `max_tokens_per_user` runs).
+#[tokio::test]
+async fn the_limit_query_reads_only_active_rows_through_the_index() -> TestResult {
+    let db = TestDb::new(testudo_test_support::db::Backend::Sqlite { file: false }).await?;
+    let plan = db
+        .conn()
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "EXPLAIN QUERY PLAN SELECT id, access_jti, token_hash FROM testudo_refresh_tokens \
+             WHERE user_id = 'u' AND is_revoked = 0 AND expires_at > '2026-01-01' \
+             ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET 100",
+        ))
+        .await?;
+    let details: Vec<String> = plan
+        .iter()
+        .map(|r| r.try_get_by::<String, _>("detail"))
+        .collect::<Result<_, _>>()?;
+    assert!(
+        details.iter().any(|d| d.contains(
+            "USING INDEX idx_testudo_refresh_tokens_user_active (user_id=? AND is_revoked=?)"
+        )),
+        "{details:?}"
+    );
+    db.cleanup().await?;
     Ok(())
 }
