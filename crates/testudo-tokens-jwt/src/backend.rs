@@ -9,7 +9,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{
     Claims, Clock, ExposeSecret, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
@@ -124,8 +124,73 @@ fn decode_error(e: &jsonwebtoken::errors::Error) -> TokenError {
     }
 }
 
-fn integer_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, TokenError> {
-    match claims.get(name) {
+/// The claims testudo reads from a decoded token, each as the JSON value found (a JSON `null`
+/// is `Some(Value::Null)`, an absent claim `None`); every other claim is skipped without being
+/// stored. A claim given twice keeps its last value, as a JSON object read into a map would.
+#[derive(Debug, Default)]
+struct RawClaims {
+    iat: Option<Value>,
+    nbf: Option<Value>,
+    exp: Option<Value>,
+    sub: Option<Value>,
+    jti: Option<Value>,
+    token_type: Option<Value>,
+    extra: Option<Value>,
+}
+
+/// A top-level claim name, read without allocating.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum ClaimName {
+    Iat,
+    Nbf,
+    Exp,
+    Sub,
+    Jti,
+    TokenType,
+    Extra,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for RawClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawClaims;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawClaims, A::Error> {
+                let mut c = RawClaims::default();
+                while let Some(name) = map.next_key::<ClaimName>()? {
+                    let slot = match name {
+                        ClaimName::Iat => &mut c.iat,
+                        ClaimName::Nbf => &mut c.nbf,
+                        ClaimName::Exp => &mut c.exp,
+                        ClaimName::Sub => &mut c.sub,
+                        ClaimName::Jti => &mut c.jti,
+                        ClaimName::TokenType => &mut c.token_type,
+                        ClaimName::Extra => &mut c.extra,
+                        ClaimName::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value::<Value>()?);
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+fn integer_claim(value: Option<&Value>, name: &str) -> Result<Option<i64>, TokenError> {
+    match value {
         None => Ok(None),
         Some(v) => v
             .as_i64()
@@ -403,7 +468,7 @@ impl JwtBackend {
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<TokenPayload, TokenError> {
         let key = self.key_for(token)?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
+        let data = jsonwebtoken::decode::<RawClaims>(token, key, &self.validation)
             .map_err(|e| decode_error(&e))?;
         self.check_claims(data.claims, expected)
     }
@@ -413,19 +478,18 @@ impl JwtBackend {
     /// still fails). `None` for anything else.
     fn decode_for_revoke(&self, token: &str) -> Option<(String, Option<i64>)> {
         let key = self.key_for(token).ok()?;
-        let mut claims =
-            jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.revoke_validation)
-                .ok()?
-                .claims;
-        let iat = integer_claim(&claims, "iat").ok()?;
+        let claims = jsonwebtoken::decode::<RawClaims>(token, key, &self.revoke_validation)
+            .ok()?
+            .claims;
+        let iat = integer_claim(claims.iat.as_ref(), "iat").ok()?;
         if let Some(iat) = iat
             && i128::from(iat) * 1000
                 > i128::from(self.clock.now().timestamp_millis()) + self.leeway_ms
         {
             return None;
         }
-        let exp = integer_claim(&claims, "exp").ok()?;
-        match claims.remove("jti") {
+        let exp = integer_claim(claims.exp.as_ref(), "exp").ok()?;
+        match claims.jti {
             Some(Value::String(jti)) if !jti.is_empty() => Some((jti, exp)),
             _ => None,
         }
@@ -591,34 +655,34 @@ impl JwtBackend {
     /// `jti` required and integer times.
     fn check_claims(
         &self,
-        mut claims: Map<String, Value>,
+        claims: RawClaims,
         expected: TokenType,
     ) -> Result<TokenPayload, TokenError> {
         let now_ms = i128::from(self.clock.now().timestamp_millis());
-        let iat = required(integer_claim(&claims, "iat")?, "iat")?;
+        let iat = required(integer_claim(claims.iat.as_ref(), "iat")?, "iat")?;
         if i128::from(iat) * 1000 > now_ms + self.leeway_ms {
             return Err(TokenError::invalid("the token is not yet valid (iat)"));
         }
-        if let Some(nbf) = integer_claim(&claims, "nbf")?
+        if let Some(nbf) = integer_claim(claims.nbf.as_ref(), "nbf")?
             && i128::from(nbf) * 1000 > now_ms + self.leeway_ms
         {
             return Err(TokenError::invalid("the token is not yet valid (nbf)"));
         }
-        let exp = required(integer_claim(&claims, "exp")?, "exp")?;
+        let exp = required(integer_claim(claims.exp.as_ref(), "exp")?, "exp")?;
         if i128::from(exp) * 1000 <= now_ms - self.leeway_ms {
             return Err(TokenError::Expired);
         }
-        let sub = match claims.remove("sub") {
+        let sub = match claims.sub {
             Some(Value::String(s)) => s,
             Some(_) => return Err(TokenError::invalid("subject must be a string")),
             None => return Err(TokenError::invalid("token is missing the \"sub\" claim")),
         };
-        let jti = match claims.remove("jti") {
+        let jti = match claims.jti {
             Some(Value::String(s)) => Some(s),
             Some(_) => return Err(TokenError::invalid("JWT ID must be a string")),
             None => None,
         };
-        match claims.get("token_type") {
+        match &claims.token_type {
             Some(Value::String(t)) if t == expected.as_str() => {}
             Some(Value::String(t)) => match t.parse::<TokenType>() {
                 Ok(got) => return Err(wrong_type(expected, Some(got))),
@@ -633,7 +697,7 @@ impl JwtBackend {
         let jti = jti
             .filter(|j| !j.is_empty())
             .ok_or_else(|| TokenError::invalid("token missing jti claim"))?;
-        let extra = match claims.remove("extra") {
+        let extra = match claims.extra {
             None | Some(Value::Null) => None,
             Some(Value::Object(extra)) => Some(extra),
             Some(_) => return Err(TokenError::invalid("the \"extra\" claim must be an object")),
