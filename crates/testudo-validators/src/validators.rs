@@ -58,11 +58,16 @@ impl PasswordValidator for MinimumLengthValidator {
 /// `data/README.md` for its origin and licence).
 pub const BUNDLED_COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
-static BUNDLED: LazyLock<Arc<HashSet<String>>> =
+/// A set of lower-cased passwords, hashed with foldhash (seeded per process) rather than the
+/// standard library's default hasher: the set is built once from a trusted list and only looked
+/// up afterwards, so no input can grow its chains, and a lookup runs on every password check.
+type PasswordSet = HashSet<String, foldhash::fast::RandomState>;
+
+static BUNDLED: LazyLock<Arc<PasswordSet>> =
     LazyLock::new(|| Arc::new(parse_list(BUNDLED_COMMON_PASSWORDS)));
 
 /// Parses a list as tortoise-auth does: every non-blank line, trimmed and lower-cased.
-fn parse_list(text: &str) -> HashSet<String> {
+fn parse_list(text: &str) -> PasswordSet {
     text.split(['\n', '\r'])
         .map(python::strip)
         .filter(|line| !line.is_empty())
@@ -71,7 +76,7 @@ fn parse_list(text: &str) -> HashSet<String> {
 }
 
 /// Reads a list file: gzip (recognised by its magic bytes `1f 8b`) or plain, always UTF-8.
-fn read_list(path: &Path) -> std::io::Result<HashSet<String>> {
+fn read_list(path: &Path) -> std::io::Result<PasswordSet> {
     let bytes = std::fs::read(path)?;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
@@ -91,7 +96,7 @@ fn read_list(path: &Path) -> std::io::Result<HashSet<String>> {
 /// `"PASSWORD"` fails). The bundled list is parsed once, on first use, and shared.
 #[derive(Clone)]
 pub struct CommonPasswordValidator {
-    passwords: Arc<HashSet<String>>,
+    passwords: Arc<PasswordSet>,
     path: Option<PathBuf>,
 }
 
@@ -157,6 +162,16 @@ impl CommonPasswordValidator {
     /// Whether `password`, lower-cased, is in the list.
     #[must_use]
     pub fn is_common(&self, password: &str) -> bool {
+        // A short ASCII password is lower-cased on the stack (ASCII lower-casing is Python's
+        // for those characters); anything else goes through the full Unicode `lower`.
+        const STACK: usize = 64;
+        if password.is_ascii() && password.len() <= STACK {
+            let mut buf = [0_u8; STACK];
+            let lowered = &mut buf[..password.len()];
+            lowered.copy_from_slice(password.as_bytes());
+            lowered.make_ascii_lowercase();
+            return std::str::from_utf8(lowered).is_ok_and(|l| self.passwords.contains(l));
+        }
         self.passwords.contains(&python::lower(password))
     }
 }
