@@ -167,6 +167,14 @@ const PAIRS: &[Pair] = &[
         targets: &[Target::Faster(2.0)],
     },
     Pair {
+        label: "DB create_tokens, user at max_tokens_per_user (SQLite file)",
+        python: "db.create_tokens",
+        bench: TOKENS_DB,
+        rust: Ok("create_tokens at max_tokens_per_user (sqlite file)"),
+        raw: None,
+        targets: &[],
+    },
+    Pair {
         label: "DB verify_token (100k rows, SQLite file)",
         python: "db.verify_token_100k",
         bench: TOKENS_DB,

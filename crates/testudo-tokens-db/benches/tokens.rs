@@ -1,9 +1,11 @@
 //! Benchmarks of the database token backend on a SQLite file: `verify_token` with 100 000
-//! tokens in the table (uncached, cached, and 16 concurrent callers), and `create_tokens` with
+//! tokens in the table (uncached, cached, and 16 concurrent callers), and `create_tokens` for a
+//! user below `max_tokens_per_user` and for one at it (each login evicting the oldest pair), with
 //! the current connection options and with the previous ones (default `synchronous = FULL`,
 //! pool of 8, statement cache of 100).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -119,16 +121,26 @@ fn benches(c: &mut Criterion) {
     c.bench_function("16 concurrent verify_token cached (sqlite file)", |b| {
         b.to_async(&rt).iter(|| concurrent(&cached, &shared));
     });
+    // A login: a user below `max_tokens_per_user` (a new user id each time), so nothing is
+    // evicted.
+    let users = AtomicU64::new(0);
+    let next_user = || format!("user-{}", users.fetch_add(1, Ordering::Relaxed));
     c.bench_function("create_tokens (sqlite file)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let user = next_user();
+            backend.create_tokens(&user, Claims::new()).await.is_ok()
+        });
+    });
+    // The same user every time: once at `max_tokens_per_user` (100), every login also revokes
+    // the user's oldest pair.
+    c.bench_function("create_tokens at max_tokens_per_user (sqlite file)", |b| {
         b.to_async(&rt)
             .iter(|| async { backend.create_tokens("bench", Claims::new()).await.is_ok() });
     });
     c.bench_function("create_tokens (sqlite file, previous options)", |b| {
         b.to_async(&rt).iter(|| async {
-            previous
-                .create_tokens("bench2", Claims::new())
-                .await
-                .is_ok()
+            let user = next_user();
+            previous.create_tokens(&user, Claims::new()).await.is_ok()
         });
     });
 }

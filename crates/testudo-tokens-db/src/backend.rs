@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    TransactionTrait,
 };
 use testudo_config::AuthConfig;
 use testudo_core::{
@@ -431,7 +432,7 @@ impl DatabaseTokenBackend {
     ) -> Result<()> {
         // Without RETURNING: nothing is read back (MySQL / MariaDB would re-select the row).
         let access_jti = new_id();
-        access::Entity::insert(access::ActiveModel {
+        let access = access::Entity::insert(access::ActiveModel {
             token_hash: Set(hash_token(access_raw)),
             jti: Set(access_jti.clone()),
             user_id: Set(user_id.to_owned()),
@@ -442,10 +443,8 @@ impl DatabaseTokenBackend {
             is_revoked: Set(false),
             revoked_at: Set(None),
             ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await?;
-        refresh::Entity::insert(refresh::ActiveModel {
+        });
+        let refresh = refresh::Entity::insert(refresh::ActiveModel {
             token_hash: Set(hash_token(refresh_raw)),
             jti: Set(refresh_jti),
             user_id: Set(user_id.to_owned()),
@@ -459,9 +458,40 @@ impl DatabaseTokenBackend {
             rotated_at: Set(None),
             replaced_by_jti: Set(None),
             ..Default::default()
-        })
-        .exec_without_returning(txn)
-        .await?;
+        });
+        if txn.get_database_backend() == DatabaseBackend::Sqlite {
+            // One round trip to sqlx's SQLite worker thread for both rows: sqlx runs every
+            // statement of the text, binding the `?` parameters in order across them.
+            let (a, r) = (
+                access.build(DatabaseBackend::Sqlite),
+                refresh.build(DatabaseBackend::Sqlite),
+            );
+            let values: Vec<sea_orm::Value> = a
+                .values
+                .into_iter()
+                .chain(r.values)
+                .flat_map(|v| v.0)
+                .collect();
+            let done = txn
+                .execute_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Sqlite,
+                    format!("{}; {}", a.sql, r.sql),
+                    values,
+                ))
+                .await?;
+            if done.rows_affected() != 2 {
+                return Err(Error::Storage(
+                    format!(
+                        "issuing a token pair wrote {} rows instead of 2",
+                        done.rows_affected()
+                    )
+                    .into(),
+                ));
+            }
+        } else {
+            access.exec_without_returning(txn).await?;
+            refresh.exec_without_returning(txn).await?;
+        }
         Ok(())
     }
 

@@ -470,6 +470,24 @@ async fn a_failure_between_the_two_inserts_leaves_no_row() -> TestResult {
         assert_eq!(access_token::Entity::find().count(db.conn()).await?, 0);
         db.cleanup().await?;
     }
+    // On SQLite both rows go in one round trip (two statements in one text): a refresh insert
+    // that fails while it runs, not only while it is prepared, also leaves no row.
+    let db = TestDb::new(testudo_test_support::db::Backend::Sqlite { file: true }).await?;
+    let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+    db.conn()
+        .execute_unprepared(
+            "CREATE TRIGGER refuse BEFORE INSERT ON testudo_refresh_tokens \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await?;
+    let e = backend.create_tokens("u", Claims::new()).await.err();
+    assert!(matches!(e, Some(testudo_core::Error::Storage(_))), "{e:?}");
+    assert_eq!(access_token::Entity::find().count(db.conn()).await?, 0);
+    db.conn().execute_unprepared("DROP TRIGGER refuse").await?;
+    backend.create_tokens("u", Claims::new()).await?;
+    assert_eq!(access_token::Entity::find().count(db.conn()).await?, 1);
+    assert_eq!(refresh_token::Entity::find().count(db.conn()).await?, 1);
+    db.cleanup().await?;
     Ok(())
 }
 
