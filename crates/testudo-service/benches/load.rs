@@ -17,9 +17,10 @@
 //!    resets the peak RSS counter (`echo 5 > /proc/self/clear_refs`; when that is refused the
 //!    peak since process start is used, which only makes the check stricter).
 //! 5. Spawns `TESTUDO_LOAD_LOGINS` (default 1 000; 50 under `cargo xtask bench --quick`)
-//!    `login` tasks at once on a multi-thread tokio runtime (one worker per CPU), while one more task calls `authenticate` with the probe
-//!    token, one call per `TESTUDO_LOAD_AUTH_INTERVAL_US` (default 1 000 us, so about 1 000
-//!    requests/s when the answers are fast; 0 = back to back, which makes the probe itself a
+//!    `login` tasks at once on a multi-thread tokio runtime (one worker per CPU), while one
+//!    more task calls `authenticate` with the probe token, one call per
+//!    `TESTUDO_LOAD_AUTH_INTERVAL_US` (default 1 000 us, so about 1 000 requests/s when the
+//!    answers are fast; 0 = back to back, which makes the probe itself a
 //!    load that takes CPU from hashing), and records each call's latency in a fixed-size
 //!    histogram, until the last login finishes.
 //! 6. Reports peak RSS (`VmHWM`), the bound, logins/s over the storm's wall time, login errors,

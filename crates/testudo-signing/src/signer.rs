@@ -247,11 +247,16 @@ impl Signer {
         out
     }
 
+    /// A signature from [`Signer::signature_with`] as text (always ASCII base64).
+    fn sig_str(sig: &[u8; SIG_LEN]) -> &str {
+        std::str::from_utf8(sig).unwrap_or_default()
+    }
+
     /// The encoded signature of `value` with the current secret (43 ASCII characters).
     #[must_use]
     pub fn signature(&self, value: &str) -> String {
         let sig = Self::signature_with(&self.current, value);
-        std::str::from_utf8(&sig).unwrap_or_default().to_owned()
+        Self::sig_str(&sig).to_owned()
     }
 
     /// `value SEP SIG`.
@@ -261,7 +266,7 @@ impl Signer {
         let mut out = String::with_capacity(value.len() + self.separator.len() + SIG_LEN);
         out.push_str(value);
         out.push_str(&self.separator);
-        out.push_str(std::str::from_utf8(&sig).unwrap_or_default());
+        out.push_str(Self::sig_str(&sig));
         out
     }
 

@@ -520,7 +520,7 @@ impl DatabaseTokenBackend {
             .order_by_desc(refresh::Column::CreatedAt)
             .order_by_desc(refresh::Column::Id)
             .offset(u64::from(max))
-            .limit(u64::try_from(i64::MAX).unwrap_or_default()) // SQLite needs a LIMIT with OFFSET
+            .limit(i64::MAX.unsigned_abs()) // SQLite needs a LIMIT with OFFSET
             .into_tuple()
             .all(txn)
             .await?;
