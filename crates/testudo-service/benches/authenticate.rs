@@ -12,7 +12,7 @@
 //!   through a pool of 16 with testudo's connection defaults; skipped with a note when neither
 //!   is set.
 //!
-//! The SQLite file is opened with `testudo_tokens_db::connect` (testudo's defaults).
+//! The SQLite file is opened with `testudo_db::Database::connect` (testudo's defaults).
 //!
 //! The x16 ids are bare criterion ids (xtask matches on them), and criterion only attaches a
 //! `Throughput` to members of a group (whose ids are `group/function`): the calls per second of
@@ -24,16 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement};
 use testudo_config::AuthConfig;
 use testudo_core::Claims;
-use testudo_migrations::{Migrator, MigratorTrait};
+use testudo_db::{Database, PoolOptions};
 use testudo_service::{AuthService, CacheOptions, DbUserStore};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_tokens_db::entity::access_token;
-use testudo_tokens_db::{connect, generate_token, hash_token};
+use testudo_tokens_db::{generate_token, hash_token};
 use tokio::runtime::Runtime;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -42,7 +40,7 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 const CALLERS: usize = 16;
 
 /// Inserts 100 000 unexpired access tokens (of users `0`..`999`, 1 000 rows per statement).
-async fn seed_100k(db: &DatabaseConnection) -> BenchResult<()> {
+async fn seed_100k(db: &Database) -> BenchResult<()> {
     let now = chrono::Utc::now();
     let later = now + chrono::Duration::hours(1);
     for chunk in 0..100 {
@@ -62,7 +60,9 @@ async fn seed_100k(db: &DatabaseConnection) -> BenchResult<()> {
                 })
             })
             .collect::<BenchResult<Vec<_>>>()?;
-        access_token::Entity::insert_many(rows).exec(db).await?;
+        access_token::Entity::insert_many(rows)
+            .exec(db.as_sea_orm())
+            .await?;
     }
     Ok(())
 }
@@ -70,7 +70,7 @@ async fn seed_100k(db: &DatabaseConnection) -> BenchResult<()> {
 /// A service on `db` (seeded), with both caches when `cached`, and an access token for each of
 /// `users` new users (no password hashing: they get an unusable password).
 async fn service(
-    db: &DatabaseConnection,
+    db: &Database,
     cached: bool,
     users: usize,
     prefix: &str,
@@ -82,6 +82,7 @@ async fn service(
     }
     let mut builder = AuthService::builder(Arc::new(AuthConfig::default()), store)
         .database(db.clone())
+        .one_query_authenticate()
         .events(testudo_events::EventEmitter::new());
     if cached {
         builder = builder.verification_cache(cache);
@@ -122,7 +123,7 @@ async fn authenticate_all(auth: &AuthService<DbUserStore>, tokens: &[Arc<str>]) 
 }
 
 /// The x16 pair (uncached, cached) on a seeded database.
-fn bench_x16(c: &mut Criterion, rt: &Runtime, db: &DatabaseConnection, place: &str) {
+fn bench_x16(c: &mut Criterion, rt: &Runtime, db: &Database, place: &str) {
     for (cached, label) in [(false, "x16"), (true, "x16 cached")] {
         let prefix = if cached { "cached" } else { "plain" };
         match rt.block_on(service(db, cached, CALLERS, prefix)) {
@@ -140,10 +141,10 @@ fn bench_x16(c: &mut Criterion, rt: &Runtime, db: &DatabaseConnection, place: &s
     }
 }
 
-async fn sqlite(dir: &std::path::Path) -> BenchResult<DatabaseConnection> {
+async fn sqlite(dir: &std::path::Path) -> BenchResult<Database> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let db = connect(&url).await?;
-    Migrator::up(&db, None).await?;
+    let db = Database::connect(&url).await?;
+    db.migrate().await?;
     seed_100k(&db).await?;
     Ok(db)
 }
@@ -161,7 +162,7 @@ fn sqlite_benches(c: &mut Criterion, rt: &Runtime) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn sqlite_service_benches(c: &mut Criterion, rt: &Runtime, db: &DatabaseConnection) {
+fn sqlite_service_benches(c: &mut Criterion, rt: &Runtime, db: &Database) {
     match rt.block_on(service(db, false, 1, "single")) {
         Ok((auth, tokens)) => {
             let token = tokens.first().cloned().unwrap_or_else(|| Arc::from(""));
@@ -176,10 +177,11 @@ fn sqlite_service_benches(c: &mut Criterion, rt: &Runtime, db: &DatabaseConnecti
 }
 
 /// Seeds the fresh database behind `seed` and opens a pool of 16 on it with testudo's connection
-/// defaults ([`testudo_tokens_db::connect_options`]), as an application would.
-async fn postgres_pool(server: &str, seed: &DatabaseConnection) -> BenchResult<DatabaseConnection> {
+/// defaults ([`Database::connect_with`]), as an application would.
+async fn postgres_pool(server: &str, seed: &Database) -> BenchResult<Database> {
     seed_100k(seed).await?;
     let name: String = seed
+        .as_sea_orm()
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             "SELECT current_database()",
@@ -197,9 +199,10 @@ async fn postgres_pool(server: &str, seed: &DatabaseConnection) -> BenchResult<D
     if !query.is_empty() {
         url = format!("{url}?{query}");
     }
-    let mut opts = testudo_tokens_db::connect_options(&url);
-    opts.max_connections(16).min_connections(16);
-    Ok(sea_orm::Database::connect(opts).await?)
+    let options = PoolOptions::default()
+        .max_connections(16)
+        .min_connections(16);
+    Ok(Database::connect_with(&url, &options).await?)
 }
 
 fn postgres_benches(c: &mut Criterion, rt: &Runtime) {
@@ -220,7 +223,7 @@ fn postgres_benches(c: &mut Criterion, rt: &Runtime) {
             return;
         }
     };
-    match rt.block_on(postgres_pool(&url, test_db.conn())) {
+    match rt.block_on(postgres_pool(&url, test_db.db())) {
         Ok(db) => {
             bench_x16(c, rt, &db, "postgres");
             let _ = rt.block_on(db.close());

@@ -60,7 +60,6 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use testudo_config::AuthConfig;
 use testudo_core::Claims;
-use testudo_migrations::{Migrator, MigratorTrait};
 use testudo_service::{AuthService, DbUserStore};
 
 type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -264,8 +263,8 @@ async fn service(
     hash_concurrency: Option<usize>,
 ) -> BenchResult<AuthService<DbUserStore>> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("load.db").display());
-    let db = testudo_tokens_db::connect(&url).await?;
-    Migrator::up(&db, None).await?;
+    let db = testudo_db::Database::connect(&url).await?;
+    db.migrate().await?;
     let mut config = AuthConfig::default();
     if let Some(n) = hash_concurrency {
         config.hash_concurrency = n;
@@ -273,6 +272,7 @@ async fn service(
     let config = Arc::new(config);
     Ok(AuthService::builder(config, DbUserStore::new(db.clone()))
         .database(db)
+        .one_query_authenticate()
         .events(testudo_events::EventEmitter::new())
         .build()?)
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use testudo_config::AuthConfig;
 use testudo_core::Claims;
-use testudo_migrations::{Migrator, MigratorTrait};
 use testudo_service::{AuthService, DbUserStore};
 use tokio::runtime::Runtime;
 
@@ -28,10 +27,10 @@ fn setup(rt: &Runtime) -> AuthService<DbUserStore> {
                 .build()
                 .unwrap_or_default(),
         );
-        let db = testudo_tokens_db::connect("sqlite::memory:")
+        let db = testudo_db::Database::connect("sqlite::memory:")
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"));
-        Migrator::up(&db, None)
+        db.migrate()
             .await
             .unwrap_or_else(|e| panic!("migrate: {e}"));
         let auth = AuthService::builder(config, DbUserStore::new(db.clone()))

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Schema, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Schema, Set,
 };
 use testudo_config::{AuthConfig, PasswordValidatorConfig};
 use testudo_core::{
     AuthUser, Claims, Error, Result, SecretString, UserAttributes, UserStore, async_trait,
 };
+use testudo_db::Database;
 use testudo_service::{AuthService, normalize_email};
 
 /// The application's own entity.
@@ -95,12 +95,12 @@ impl AuthUser for AppUser {
 /// `app_users` as a [`UserStore`].
 #[derive(Debug, Clone)]
 pub struct AppUserStore {
-    db: DatabaseConnection,
+    db: Database,
 }
 
 impl AppUserStore {
     /// A store on `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 
@@ -110,9 +110,13 @@ impl AppUserStore {
     ///
     /// When the table cannot be created.
     pub async fn create_table(&self) -> Result<()> {
-        let schema = Schema::new(self.db.get_database_backend());
+        let schema = Schema::new(self.db.as_sea_orm().get_database_backend());
         let stmt = schema.create_table_from_entity(app_user::Entity);
-        self.db.execute(&stmt).await.map_err(Error::storage)?;
+        self.db
+            .as_sea_orm()
+            .execute(&stmt)
+            .await
+            .map_err(Error::storage)?;
         Ok(())
     }
 
@@ -146,7 +150,7 @@ impl AppUserStore {
             last_login: Set(None),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(self.db.as_sea_orm())
         .await
         .map_err(Error::storage)?;
         Ok(AppUser(model))
@@ -164,7 +168,7 @@ impl AppUserStore {
         app_user::Entity::update_many()
             .col_expr(column, Expr::value(value))
             .filter(app_user::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(self.db.as_sea_orm())
             .await
             .map_err(Error::storage)?;
         Ok(())
@@ -178,7 +182,7 @@ impl UserStore for AppUserStore {
     async fn find_by_email(&self, normalised_email: &str) -> Result<Option<AppUser>> {
         let found = app_user::Entity::find()
             .filter(app_user::Column::Email.eq(normalised_email))
-            .one(&self.db)
+            .one(self.db.as_sea_orm())
             .await
             .map_err(Error::storage)?;
         Ok(found.map(AppUser))
@@ -189,7 +193,7 @@ impl UserStore for AppUserStore {
             return Ok(None);
         };
         let found = app_user::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(self.db.as_sea_orm())
             .await
             .map_err(Error::storage)?;
         Ok(found.map(AppUser))
@@ -228,10 +232,7 @@ pub fn validators() -> Vec<PasswordValidatorConfig> {
 /// # Errors
 ///
 /// As `AuthServiceBuilder::build`.
-pub fn service(
-    config: Arc<AuthConfig>,
-    db: DatabaseConnection,
-) -> Result<AuthService<AppUserStore>> {
+pub fn service(config: Arc<AuthConfig>, db: Database) -> Result<AuthService<AppUserStore>> {
     AuthService::builder(config, AppUserStore::new(db.clone()))
         .database(db)
         .build()
@@ -239,15 +240,13 @@ pub fn service(
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    use testudo_migrations::{Migrator, MigratorTrait};
-
     let config = Arc::new(
         AuthConfig::builder()
             .password_validators(validators())
             .build()?,
     );
-    let db = testudo_tokens_db::connect("sqlite::memory:").await?;
-    Migrator::up(&db, None).await?;
+    let db = Database::connect("sqlite::memory:").await?;
+    db.migrate().await?;
     let auth = service(config, db)?;
     auth.store().create_table().await?;
     say("app_users created next to testudo's tables");

@@ -205,7 +205,7 @@ impl<S: UserStore> AuthService<S> {
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 impl AuthService<crate::DbUserStore> {
-    /// Connects to `url` (with `testudo_tokens_db::connect`'s defaults) on a new runtime and
+    /// Connects to `url` (with [`testudo_db::Database::connect`]'s options) on a new runtime and
     /// builds the service with [`crate::AuthService::new`]. The tables must exist: run the
     /// migrations with [`Self::block_on`] (see the crate example).
     ///
@@ -214,7 +214,7 @@ impl AuthService<crate::DbUserStore> {
     /// As [`Self::build`]; [`testudo_core::Error::Storage`] when the database cannot be opened.
     pub fn connect(url: &str, config: std::sync::Arc<testudo_config::AuthConfig>) -> Result<Self> {
         Self::build(|| async move {
-            let db = testudo_tokens_db::connect(url).await?;
+            let db = testudo_db::Database::connect(url).await?;
             crate::AuthService::new(config, db)
         })
     }

@@ -11,9 +11,9 @@ pub enum Error {
     /// [`AuthServiceBuilder::backend`](crate::AuthServiceBuilder::backend), or a database.
     #[error("no token backend: give one, or a database for the default database backend")]
     NoTokenBackend,
-    /// The configuration asks for a part whose cargo feature is off.
-    #[error("token_backend needs the `{0}` feature of testudo-service")]
-    FeatureDisabled(&'static str),
+    /// `token_backend = "jwt"` is configured but the `jwt` cargo feature is off.
+    #[error("token_backend = \"jwt\" needs the `jwt` feature of testudo-service")]
+    JwtFeatureDisabled,
     /// Passwordless login needs a database (the email-token store).
     #[error("passwordless login needs a database: give one to the service builder")]
     NoEmailTokenStore,

@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseConnectionType, FromQueryResult,
-    Statement,
-};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use testudo_core::{AuthenticationError, Result, UserStore};
-use testudo_tokens_db::DatabaseTokenBackend;
+use testudo_db::Dialect;
 use testudo_tokens_db::entity::access_token;
+use testudo_tokens_db::{DatabaseTokenBackend, StoredAccessToken};
 
 use crate::entity::user;
 use crate::{DbUserStore, User};
@@ -30,13 +28,13 @@ const COLUMNS: &str = "t.id AS a_id, t.token_hash AS a_token_hash, t.jti AS a_jt
 /// digits), [`Joined::authenticate`] checks the joined user against Rust's own parse of the id
 /// and falls back to [`UserStore::find_by_id`] when they disagree, so the answer is always
 /// the two-step one.
-fn sql(backend: DatabaseBackend) -> String {
-    let (cast, param) = match backend {
-        DatabaseBackend::Postgres => (
+fn sql(dialect: Dialect) -> String {
+    let (cast, param) = match dialect {
+        Dialect::Postgres => (
             "CASE WHEN t.user_id ~ '^[+-]?[0-9]{1,18}$' THEN CAST(t.user_id AS BIGINT) END",
             "$1",
         ),
-        DatabaseBackend::MySql => (
+        Dialect::MySql => (
             "CASE WHEN t.user_id REGEXP '^[+-]?[0-9]{1,18}$' THEN CAST(t.user_id AS SIGNED) END",
             "?",
         ),
@@ -59,37 +57,6 @@ enum Fetched {
     Unknown,
 }
 
-/// Whether two connections share one pool (clones of one `DatabaseConnection`).
-fn same_pool(a: &DatabaseConnection, b: &DatabaseConnection) -> bool {
-    match (&a.inner, &b.inner) {
-        #[cfg(feature = "sqlite")]
-        (
-            DatabaseConnectionType::SqlxSqlitePoolConnection(_),
-            DatabaseConnectionType::SqlxSqlitePoolConnection(_),
-        ) => Arc::ptr_eq(
-            &a.get_sqlite_connection_pool().connect_options(),
-            &b.get_sqlite_connection_pool().connect_options(),
-        ),
-        #[cfg(feature = "postgres")]
-        (
-            DatabaseConnectionType::SqlxPostgresPoolConnection(_),
-            DatabaseConnectionType::SqlxPostgresPoolConnection(_),
-        ) => Arc::ptr_eq(
-            &a.get_postgres_connection_pool().connect_options(),
-            &b.get_postgres_connection_pool().connect_options(),
-        ),
-        #[cfg(feature = "mysql")]
-        (
-            DatabaseConnectionType::SqlxMySqlPoolConnection(_),
-            DatabaseConnectionType::SqlxMySqlPoolConnection(_),
-        ) => Arc::ptr_eq(
-            &a.get_mysql_connection_pool().connect_options(),
-            &b.get_mysql_connection_pool().connect_options(),
-        ),
-        _ => false,
-    }
-}
-
 /// `AuthService::authenticate` in one query (token row and user row), used when the service's
 /// store is a [`DbUserStore`] and its backend the default [`DatabaseTokenBackend`] on the same
 /// connection pool.
@@ -103,29 +70,33 @@ pub(crate) struct Joined {
 impl Joined {
     /// The fast path, when `store` and `backend` use the same connection pool.
     pub(crate) fn new(store: &DbUserStore, backend: &Arc<DatabaseTokenBackend>) -> Option<Self> {
-        same_pool(store.connection(), backend.connection()).then(|| Self {
-            backend: Arc::clone(backend),
-            store: store.clone(),
-            sql: sql(store.connection().get_database_backend()),
-        })
+        store
+            .database()
+            .same_pool(backend.database())
+            .then(|| Self {
+                backend: Arc::clone(backend),
+                store: store.clone(),
+                sql: sql(store.database().dialect()),
+            })
     }
 
     /// As the two-step `authenticate` (token errors first, then `UserNotFound` /
     /// `UserInactive`), in one query; none with both caches warm.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<User> {
-        let db = self.store.connection();
+    async fn authenticate_joined(&self, token: &str) -> Result<User> {
+        let db = self.store.database().as_sea_orm();
+        let backend = self.store.database().dialect().backend();
         let sql = self.sql.as_str();
         let store = &self.store;
         let (payload, fetched) = self
             .backend
             .verify_access_with(token, |digest| async move {
                 let epoch = store.cache_epoch();
-                let stmt =
-                    Statement::from_sql_and_values(db.get_database_backend(), sql, [digest.into()]);
+                let stmt = Statement::from_sql_and_values(backend, sql, [digest.into()]);
                 let Some(row) = db.query_one_raw(stmt).await? else {
                     return Ok(None);
                 };
-                let token = access_token::Model::from_query_result(&row, "a_")?;
+                let token =
+                    StoredAccessToken::from(access_token::Model::from_query_result(&row, "a_")?);
                 let joined = match row.try_get::<Option<i64>>("", "u_id")? {
                     Some(_) => Some(user::Model::from_query_result(&row, "u_")?),
                     None => None,
@@ -154,5 +125,12 @@ impl Joined {
             Some(user) if !user.is_active => Err(AuthenticationError::UserInactive.into()),
             Some(user) => Ok(user),
         }
+    }
+}
+
+#[testudo_core::async_trait]
+impl crate::service::JoinedAuthenticate<User> for Joined {
+    async fn authenticate(&self, token: &str) -> Result<User> {
+        self.authenticate_joined(token).await
     }
 }

@@ -16,9 +16,25 @@ use tracing::field::Empty;
 use crate::user::normalize_email;
 
 #[cfg(feature = "db")]
-use sea_orm::DatabaseConnection;
+use testudo_db::Database;
 #[cfg(feature = "db")]
 use testudo_tokens_db::{CacheOptions, DatabaseTokenBackend, EmailTokenOptions, EmailTokenStore};
+
+/// `authenticate` in one query: a store that reads an access token together with its user.
+#[cfg(feature = "db")]
+#[testudo_core::async_trait]
+pub(crate) trait JoinedAuthenticate<U>: Send + Sync + std::fmt::Debug {
+    /// As the two-step `authenticate`, with the same errors in the same order.
+    async fn authenticate(&self, token: &str) -> Result<U>;
+}
+
+/// Makes the one-query `authenticate` from the store and the database backend the builder made
+/// (`None` when they do not share a pool).
+#[cfg(feature = "db")]
+type JoinedFactory<S> = fn(
+    &S,
+    &Arc<DatabaseTokenBackend>,
+) -> Option<Arc<dyn JoinedAuthenticate<<S as UserStore>::User>>>;
 
 /// What [`AuthService::logout_all`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +72,9 @@ pub struct AuthService<S: UserStore> {
     clock: Arc<dyn Clock>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
-    /// The one-query authenticate, when the store is a `DbUserStore` and the backend the
-    /// default database backend on the same pool.
+    /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
     #[cfg(feature = "db")]
-    joined: Option<Arc<crate::joined::Joined>>,
+    joined: Option<Arc<dyn JoinedAuthenticate<S::User>>>,
 }
 
 impl<S: UserStore> Clone for AuthService<S> {
@@ -103,9 +118,11 @@ pub struct AuthServiceBuilder<S: UserStore> {
     events: Option<EventEmitter>,
     clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "db")]
-    db: Option<DatabaseConnection>,
+    db: Option<Database>,
     #[cfg(feature = "db")]
     verification_cache: Option<CacheOptions>,
+    #[cfg(feature = "db")]
+    joined: Option<JoinedFactory<S>>,
 }
 
 impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
@@ -158,7 +175,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     /// store).
     #[cfg(feature = "db")]
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-    pub fn database(mut self, db: DatabaseConnection) -> Self {
+    pub fn database(mut self, db: Database) -> Self {
         self.db = Some(db);
         self
     }
@@ -180,20 +197,20 @@ impl<S: UserStore> AuthServiceBuilder<S> {
 
     /// Builds the service.
     ///
-    /// With a [`crate::DbUserStore`] and the default database backend on the same connection
-    /// pool, `authenticate` reads the token and its user in one query (see the crate
-    /// documentation); `S: 'static` lets the builder recognise the store.
+    /// The configuration is validated first. The token backend is the one given with
+    /// [`AuthServiceBuilder::backend`], or else the one `config.token_backend` names, made
+    /// here with the builder's clock (the database backend on the builder's database, or a
+    /// `JwtBackend` with its revocation list in that database when
+    /// `config.jwt_blacklist_enabled`). The builder's clock also reaches the email-token store.
     ///
     /// # Errors
     ///
-    /// [`Error::Configuration`] for invalid hashing parameters, an unreadable common-password
-    /// list, a JWT configuration `JwtBackend` refuses, or no token backend at all
-    /// ([`crate::Error::NoTokenBackend`]).
-    pub fn build(self) -> Result<AuthService<S>>
-    where
-        S: 'static,
-    {
+    /// [`Error::Configuration`] for an invalid configuration, invalid hashing parameters, an
+    /// unreadable common-password list, a JWT configuration `JwtBackend` refuses, or no token
+    /// backend at all ([`crate::Error::NoTokenBackend`]).
+    pub fn build(self) -> Result<AuthService<S>> {
         let config = self.config;
+        config.validate()?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let hasher = match self.hasher {
             Some(h) => h,
@@ -203,41 +220,21 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             Some(v) => v,
             None => Validators::from_config(&config)?,
         };
-        // The default database backend, made here (not in `default_backend`) so the one-query
-        // authenticate can use it.
-        #[cfg(feature = "db")]
-        let db_backend = match (&self.backend, &self.db) {
-            (None, Some(db)) if !matches!(config.token_backend, TokenBackendKind::Jwt) => {
-                let backend = DatabaseTokenBackend::new(db.clone(), Arc::clone(&config))
-                    .with_clock(Arc::clone(&clock));
-                Some(Arc::new(match self.verification_cache {
-                    Some(options) => backend.with_cache(options),
-                    None => backend,
-                }))
-            }
-            _ => None,
-        };
-        #[cfg(feature = "db")]
-        let joined = db_backend.as_ref().and_then(|backend| {
-            let store: &dyn std::any::Any = &self.store;
-            store
-                .downcast_ref::<crate::DbUserStore>()
-                .and_then(|store| crate::joined::Joined::new(store, backend))
-                .map(Arc::new)
-        });
-        #[cfg(feature = "db")]
-        let made: Option<Arc<dyn TokenBackend>> =
-            db_backend.map(|b| -> Arc<dyn TokenBackend> { b });
-        #[cfg(not(feature = "db"))]
-        let made: Option<Arc<dyn TokenBackend>> = None;
-        let backend = match (self.backend, made) {
-            (Some(b), _) | (None, Some(b)) => b,
-            (None, None) => default_backend(
+        let chosen = match self.backend {
+            Some(given) => Chosen::Given(given),
+            None => Chosen::made(
                 &config,
                 &clock,
                 #[cfg(feature = "db")]
                 self.db.as_ref(),
+                #[cfg(feature = "db")]
+                self.verification_cache,
             )?,
+        };
+        #[cfg(feature = "db")]
+        let joined = match (&chosen, self.joined) {
+            (Chosen::Database(backend), Some(make)) => make(&self.store, backend),
+            _ => None,
         };
         Ok(AuthService {
             #[cfg(feature = "db")]
@@ -248,7 +245,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             }),
             config,
             store: Arc::new(self.store),
-            backend,
+            backend: chosen.into_backend(),
             hasher,
             validators: Arc::new(validators),
             events: self
@@ -259,38 +256,97 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     }
 }
 
-fn default_backend(
-    config: &Arc<AuthConfig>,
-    clock: &Arc<dyn Clock>,
-    #[cfg(feature = "db")] db: Option<&DatabaseConnection>,
-) -> Result<Arc<dyn TokenBackend>> {
-    let _ = clock;
-    match config.token_backend {
-        TokenBackendKind::Jwt => {
-            #[cfg(feature = "jwt")]
-            {
-                let backend = testudo_tokens_jwt::JwtBackend::new(Arc::clone(config))?
-                    .with_clock(Arc::clone(clock));
+#[cfg(feature = "db")]
+impl AuthServiceBuilder<crate::DbUserStore> {
+    /// Makes `authenticate` read the access token and its user in one query (a `LEFT JOIN`)
+    /// instead of two, when the token backend is the database backend this builder makes (no
+    /// [`AuthServiceBuilder::backend`]) on the same pool as the store (clones of one
+    /// [`Database`]); otherwise `authenticate` stays two-step. The answers and errors are those
+    /// of the two-step path (see the crate documentation). [`AuthService::new`] turns it on.
+    pub fn one_query_authenticate(mut self) -> Self {
+        self.joined = Some(|store, backend| {
+            crate::joined::Joined::new(store, backend)
+                .map(|j| -> Arc<dyn JoinedAuthenticate<crate::User>> { Arc::new(j) })
+        });
+        self
+    }
+}
+
+/// The token backend [`AuthServiceBuilder::build`] settled on.
+enum Chosen {
+    /// Given with [`AuthServiceBuilder::backend`].
+    Given(Arc<dyn TokenBackend>),
+    /// The database backend, made by the builder.
+    #[cfg(feature = "db")]
+    Database(Arc<DatabaseTokenBackend>),
+    /// A JWT backend, made by the builder.
+    #[cfg(feature = "jwt")]
+    Jwt(Arc<testudo_tokens_jwt::JwtBackend>),
+}
+
+impl Chosen {
+    /// The backend `config.token_backend` names, made with `clock`.
+    fn made(
+        config: &Arc<AuthConfig>,
+        clock: &Arc<dyn Clock>,
+        #[cfg(feature = "db")] db: Option<&Database>,
+        #[cfg(feature = "db")] cache: Option<CacheOptions>,
+    ) -> Result<Self> {
+        match config.token_backend {
+            TokenBackendKind::Jwt => Self::jwt(
+                config,
+                clock,
                 #[cfg(feature = "db")]
-                let backend = match db {
-                    Some(db) if config.jwt_blacklist_enabled => {
-                        backend.with_revocation_list(db.clone())
-                    }
-                    _ => backend,
-                };
-                Ok(Arc::new(backend))
+                db,
+            ),
+            _ => {
+                #[cfg(feature = "db")]
+                if let Some(db) = db {
+                    let backend = DatabaseTokenBackend::new(db.clone(), Arc::clone(config))
+                        .with_clock(Arc::clone(clock));
+                    let backend = match cache {
+                        Some(options) => backend.with_cache(options),
+                        None => backend,
+                    };
+                    return Ok(Self::Database(Arc::new(backend)));
+                }
+                Err(crate::Error::NoTokenBackend.into())
             }
-            #[cfg(not(feature = "jwt"))]
-            Err(crate::Error::FeatureDisabled("jwt").into())
         }
-        _ => {
+    }
+
+    #[cfg(feature = "jwt")]
+    fn jwt(
+        config: &Arc<AuthConfig>,
+        clock: &Arc<dyn Clock>,
+        #[cfg(feature = "db")] db: Option<&Database>,
+    ) -> Result<Self> {
+        let backend =
+            testudo_tokens_jwt::JwtBackend::new(Arc::clone(config))?.with_clock(Arc::clone(clock));
+        #[cfg(feature = "db")]
+        let backend = match db {
+            Some(db) if config.jwt_blacklist_enabled => backend.with_revocation_list(db.clone()),
+            _ => backend,
+        };
+        Ok(Self::Jwt(Arc::new(backend)))
+    }
+
+    #[cfg(not(feature = "jwt"))]
+    fn jwt(
+        _: &Arc<AuthConfig>,
+        _: &Arc<dyn Clock>,
+        #[cfg(feature = "db")] _: Option<&Database>,
+    ) -> Result<Self> {
+        Err(crate::Error::JwtFeatureDisabled.into())
+    }
+
+    fn into_backend(self) -> Arc<dyn TokenBackend> {
+        match self {
+            Self::Given(b) => b,
             #[cfg(feature = "db")]
-            if let Some(db) = db {
-                let backend = DatabaseTokenBackend::new(db.clone(), Arc::clone(config))
-                    .with_clock(Arc::clone(clock));
-                return Ok(Arc::new(backend));
-            }
-            Err(crate::Error::NoTokenBackend.into())
+            Self::Database(b) => b,
+            #[cfg(feature = "jwt")]
+            Self::Jwt(b) => b,
         }
     }
 }
@@ -303,9 +359,10 @@ impl AuthService<crate::DbUserStore> {
     /// # Errors
     ///
     /// As [`AuthServiceBuilder::build`].
-    pub fn new(config: Arc<AuthConfig>, db: DatabaseConnection) -> Result<Self> {
+    pub fn new(config: Arc<AuthConfig>, db: Database) -> Result<Self> {
         Self::builder(config, crate::DbUserStore::new(db.clone()))
             .database(db)
+            .one_query_authenticate()
             .build()
     }
 
@@ -345,6 +402,8 @@ impl<S: UserStore> AuthService<S> {
             db: None,
             #[cfg(feature = "db")]
             verification_cache: None,
+            #[cfg(feature = "db")]
+            joined: None,
         }
     }
 
@@ -505,12 +564,7 @@ impl<S: UserStore> AuthService<S> {
     pub async fn authenticate(&self, access_token: &str) -> Result<S::User> {
         #[cfg(feature = "db")]
         if let Some(joined) = &self.joined {
-            // `joined` exists only when `S` is `DbUserStore`, so `S::User` is `User`.
-            let mut user = Some(joined.authenticate(access_token).await?);
-            let any: &mut dyn std::any::Any = &mut user;
-            if let Some(user) = any.downcast_mut::<Option<S::User>>().and_then(Option::take) {
-                return Ok(user);
-            }
+            return joined.authenticate(access_token).await;
         }
         let payload = self
             .backend

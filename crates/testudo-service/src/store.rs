@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use testudo_core::{Clock, Error, Result, SystemClock, UserStore, async_trait};
+use testudo_db::Database;
 use testudo_tokens_db::CacheOptions;
 
 use crate::entity::user;
 use crate::user::{User, normalize_email};
 
 fn storage(e: sea_orm::DbErr) -> Error {
-    Error::storage(e)
+    testudo_db::Error::from(e).into()
 }
 
 impl From<user::Model> for User {
@@ -126,7 +127,7 @@ impl UserCache {
 /// are seen at most `ttl` later.
 #[derive(Debug, Clone)]
 pub struct DbUserStore {
-    db: DatabaseConnection,
+    db: Database,
     clock: Arc<dyn Clock>,
     cache: Option<Arc<UserCache>>,
 }
@@ -134,7 +135,7 @@ pub struct DbUserStore {
 impl DbUserStore {
     /// A store on `db` with the system clock.
     #[must_use]
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Database) -> Self {
         Self {
             db,
             clock: Arc::new(SystemClock),
@@ -198,10 +199,14 @@ impl DbUserStore {
         self
     }
 
-    /// The database connection.
+    /// The database.
     #[must_use]
-    pub fn connection(&self) -> &DatabaseConnection {
+    pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    fn conn(&self) -> &DatabaseConnection {
+        self.db.as_sea_orm()
     }
 
     /// Inserts an active, unverified user with `email` (normalised here) and an already computed
@@ -209,7 +214,8 @@ impl DbUserStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] when the insert fails, e.g. because the email is already taken.
+    /// [`Error::EmailTaken`] when a user has this email already; [`Error::Storage`] when the
+    /// insert fails otherwise.
     #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn insert_user(&self, email: &str, password_hash: &str) -> Result<User> {
         let now = self.clock.now();
@@ -224,9 +230,12 @@ impl DbUserStore {
             updated_at: Set(now),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(self.conn())
         .await
-        .map_err(storage)?;
+        .map_err(|e| match testudo_db::Error::from(e) {
+            e if e.is_unique_violation() => Error::EmailTaken,
+            e => e.into(),
+        })?;
         tracing::Span::current().record("user_id", model.id);
         self.invalidate(model.id);
         Ok(model.into())
@@ -251,7 +260,7 @@ impl DbUserStore {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(false);
         };
-        let res = user::Entity::delete_by_id(id).exec(&self.db).await;
+        let res = user::Entity::delete_by_id(id).exec(self.conn()).await;
         self.invalidate(id);
         Ok(res.map_err(storage)?.rows_affected > 0)
     }
@@ -267,7 +276,7 @@ impl DbUserStore {
             .col_expr(column, Expr::value(value.into()))
             .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
             .filter(user::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(self.conn())
             .await;
         self.invalidate(id);
         Ok(res.map_err(storage)?.rows_affected > 0)
@@ -281,7 +290,7 @@ impl UserStore for DbUserStore {
     async fn find_by_email(&self, normalised_email: &str) -> Result<Option<User>> {
         Ok(user::Entity::find()
             .filter(user::Column::Email.eq(normalised_email))
-            .one(&self.db)
+            .one(self.conn())
             .await
             .map_err(storage)?
             .map(User::from))
@@ -299,7 +308,7 @@ impl UserStore for DbUserStore {
             None => None,
         };
         let user = user::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(self.conn())
             .await
             .map_err(storage)?
             .map(User::from);

@@ -23,13 +23,13 @@ async fn a_custom_user_table_with_extra_columns_works_end_to_end() -> TestResult
         let emitter = EventEmitter::new();
         let recorder = common::Recorder::default();
         recorder.attach(&emitter);
-        let store = example::AppUserStore::new(db.conn().clone());
+        let store = example::AppUserStore::new(db.db().clone());
         store.create_table().await?;
         let auth = testudo_service::AuthService::builder(
             common::config(|c| c.password_validators = example::validators()),
             store,
         )
-        .database(db.conn().clone())
+        .database(db.db().clone())
         .events(emitter)
         .build()?;
 

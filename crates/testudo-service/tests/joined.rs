@@ -18,6 +18,7 @@ use testudo_core::{
     AuthenticationError, Claims, Clock, Error, FixedClock, Result, TokenError, UserStore,
     async_trait,
 };
+use testudo_db::Database;
 use testudo_events::EventEmitter;
 use testudo_service::{AuthService, CacheOptions, DbUserStore, LogoutAll, User, Validation};
 use testudo_test_support::TestResult;
@@ -27,14 +28,14 @@ const PASSWORD: &str = "correct horse battery staple";
 const TTL: Duration = Duration::from_secs(30);
 
 /// A connection whose queries are counted (the counter is shared by its clones).
-fn counted(db: &DatabaseConnection) -> (DatabaseConnection, Arc<AtomicUsize>) {
+fn counted(db: &DatabaseConnection) -> (Database, Arc<AtomicUsize>) {
     let count = Arc::new(AtomicUsize::new(0));
     let mut conn = db.clone();
     let seen = Arc::clone(&count);
     conn.set_metric_callback(move |_| {
         seen.fetch_add(1, Ordering::SeqCst);
     });
-    (conn, count)
+    (Database::from_sea_orm(conn), count)
 }
 
 /// The `DbUserStore` behind another type, so the service takes the generic two-step path.
@@ -87,7 +88,7 @@ fn cache() -> CacheOptions {
 
 /// A service with the one-query path on `conn`, with both caches when `cached`.
 fn joined(
-    conn: &DatabaseConnection,
+    conn: &Database,
     clock: &Arc<FixedClock>,
     cached: bool,
 ) -> TestResult<AuthService<DbUserStore>> {
@@ -97,6 +98,7 @@ fn joined(
     }
     let mut builder = AuthService::builder(config(|_| {}), store)
         .database(conn.clone())
+        .one_query_authenticate()
         .events(EventEmitter::new())
         .clock(clock.clone());
     if cached {
@@ -105,10 +107,7 @@ fn joined(
     Ok(builder.build()?)
 }
 
-fn two_step(
-    conn: &DatabaseConnection,
-    clock: &Arc<FixedClock>,
-) -> TestResult<AuthService<TwoStep>> {
+fn two_step(conn: &Database, clock: &Arc<FixedClock>) -> TestResult<AuthService<TwoStep>> {
     let store = TwoStep(DbUserStore::new(conn.clone()).with_clock(clock.clone()));
     Ok(AuthService::builder(config(|_| {}), store)
         .database(conn.clone())
@@ -281,7 +280,7 @@ async fn caches_are_exact_within_the_process() -> TestResult {
         let clock = Arc::new(FixedClock::from_unix(T0)?);
         let (conn, queries) = counted(db.conn());
         let auth = joined(&conn, &clock, true)?;
-        let plain = joined(db.conn(), &clock, false)?;
+        let plain = joined(db.db(), &clock, false)?;
         let alice = auth.create_user("alice@example.com", PASSWORD).await?;
         let id = alice.id.to_string();
         let mut tokens = Vec::new();
@@ -396,7 +395,7 @@ async fn another_process_sees_changes_within_the_ttl() -> TestResult {
         let db = TestDb::new(backend).await?;
         let clock = Arc::new(FixedClock::from_unix(T0)?);
         // Two services with their own caches: "this process" and "another process".
-        let here = joined(db.conn(), &clock, true)?;
+        let here = joined(db.db(), &clock, true)?;
         let (conn, queries) = counted(db.conn());
         let there = joined(&conn, &clock, true)?;
         here.create_user("alice@example.com", PASSWORD).await?;
@@ -452,7 +451,7 @@ async fn user_cache_is_exact_under_racing_writes() -> TestResult {
         let name = backend.name();
         let db = TestDb::new(backend).await?;
         let clock = Arc::new(FixedClock::from_unix(T0)?);
-        let store = DbUserStore::new(db.conn().clone())
+        let store = DbUserStore::new(db.db().clone())
             .with_clock(clock.clone())
             .with_cache(cache());
         assert!(store.is_cached(), "{name}");
@@ -480,7 +479,7 @@ async fn user_cache_is_exact_under_racing_writes() -> TestResult {
         }
         let cached = store.find_by_id(&id).await?.map(|u| u.password);
         assert_eq!(cached.as_deref(), Some("!hash19"), "{name}");
-        let uncached = DbUserStore::new(db.conn().clone()).find_by_id(&id).await?;
+        let uncached = DbUserStore::new(db.db().clone()).find_by_id(&id).await?;
         assert_eq!(store.find_by_id(&id).await?, uncached, "{name}");
         db.cleanup().await?;
     }

@@ -474,10 +474,11 @@ async fn create_user_refuses_weak_passwords_with_every_message() -> TestResult {
             "This password is entirely numeric."
         ]
     );
-    // A taken email is a storage error (unique index), whatever its case.
+    // A taken email is EmailTaken (the unique index, classified by driver code), whatever its
+    // case, so an HTTP layer can answer 409.
     env.auth.create_user("henry@example.com", PASSWORD).await?;
     let r = env.auth.create_user("HENRY@example.com", PASSWORD).await;
-    assert!(matches!(r, Err(Error::Storage(_))), "{r:?}");
+    assert!(matches!(r, Err(Error::EmailTaken)), "{r:?}");
     env.cleanup().await
 }
 
@@ -609,11 +610,10 @@ async fn a_failing_login_handler_leaves_no_valid_tokens() -> TestResult {
 
 #[test]
 fn the_blocking_api_runs_on_its_own_runtime() -> TestResult {
-    use testudo_migrations::{Migrator, MigratorTrait};
     use testudo_service::blocking;
 
     let auth = blocking::AuthService::connect("sqlite::memory:", common::config(|_| {}))?;
-    auth.block_on(Migrator::up(auth.inner().store().connection(), None))??;
+    auth.block_on(auth.inner().store().database().migrate())??;
     let user = auth.create_user("leo@example.com", PASSWORD)?;
     let login = auth.login("leo@example.com", PASSWORD, Claims::new())?;
     assert_eq!(auth.authenticate(login.access_token())?.id, user.id);

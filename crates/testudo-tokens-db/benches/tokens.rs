@@ -11,18 +11,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use testudo_config::AuthConfig;
 use testudo_core::{Claims, TokenBackend, TokenType};
-use testudo_migrations::{Migrator, MigratorTrait};
+use testudo_db::{Database, SQLITE_BUSY_TIMEOUT};
 use testudo_tokens_db::entity::access_token;
-use testudo_tokens_db::{
-    CacheOptions, DatabaseTokenBackend, connect, connect_options, generate_token, hash_token,
-};
+use testudo_tokens_db::{CacheOptions, DatabaseTokenBackend, generate_token, hash_token};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, String, String)> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let db = connect(&url).await?;
-    Migrator::up(&db, None).await?;
+    let db = Database::connect(&url).await?;
+    db.migrate().await?;
     let backend = DatabaseTokenBackend::new(db.clone(), Arc::new(AuthConfig::default()));
     let now = chrono::Utc::now();
     let later = now + chrono::Duration::hours(1);
@@ -43,7 +41,9 @@ async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, Stri
                 })
             })
             .collect::<BenchResult<_>>()?;
-        access_token::Entity::insert_many(rows).exec(&db).await?;
+        access_token::Entity::insert_many(rows)
+            .exec(db.as_sea_orm())
+            .await?;
     }
     let pair = backend.create_tokens("bench", Claims::new()).await?;
     Ok((backend, pair.access_token().to_owned(), url))
@@ -52,13 +52,21 @@ async fn setup(dir: &std::path::Path) -> BenchResult<(DatabaseTokenBackend, Stri
 /// The connection options before the tuning (pool 8, `synchronous` left at FULL, statement
 /// cache 100).
 async fn previous_options(url: &str) -> BenchResult<DatabaseTokenBackend> {
-    let mut opts = connect_options(url);
-    opts.max_connections(8);
+    // testudo's options as they were, with those three changed back (a sea-orm connection of
+    // its own, wrapped through the escape hatch).
+    let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .test_before_acquire(false)
+        .max_connections(8)
+        .min_connections(1);
     opts.map_sqlx_sqlite_opts(|o| {
-        o.synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+            .create_if_missing(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .statement_cache_capacity(100)
     });
-    let db = sea_orm::Database::connect(opts).await?;
+    let db = Database::from_sea_orm(sea_orm::Database::connect(opts).await?);
     Ok(DatabaseTokenBackend::new(
         db,
         Arc::new(AuthConfig::default()),

@@ -7,17 +7,16 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
-    TransactionTrait,
 };
 use testudo_config::AuthConfig;
 use testudo_core::{
-    Claims, Clock, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType,
-    async_trait, wrong_type,
+    Claims, Clock, InvalidReason, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
+    TokenType, async_trait, wrong_type,
 };
+use testudo_db::{Database, Dialect, retrying};
 
 use crate::cache::{CacheOptions, Entry, Key, VerifyCache};
 use crate::entity::{access_token as access, refresh_token as refresh};
-use crate::retry::retrying;
 use crate::token::{digest_eq, generate_token, hash_token, new_id, plausible};
 use crate::{Error, Result};
 
@@ -32,7 +31,7 @@ pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::fro
 /// reuse detection, `max_tokens_per_user`).
 #[derive(Debug, Clone)]
 pub struct DatabaseTokenBackend {
-    db: DatabaseConnection,
+    db: Database,
     config: Arc<AuthConfig>,
     clock: Arc<dyn Clock>,
     rotation_grace: std::time::Duration,
@@ -59,7 +58,7 @@ fn parse_extra(extra: Option<&str>) -> Option<Claims> {
 }
 
 fn invalid() -> TokenError {
-    TokenError::invalid("token not found")
+    TokenError::invalid(InvalidReason::NotFound)
 }
 
 /// The stored fields of a verified token.
@@ -71,6 +70,57 @@ struct Row<'a> {
     expires_at: DateTime<Utc>,
     is_revoked: bool,
     extra: Option<&'a str>,
+}
+
+/// An access-token row read by the caller of [`DatabaseTokenBackend::verify_access_with`] (e.g.
+/// joined with its user): the stored fields the backend checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAccessToken {
+    /// Lowercase hex SHA-256 of the raw token.
+    pub token_hash: String,
+    /// The token's id.
+    pub jti: String,
+    /// The user the token was issued to.
+    pub user_id: String,
+    /// The token family (the login it descends from).
+    pub family_id: String,
+    /// The extra claims, as stored JSON.
+    pub extra: Option<String>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it was revoked.
+    pub is_revoked: bool,
+}
+
+impl From<access::Model> for StoredAccessToken {
+    fn from(m: access::Model) -> Self {
+        Self {
+            token_hash: m.token_hash,
+            jti: m.jti,
+            user_id: m.user_id,
+            family_id: m.family_id,
+            extra: m.extra,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            is_revoked: m.is_revoked,
+        }
+    }
+}
+
+impl<'a> From<&'a StoredAccessToken> for Row<'a> {
+    fn from(m: &'a StoredAccessToken) -> Self {
+        Self {
+            hash: &m.token_hash,
+            user_id: &m.user_id,
+            jti: &m.jti,
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            is_revoked: m.is_revoked,
+            extra: m.extra.as_deref(),
+        }
+    }
 }
 
 impl<'a> From<&'a access::Model> for Row<'a> {
@@ -105,7 +155,7 @@ impl DatabaseTokenBackend {
     /// A backend on `db` configured by `config` (lifetimes, `token_length`,
     /// `max_tokens_per_user`, `refresh_reuse_detection`), using the system clock.
     #[must_use]
-    pub fn new(db: DatabaseConnection, config: Arc<AuthConfig>) -> Self {
+    pub fn new(db: Database, config: Arc<AuthConfig>) -> Self {
         Self {
             db,
             config,
@@ -153,19 +203,18 @@ impl DatabaseTokenBackend {
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] when the first `LISTEN` fails or the database is not PostgreSQL
+    /// [`Error::Storage`] when the first `LISTEN` fails, [`Error::NeedsPostgres`] when the
+    /// database is not PostgreSQL
     /// (the cache then stays bypassed on PostgreSQL: call again).
     #[cfg(feature = "postgres")]
     pub async fn listen_for_revocations(&self) -> Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());
         };
-        if self.db.get_database_backend() != DatabaseBackend::Postgres {
-            return Err(Error::Storage(
-                "listen_for_revocations needs a PostgreSQL connection".into(),
-            ));
+        if self.db.dialect() != Dialect::Postgres {
+            return Err(Error::NeedsPostgres);
         }
-        let pool = self.db.get_postgres_connection_pool().clone();
+        let pool = self.conn().get_postgres_connection_pool().clone();
         crate::listen::listen(cache, pool).await
     }
 
@@ -178,7 +227,7 @@ impl DatabaseTokenBackend {
     /// Whether invalidating writes must collect the digests they revoke: with a cache here, or on
     /// PostgreSQL (other nodes' caches listen for them).
     fn tracks(&self) -> bool {
-        self.cache.is_some() || self.db.get_database_backend() == DatabaseBackend::Postgres
+        self.cache.is_some() || self.db.dialect() == Dialect::Postgres
     }
 
     /// Announces `keys` on [`REVOCATION_CHANNEL`] inside `txn` (PostgreSQL only; delivered at
@@ -271,10 +320,14 @@ impl DatabaseTokenBackend {
         self
     }
 
-    /// The database connection.
+    /// The database.
     #[must_use]
-    pub fn connection(&self) -> &DatabaseConnection {
+    pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    fn conn(&self) -> &DatabaseConnection {
+        self.db.as_sea_orm()
     }
 
     fn check(&self, row: &Row<'_>, hash: &str, ty: TokenType) -> Result<TokenPayload> {
@@ -320,7 +373,7 @@ impl DatabaseTokenBackend {
             TokenType::Access => {
                 let row = access::Entity::find()
                     .filter(access::Column::TokenHash.eq(hash.as_str()))
-                    .one(&self.db)
+                    .one(self.conn())
                     .await?
                     .ok_or_else(invalid)?;
                 let payload = self.check(&Row::from(&row), &hash, expected)?;
@@ -330,7 +383,7 @@ impl DatabaseTokenBackend {
             TokenType::Refresh => {
                 let row = refresh::Entity::find()
                     .filter(refresh::Column::TokenHash.eq(hash.as_str()))
-                    .one(&self.db)
+                    .one(self.conn())
                     .await?
                     .ok_or_else(invalid)?;
                 let payload = self.check(&Row::from(&row), &hash, expected)?;
@@ -357,7 +410,7 @@ impl DatabaseTokenBackend {
     /// # Errors
     ///
     /// Invalid / Revoked / Expired token errors, and whatever `fetch` returns (typically
-    /// [`Error::Storage`] from a [`sea_orm::DbErr`] through `?`).
+    /// [`Error::Storage`] from a database error through `?`).
     pub async fn verify_access_with<T, F, Fut>(
         &self,
         token: &str,
@@ -365,7 +418,7 @@ impl DatabaseTokenBackend {
     ) -> Result<(TokenPayload, Option<T>)>
     where
         F: FnOnce(String) -> Fut + Send,
-        Fut: Future<Output = Result<Option<(access::Model, T)>>> + Send,
+        Fut: Future<Output = Result<Option<(StoredAccessToken, T)>>> + Send,
         T: Send,
     {
         if !plausible(token, self.config.token_length) {
@@ -385,36 +438,6 @@ impl DatabaseTokenBackend {
         let payload = self.check(&Row::from(&row), &hash, TokenType::Access)?;
         self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
         Ok((payload, Some(extra)))
-    }
-
-    /// Serialises token issuing for `user_id` inside `txn` so `max_tokens_per_user` cannot be
-    /// overshot by concurrent logins: a transaction-scoped advisory lock on PostgreSQL, a
-    /// locking read of the user's refresh rows on MySQL / MariaDB (`InnoDB` next-key locks; a
-    /// deadlock aborts one login rather than overshooting), nothing on SQLite (one writer at a
-    /// time, and the first statement of the transaction is a write).
-    async fn lock_user(txn: &DatabaseTransaction, user_id: &str) -> Result<()> {
-        match txn.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 7426))::text",
-                    [user_id.into()],
-                ))
-                .await?;
-            }
-            DatabaseBackend::MySql => {
-                refresh::Entity::find()
-                    .select_only()
-                    .column(refresh::Column::Id)
-                    .filter(refresh::Column::UserId.eq(user_id))
-                    .lock_exclusive()
-                    .into_tuple::<i64>()
-                    .all(txn)
-                    .await?;
-            }
-            _ => {}
-        }
-        Ok(())
     }
 
     /// Inserts a new pair inside `txn`.
@@ -480,13 +503,10 @@ impl DatabaseTokenBackend {
                 ))
                 .await?;
             if done.rows_affected() != 2 {
-                return Err(Error::Storage(
-                    format!(
-                        "issuing a token pair wrote {} rows instead of 2",
-                        done.rows_affected()
-                    )
-                    .into(),
-                ));
+                return Err(testudo_db::Error::unexpected(
+                    "issuing a token pair did not write two rows",
+                )
+                .into());
             }
         } else {
             access.exec_without_returning(txn).await?;
@@ -561,7 +581,7 @@ impl DatabaseTokenBackend {
         let extra = if extra.is_empty() {
             None
         } else {
-            Some(serde_json::to_string(&extra).map_err(Error::Claims)?)
+            Some(serde_json::to_string(&extra).map_err(|e| Error::Claims(Box::new(e)))?)
         };
         let access_raw = generate_token(self.config.token_length)?;
         let refresh_raw = generate_token(self.config.token_length)?;
@@ -590,8 +610,9 @@ impl DatabaseTokenBackend {
         refresh_raw: &str,
     ) -> Result<()> {
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        Self::lock_user(&txn, user_id).await?;
+        // Serialised with the user's other token writes, so `max_tokens_per_user` cannot be
+        // overshot by concurrent logins.
+        let txn = self.db.begin_for_user(user_id).await?;
         self.insert_pair(
             &txn,
             user_id,
@@ -835,11 +856,11 @@ impl DatabaseTokenBackend {
         let now = self.clock.now();
         let a = access::Entity::delete_many()
             .filter(access::Column::ExpiresAt.lte(now))
-            .exec(&self.db)
+            .exec(self.conn())
             .await?;
         let r = refresh::Entity::delete_many()
             .filter(refresh::Column::ExpiresAt.lte(now))
-            .exec(&self.db)
+            .exec(self.conn())
             .await?;
         if let Some(c) = &self.cache {
             c.purge_expired(now);

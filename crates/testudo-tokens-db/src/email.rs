@@ -7,12 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use testudo_config::AuthConfig;
-use testudo_core::{Clock, SystemClock, TokenError};
+use testudo_core::{Clock, InvalidReason, SystemClock, TokenError};
+use testudo_db::Database;
 
 use crate::Result;
 use crate::entity::{email_retval as retval, email_token as token};
@@ -96,7 +94,7 @@ pub fn normalize_email(email: &str) -> String {
 /// Stores passwordless email tokens in `testudo_email_tokens`.
 #[derive(Debug, Clone)]
 pub struct EmailTokenStore {
-    db: DatabaseConnection,
+    db: Database,
     config: Arc<AuthConfig>,
     clock: Arc<dyn Clock>,
 }
@@ -104,7 +102,7 @@ pub struct EmailTokenStore {
 impl EmailTokenStore {
     /// A store on `db`, with lifetimes and token length from `config`.
     #[must_use]
-    pub fn new(db: DatabaseConnection, config: Arc<AuthConfig>) -> Self {
+    pub fn new(db: Database, config: Arc<AuthConfig>) -> Self {
         Self {
             db,
             config,
@@ -177,34 +175,38 @@ impl EmailTokenStore {
             || token.len() > 1024
             || !token.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            return Err(TokenError::invalid("token not found").into());
+            return Err(TokenError::invalid(InvalidReason::NotFound).into());
         }
         let hash = hash_token(token);
         let row = token::Entity::find()
             .filter(token::Column::TokenHash.eq(hash.as_str()))
             .filter(token::Column::Email.eq(email.as_str()))
-            .one(&self.db)
+            .one(self.db.as_sea_orm())
             .await?;
         let Some(row) = row.filter(|r| digest_eq(&r.token_hash, &hash)) else {
-            return Err(TokenError::invalid("token not found").into());
+            return Err(TokenError::invalid(InvalidReason::NotFound).into());
         };
         let now = self.clock.now();
         let refusal = if now >= row.expires_at {
             Some(TokenError::Expired)
         } else if row.ip.as_deref().is_some_and(|bound| Some(bound) != ip) {
-            Some(TokenError::invalid("token not valid from this address"))
+            Some(TokenError::invalid(InvalidReason::WrongAddress))
         } else {
             None
         };
         if let Some(err) = refusal {
-            token::Entity::delete_by_id(row.id).exec(&self.db).await?;
+            token::Entity::delete_by_id(row.id)
+                .exec(self.db.as_sea_orm())
+                .await?;
             return Err(err.into());
         }
         if row.single_use {
-            let res = token::Entity::delete_by_id(row.id).exec(&self.db).await?;
+            let res = token::Entity::delete_by_id(row.id)
+                .exec(self.db.as_sea_orm())
+                .await?;
             if res.rows_affected != 1 {
                 // Used concurrently: only the caller that deleted it wins.
-                return Err(TokenError::invalid("token not found").into());
+                return Err(TokenError::invalid(InvalidReason::NotFound).into());
             }
         }
         Ok(match self.fetch_retval(&email).await? {
@@ -253,7 +255,7 @@ impl EmailTokenStore {
     pub async fn fetch_retval(&self, email: &str) -> Result<Option<String>> {
         let email = normalize_email(email);
         Ok(retval::Entity::find_by_id(email)
-            .one(&self.db)
+            .one(self.db.as_sea_orm())
             .await?
             .map(|r| r.retval))
     }
@@ -268,7 +270,7 @@ impl EmailTokenStore {
         let res = token::Entity::delete_many()
             .filter(token::Column::TokenHash.eq(hash_token(token)))
             .filter(token::Column::Email.eq(email))
-            .exec(&self.db)
+            .exec(self.db.as_sea_orm())
             .await?;
         Ok(res.rows_affected > 0)
     }
@@ -298,7 +300,7 @@ impl EmailTokenStore {
     pub async fn cleanup_expired(&self) -> Result<u64> {
         let res = token::Entity::delete_many()
             .filter(token::Column::ExpiresAt.lte(self.clock.now()))
-            .exec(&self.db)
+            .exec(self.db.as_sea_orm())
             .await?;
         Ok(res.rows_affected)
     }

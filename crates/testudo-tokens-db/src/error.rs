@@ -4,18 +4,25 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The database failed (connection, query, constraint); the driver error is the source.
-    #[error("database error")]
-    Storage(#[source] testudo_core::BoxError),
+    /// The database failed (connection, query, constraint); its [`kind`] says how, the driver's
+    /// error is its source.
+    ///
+    /// [`kind`]: testudo_db::Error::kind
+    #[error(transparent)]
+    Storage(#[from] testudo_db::Error),
     /// The operating system's random generator failed.
-    #[error("random generator failed: {0}")]
-    Random(String),
+    #[error("random generator failed")]
+    Random(#[source] testudo_core::BoxError),
     /// A token was refused.
     #[error(transparent)]
     Token(#[from] testudo_core::TokenError),
-    /// Extra claims could not be stored or read.
-    #[error("extra claims are not valid JSON")]
-    Claims(#[source] serde_json::Error),
+    /// Extra claims could not be stored as JSON.
+    #[error("extra claims cannot be stored as JSON")]
+    Claims(#[source] testudo_core::BoxError),
+    /// [`DatabaseTokenBackend::listen_for_revocations`](crate::DatabaseTokenBackend) was called
+    /// on a database that is not PostgreSQL.
+    #[error("listening for revocations needs PostgreSQL")]
+    NeedsPostgres,
 }
 
 /// `Result` with this crate's [`enum@Error`].
@@ -23,19 +30,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<sea_orm::DbErr> for Error {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Storage(Box::new(e))
+        Self::Storage(e.into())
     }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<sea_orm::TransactionError<E>> for Error
-where
-    Error: From<E>,
-{
-    fn from(e: sea_orm::TransactionError<E>) -> Self {
-        match e {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(e) => e.into(),
-        }
+impl testudo_db::Retryable for Error {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Storage(e) if e.is_transient())
     }
 }
 
@@ -43,9 +44,24 @@ impl From<Error> for testudo_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Token(t) => Self::Token(t),
-            other @ (Error::Storage(_) | Error::Random(_) | Error::Claims(_)) => {
-                Self::storage(other)
-            }
+            Error::Storage(e) => e.into(),
+            e @ (Error::Random(_) | Error::Claims(_)) => Self::internal(e),
+            e @ Error::NeedsPostgres => Self::configuration(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_lands_in_its_core_variant() {
+        let e = testudo_core::Error::from(Error::Random(std::io::Error::other("rng").into()));
+        assert!(matches!(e, testudo_core::Error::Internal(_)), "{e:?}");
+        let e = testudo_core::Error::from(Error::from(sea_orm::DbErr::Custom("x".into())));
+        assert!(matches!(e, testudo_core::Error::Storage(_)), "{e:?}");
+        let e = testudo_core::Error::from(Error::NeedsPostgres);
+        assert!(matches!(e, testudo_core::Error::Configuration(_)), "{e:?}");
     }
 }

@@ -12,7 +12,7 @@ use crate::cache::{Key, VerifyCache};
 use crate::{Error, Result};
 
 fn storage(e: sea_orm::sqlx::Error) -> Error {
-    Error::Storage(Box::new(e))
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))).into()
 }
 
 async fn connect(pool: &Pool<Postgres>) -> Result<PgListener> {

@@ -17,7 +17,7 @@ pub fn generate_token(len: usize) -> Result<String> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        getrandom::fill(&mut buf).map_err(|e| Error::Random(e.to_string()))?;
+        getrandom::fill(&mut buf).map_err(|e| Error::Random(Box::new(e)))?;
         for &b in &buf {
             if b < 248 && out.len() < len {
                 out.push(char::from(ALPHABET[usize::from(b % 62)]));

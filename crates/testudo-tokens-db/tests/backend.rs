@@ -33,7 +33,7 @@ async fn create_verify_expire() -> TestResult {
         let db = TestDb::new(b).await?;
         let clock = clock();
         let backend =
-            DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})).with_clock(clock.clone());
+            DatabaseTokenBackend::new(db.db().clone(), config(|_| {})).with_clock(clock.clone());
         let mut extra = Claims::new();
         extra.insert("role".into(), "admin".into());
         let pair = backend.create_tokens("42", extra.clone()).await?;
@@ -94,7 +94,7 @@ async fn create_verify_expire() -> TestResult {
 #[tokio::test]
 async fn garbage_is_invalid_without_the_database() -> TestResult {
     let db = TestDb::new(backends().remove(0)).await?;
-    let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+    let backend = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
     // With the tables gone, a database lookup would be a storage error, not Invalid.
     db.conn()
         .execute_unprepared("DROP TABLE testudo_access_tokens")
@@ -128,7 +128,7 @@ async fn revoke_revoke_all_and_cleanup() -> TestResult {
         let db = TestDb::new(b).await?;
         let clock = clock();
         let backend =
-            DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})).with_clock(clock.clone());
+            DatabaseTokenBackend::new(db.db().clone(), config(|_| {})).with_clock(clock.clone());
         let p1 = backend.create_tokens("u", Claims::new()).await?;
         let p2 = backend.create_tokens("u", Claims::new()).await?;
         let other = backend.create_tokens("v", Claims::new()).await?;
@@ -181,7 +181,7 @@ async fn max_tokens_per_user_revokes_the_oldest() -> TestResult {
         let db = TestDb::new(b).await?;
         let clock = clock();
         let backend =
-            DatabaseTokenBackend::new(db.conn().clone(), config(|c| c.max_tokens_per_user = 2))
+            DatabaseTokenBackend::new(db.db().clone(), config(|c| c.max_tokens_per_user = 2))
                 .with_clock(clock.clone());
         let mut pairs = Vec::new();
         for _ in 0..5 {
@@ -217,7 +217,7 @@ async fn concurrent_logins_cannot_overshoot_the_limit() -> TestResult {
         let name = b.name();
         let db = TestDb::with_pool(b, 10).await?;
         let backend = Arc::new(DatabaseTokenBackend::new(
-            db.conn().clone(),
+            db.db().clone(),
             config(|c| c.max_tokens_per_user = 3),
         ));
         let tasks: Vec<_> = (0..20)
@@ -271,7 +271,7 @@ async fn rotation_and_reuse_detection() -> TestResult {
         let db = TestDb::new(b).await?;
         let clock = clock();
         let backend =
-            DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})).with_clock(clock.clone());
+            DatabaseTokenBackend::new(db.db().clone(), config(|_| {})).with_clock(clock.clone());
         let mut extra = Claims::new();
         extra.insert("k".into(), 1.into());
         let first = backend.create_tokens("u", extra.clone()).await?;
@@ -340,7 +340,7 @@ async fn the_grace_window_is_measured_with_the_clock() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
         let clock = clock();
-        let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}))
+        let backend = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}))
             .with_clock(clock.clone())
             .with_rotation_grace(Duration::from_secs(30));
         let first = backend.create_tokens("u", Claims::new()).await?;
@@ -383,7 +383,7 @@ async fn reuse_detection_can_be_turned_off() -> TestResult {
         let db = TestDb::new(b).await?;
         let clock = clock();
         let backend = DatabaseTokenBackend::new(
-            db.conn().clone(),
+            db.db().clone(),
             config(|c| c.refresh_reuse_detection = false),
         )
         .with_clock(clock.clone());
@@ -407,7 +407,7 @@ async fn fifty_concurrent_rotations_have_exactly_one_winner() -> TestResult {
         let db = TestDb::with_pool(b, 20).await?;
         let clock = clock();
         let backend = Arc::new(
-            DatabaseTokenBackend::new(db.conn().clone(), config(|_| {})).with_clock(clock.clone()),
+            DatabaseTokenBackend::new(db.db().clone(), config(|_| {})).with_clock(clock.clone()),
         );
         let pair = backend.create_tokens("u", Claims::new()).await?;
         let token = pair.refresh_token().to_owned();
@@ -460,7 +460,7 @@ async fn fifty_concurrent_rotations_have_exactly_one_winner() -> TestResult {
 async fn a_failure_between_the_two_inserts_leaves_no_row() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
-        let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+        let backend = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
         // The refresh insert fails: its table is gone.
         db.conn()
             .execute_unprepared("DROP TABLE testudo_refresh_tokens")
@@ -473,7 +473,7 @@ async fn a_failure_between_the_two_inserts_leaves_no_row() -> TestResult {
     // On SQLite both rows go in one round trip (two statements in one text): a refresh insert
     // that fails while it runs, not only while it is prepared, also leaves no row.
     let db = TestDb::new(testudo_test_support::db::Backend::Sqlite { file: true }).await?;
-    let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+    let backend = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
     db.conn()
         .execute_unprepared(
             "CREATE TRIGGER refuse BEFORE INSERT ON testudo_refresh_tokens \

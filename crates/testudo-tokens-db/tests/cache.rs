@@ -12,7 +12,8 @@ use testudo_test_support::TestResult;
 use testudo_test_support::db::{Backend, TestDb, backends, backends_with_sqlite};
 use testudo_tokens_db::entity::access_token;
 use testudo_tokens_db::{
-    CacheOptions, DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, Error, hash_token,
+    CacheOptions, DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, Error, StoredAccessToken,
+    hash_token,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -30,7 +31,7 @@ fn clock() -> Arc<FixedClock> {
 }
 
 fn cached(db: &TestDb, clock: &Arc<FixedClock>, ttl: Duration) -> DatabaseTokenBackend {
-    DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}))
+    DatabaseTokenBackend::new(db.db().clone(), config(|_| {}))
         .with_clock(clock.clone())
         .with_cache(CacheOptions::default().ttl(ttl))
 }
@@ -53,8 +54,8 @@ async fn refused(b: &DatabaseTokenBackend, token: &str, ty: TokenType) -> bool {
 async fn cache_is_off_by_default() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
-        let one = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
-        let two = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+        let one = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
+        let two = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
         assert_eq!(one.cached_tokens(), None);
         let pair = one.create("u", Claims::new()).await?;
         two.verify(pair.access_token(), TokenType::Access).await?;
@@ -174,7 +175,7 @@ async fn limit_eviction_invalidates() -> TestResult {
         let db = TestDb::new(b.clone()).await?;
         let clock = clock();
         let backend =
-            DatabaseTokenBackend::new(db.conn().clone(), config(|c| c.max_tokens_per_user = 2))
+            DatabaseTokenBackend::new(db.db().clone(), config(|c| c.max_tokens_per_user = 2))
                 .with_clock(clock.clone())
                 .with_cache(CacheOptions::default().ttl(HOUR));
         let first = backend.create("u", Claims::new()).await?;
@@ -272,16 +273,16 @@ async fn verify_access_with_loads_the_row_once() -> TestResult {
         let backend = cached(&db, &clock, HOUR);
         let p = backend.create("u", Claims::new()).await?;
         let calls = AtomicUsize::new(0);
-        let conn = db.conn().clone();
+        let conn = db.db().clone();
         let fetch = |digest: String| {
             calls.fetch_add(1, Ordering::SeqCst);
             let conn = conn.clone();
             async move {
                 let row = access_token::Entity::find()
                     .filter(access_token::Column::TokenHash.eq(digest))
-                    .one(&conn)
+                    .one(conn.as_sea_orm())
                     .await?;
-                Ok(row.map(|r| (r, 7_u32)))
+                Ok(row.map(|r| (StoredAccessToken::from(r), 7_u32)))
             }
         };
         let (payload, extra) = backend.verify_access_with(p.access_token(), fetch).await?;
@@ -298,7 +299,7 @@ async fn verify_access_with_loads_the_row_once() -> TestResult {
                 if let Ok(mut s) = seen.lock() {
                     *s = d;
                 }
-                async { Ok(None::<(access_token::Model, ())>) }
+                async { Ok(None::<(StoredAccessToken, ())>) }
             })
             .await;
         assert!(matches!(r, Err(Error::Token(TokenError::Invalid { .. }))));
@@ -318,7 +319,7 @@ async fn verify_access_with_loads_the_row_once() -> TestResult {
 async fn verifies_racing_revokes_never_see_a_revoked_token() -> TestResult {
     for b in backends_with_sqlite(true) {
         let db = TestDb::new(b.clone()).await?;
-        let backend = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}))
+        let backend = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}))
             .with_cache(CacheOptions::default().ttl(HOUR));
         let mut tokens = Vec::new();
         for i in 0..12 {
@@ -450,10 +451,10 @@ async fn listening_needs_postgres() -> TestResult {
     let backend = cached(&db, &clock, HOUR);
     assert!(matches!(
         backend.listen_for_revocations().await,
-        Err(Error::Storage(_))
+        Err(Error::NeedsPostgres)
     ));
     // Without a cache it does nothing.
-    let plain = DatabaseTokenBackend::new(db.conn().clone(), config(|_| {}));
+    let plain = DatabaseTokenBackend::new(db.db().clone(), config(|_| {}));
     plain.listen_for_revocations().await?;
     db.cleanup().await?;
     Ok(())

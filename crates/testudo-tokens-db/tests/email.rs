@@ -29,7 +29,7 @@ async fn create_auth_retval_and_removal() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
         let clock = clock();
-        let store = EmailTokenStore::new(db.conn().clone(), Arc::new(AuthConfig::default()))
+        let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()))
             .with_clock(clock.clone());
         let t = store
             .create_token(" Ann@Example.COM", EmailTokenOptions::new())
@@ -74,7 +74,7 @@ async fn create_auth_retval_and_removal() -> TestResult {
 #[tokio::test]
 async fn moth_defect_predictable_tokens_avoided() -> TestResult {
     let db = TestDb::new(backends().remove(0)).await?;
-    let store = EmailTokenStore::new(db.conn().clone(), Arc::new(AuthConfig::default()));
+    let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()));
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {
         let t = store
@@ -92,7 +92,7 @@ async fn moth_defect_predictable_tokens_avoided() -> TestResult {
 async fn moth_defect_plaintext_storage_avoided() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
-        let store = EmailTokenStore::new(db.conn().clone(), Arc::new(AuthConfig::default()));
+        let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()));
         let t = store
             .create_token("a@example.com", EmailTokenOptions::new().ip("10.0.0.1"))
             .await?;
@@ -112,7 +112,7 @@ async fn moth_defect_bad_tokens_are_deleted_on_failure() -> TestResult {
     for b in backends() {
         let db = TestDb::new(b).await?;
         let clock = clock();
-        let store = EmailTokenStore::new(db.conn().clone(), Arc::new(AuthConfig::default()))
+        let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()))
             .with_clock(clock.clone());
         // Wrong IP: refused and deleted, so the right IP cannot use it afterwards either.
         let t = store
@@ -157,7 +157,7 @@ async fn moth_defect_string_compared_expiry_avoided() -> TestResult {
         let clock = Arc::new(FixedClock::new(
             chrono::DateTime::parse_from_rfc3339("2026-12-31T23:59:55Z")?.to_utc(),
         ));
-        let store = EmailTokenStore::new(db.conn().clone(), Arc::new(AuthConfig::default()))
+        let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()))
             .with_clock(clock.clone());
         let t = store
             .create_token(
@@ -181,7 +181,7 @@ async fn default_lifetime_comes_from_the_config() -> TestResult {
     let clock = clock();
     let mut config = AuthConfig::default();
     config.email_token_lifetime = Duration::from_secs(60);
-    let store = EmailTokenStore::new(db.conn().clone(), Arc::new(config)).with_clock(clock.clone());
+    let store = EmailTokenStore::new(db.db().clone(), Arc::new(config)).with_clock(clock.clone());
     store
         .create_token("a@example.com", EmailTokenOptions::new())
         .await?;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::{ActiveValue::Set, ConnectOptions, Database, EntityTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde::{Deserialize, Serialize};
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{Claims, TokenBackend, TokenType};
-use testudo_migrations::{Migrator, MigratorTrait};
+use testudo_db::Database;
 use testudo_tokens_jwt::entity::{blacklisted_token, outstanding_token};
 use testudo_tokens_jwt::{JwtBackend, JwtKeys};
 
@@ -71,10 +71,8 @@ fn bench(c: &mut Criterion) {
 /// 20 000 outstanding and 10 000 blacklisted rows.
 async fn with_list(dir: &std::path::Path) -> BenchResult<JwtBackend> {
     let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    let mut opts = ConnectOptions::new(url);
-    opts.sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    Migrator::up(&db, None).await?;
+    let db = Database::connect(&url).await?;
+    db.migrate().await?;
     let mut config = AuthConfig::default();
     config.jwt_secret = Some("a-bench-secret-of-at-least-32-bytes-long".into());
     config.jwt_blacklist_enabled = true;
@@ -92,7 +90,7 @@ async fn with_list(dir: &std::path::Path) -> BenchResult<JwtBackend> {
             ..Default::default()
         });
         outstanding_token::Entity::insert_many(rows)
-            .exec(&db)
+            .exec(db.as_sea_orm())
             .await?;
     }
     for chunk in 0..10 {
@@ -103,7 +101,7 @@ async fn with_list(dir: &std::path::Path) -> BenchResult<JwtBackend> {
             ..Default::default()
         });
         blacklisted_token::Entity::insert_many(rows)
-            .exec(&db)
+            .exec(db.as_sea_orm())
             .await?;
     }
     Ok(backend)

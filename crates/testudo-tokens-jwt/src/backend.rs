@@ -7,18 +7,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde::Serialize;
 use serde_json::Value;
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{
-    Claims, Clock, ExposeSecret, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
-    TokenType, async_trait, wrong_type,
+    Claim, Claims, Clock, ExposeSecret, InvalidReason, SystemClock, TokenBackend, TokenError,
+    TokenPair, TokenPayload, TokenType, async_trait, wrong_type,
 };
+use testudo_db::{Database, retrying};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyId, Result};
 use crate::keys::JwtKeys;
-use crate::revocation::{self, ATTEMPTS, Issued, Scope, transient};
+use crate::revocation::{self, Issued, Scope};
 
 /// How long after a refresh token was rotated presenting it again counts as the loser of a
 /// concurrent rotation rather than as a replay: 5 seconds, as in `testudo-tokens-db`. See
@@ -32,7 +32,7 @@ pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::fro
 /// revocation list and what running without it means for logout and refresh.
 pub struct JwtBackend {
     config: Arc<AuthConfig>,
-    list: Option<DatabaseConnection>,
+    list: Option<Database>,
     rotation_grace: std::time::Duration,
     clock: Arc<dyn Clock>,
     algorithm: Algorithm,
@@ -72,7 +72,7 @@ fn jwt_algorithm(algorithm: JwtAlgorithm) -> Result<Algorithm> {
         JwtAlgorithm::RS256 => Algorithm::RS256,
         JwtAlgorithm::ES256 => Algorithm::ES256,
         JwtAlgorithm::EdDSA => Algorithm::EdDSA,
-        _ => return Err(Error::Keys("unsupported JWT algorithm")),
+        _ => return Err(Error::UnsupportedAlgorithm { algorithm }),
     })
 }
 
@@ -85,8 +85,8 @@ fn pem_error(
     kid: Option<&String>,
 ) -> impl FnOnce(jsonwebtoken::errors::Error) -> Error {
     move |e| Error::Pem {
-        algorithm: algorithm.as_str(),
-        kid: kid.cloned(),
+        algorithm,
+        kid: kid.map(|k| KeyId::new(k)),
         source: Box::new(e),
     }
 }
@@ -113,14 +113,14 @@ fn decoding_key(algorithm: JwtAlgorithm, kid: Option<&String>, pem: &[u8]) -> Re
 /// this crate, against its clock, not by `jsonwebtoken`).
 fn decode_error(e: &jsonwebtoken::errors::Error) -> TokenError {
     match e.kind() {
-        ErrorKind::InvalidSignature => TokenError::invalid("signature verification failed"),
-        ErrorKind::InvalidAlgorithm => TokenError::invalid("the token's algorithm is not allowed"),
-        ErrorKind::InvalidIssuer => TokenError::invalid("invalid issuer"),
-        ErrorKind::InvalidAudience => TokenError::invalid("audience doesn't match"),
+        ErrorKind::InvalidSignature => TokenError::invalid(InvalidReason::BadSignature),
+        ErrorKind::InvalidAlgorithm => TokenError::invalid(InvalidReason::AlgorithmNotAllowed),
+        ErrorKind::InvalidIssuer => TokenError::invalid(InvalidReason::InvalidIssuer),
+        ErrorKind::InvalidAudience => TokenError::invalid(InvalidReason::InvalidAudience),
         ErrorKind::MissingRequiredClaim(claim) => {
-            TokenError::invalid(format!("token is missing the \"{claim}\" claim"))
+            TokenError::invalid(InvalidReason::MissingClaim(Claim::from_name(claim)))
         }
-        _ => TokenError::invalid("malformed token"),
+        _ => TokenError::invalid(InvalidReason::Malformed),
     }
 }
 
@@ -189,18 +189,18 @@ impl<'de> serde::Deserialize<'de> for RawClaims {
     }
 }
 
-fn integer_claim(value: Option<&Value>, name: &str) -> Result<Option<i64>, TokenError> {
+fn integer_claim(value: Option<&Value>, claim: Claim) -> Result<Option<i64>, TokenError> {
     match value {
         None => Ok(None),
         Some(v) => v
             .as_i64()
             .map(Some)
-            .ok_or_else(|| TokenError::invalid(format!("the \"{name}\" claim must be an integer"))),
+            .ok_or(TokenError::invalid(InvalidReason::ClaimType(claim))),
     }
 }
 
-fn required<T>(value: Option<T>, name: &str) -> Result<T, TokenError> {
-    value.ok_or_else(|| TokenError::invalid(format!("token is missing the \"{name}\" claim")))
+fn required<T>(value: Option<T>, claim: Claim) -> Result<T, TokenError> {
+    value.ok_or(TokenError::invalid(InvalidReason::MissingClaim(claim)))
 }
 
 impl JwtBackend {
@@ -210,8 +210,8 @@ impl JwtBackend {
     /// # Errors
     ///
     /// [`Error::MissingSecret`] without a secret, [`Error::ShortSecret`] when it is shorter than
-    /// 32 / 48 / 64 bytes, [`Error::Keys`] when the configured algorithm is asymmetric (use
-    /// [`JwtBackend::with_keys`]).
+    /// 32 / 48 / 64 bytes, [`Error::MissingKeys`] when the configured algorithm is asymmetric
+    /// (use [`JwtBackend::with_keys`]), [`Error::UnsupportedAlgorithm`].
     pub fn new(config: Arc<AuthConfig>) -> Result<Self> {
         Self::build(config, None, true)
     }
@@ -220,9 +220,9 @@ impl JwtBackend {
     ///
     /// # Errors
     ///
-    /// [`Error::Keys`] when the configured algorithm is HS* or when the signing key or every
-    /// verification key is missing, [`Error::Pem`] for a key that cannot be read for the
-    /// configured algorithm.
+    /// [`Error::KeysWithHmac`] when the configured algorithm is HS*, [`Error::NoSigningKey`] /
+    /// [`Error::NoVerificationKey`] when the signing key or every verification key is missing,
+    /// [`Error::Pem`] for a key that cannot be read for the configured algorithm.
     pub fn with_keys(config: Arc<AuthConfig>, keys: JwtKeys) -> Result<Self> {
         Self::build(config, Some(keys), true)
     }
@@ -247,7 +247,7 @@ impl JwtBackend {
     /// revocation the configuration asks for. See the crate documentation for what the list
     /// does.
     #[must_use]
-    pub fn with_revocation_list(mut self, db: DatabaseConnection) -> Self {
+    pub fn with_revocation_list(mut self, db: Database) -> Self {
         self.list = Some(db);
         self
     }
@@ -268,7 +268,7 @@ impl JwtBackend {
 
     /// The revocation-list database, when the list is on.
     #[must_use]
-    pub fn revocation_list(&self) -> Option<&DatabaseConnection> {
+    pub fn revocation_list(&self) -> Option<&Database> {
         self.list.as_ref()
     }
 
@@ -285,23 +285,19 @@ impl JwtBackend {
         let algorithm = jwt_algorithm(pinned)?;
         let (signing_kid, signing, verification) = if pinned.is_hmac() {
             if keys.is_some() {
-                return Err(Error::Keys(
-                    "HS256 / HS384 / HS512 sign with jwt_secret or signing_secret, not PEM keys",
-                ));
+                return Err(Error::KeysWithHmac { algorithm: pinned });
             }
             let secret = config
                 .effective_jwt_secret()
                 .map(|s| s.expose_secret().as_bytes())
                 .filter(|s| !s.is_empty())
-                .ok_or(Error::MissingSecret {
-                    algorithm: pinned.as_str(),
-                })?;
+                .ok_or(Error::MissingSecret { algorithm: pinned })?;
             if let Some(min) = pinned.min_secret_bytes()
                 && check_length
                 && secret.len() < min
             {
                 return Err(Error::ShortSecret {
-                    algorithm: pinned.as_str(),
+                    algorithm: pinned,
                     min,
                     len: secret.len(),
                 });
@@ -312,14 +308,10 @@ impl JwtBackend {
                 vec![(None, DecodingKey::from_secret(secret))],
             )
         } else {
-            let keys = keys.ok_or(Error::Keys(
-                "RS256, ES256 and EdDSA need PEM keys: build the backend with JwtBackend::with_keys",
-            ))?;
-            let (kid, pem) = keys
-                .signing
-                .ok_or(Error::Keys("JwtKeys has no signing key"))?;
+            let keys = keys.ok_or(Error::MissingKeys { algorithm: pinned })?;
+            let (kid, pem) = keys.signing.ok_or(Error::NoSigningKey)?;
             if keys.verification.is_empty() {
-                return Err(Error::Keys("JwtKeys has no verification key"));
+                return Err(Error::NoVerificationKey);
             }
             let signing = encoding_key(pinned, kid.as_ref(), &pem)?;
             let verification = keys
@@ -452,18 +444,18 @@ impl JwtBackend {
                 .verification
                 .first()
                 .map(|(_, key)| key)
-                .ok_or_else(|| TokenError::invalid("unknown key id"));
+                .ok_or_else(|| TokenError::invalid(InvalidReason::UnknownKey));
         }
         let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| TokenError::invalid("malformed token"))?;
+            .map_err(|_| TokenError::invalid(InvalidReason::Malformed))?;
         if header.alg != self.algorithm {
-            return Err(TokenError::invalid("the token's algorithm is not allowed"));
+            return Err(TokenError::invalid(InvalidReason::AlgorithmNotAllowed));
         }
         self.verification
             .iter()
             .find(|(kid, _)| *kid == header.kid)
             .map(|(_, key)| key)
-            .ok_or_else(|| TokenError::invalid("unknown key id"))
+            .ok_or_else(|| TokenError::invalid(InvalidReason::UnknownKey))
     }
 
     fn decode(&self, token: &str, expected: TokenType) -> Result<TokenPayload, TokenError> {
@@ -481,14 +473,14 @@ impl JwtBackend {
         let claims = jsonwebtoken::decode::<RawClaims>(token, key, &self.revoke_validation)
             .ok()?
             .claims;
-        let iat = integer_claim(claims.iat.as_ref(), "iat").ok()?;
+        let iat = integer_claim(claims.iat.as_ref(), Claim::Iat).ok()?;
         if let Some(iat) = iat
             && i128::from(iat) * 1000
                 > i128::from(self.clock.now().timestamp_millis()) + self.leeway_ms
         {
             return None;
         }
-        let exp = integer_claim(claims.exp.as_ref(), "exp").ok()?;
+        let exp = integer_claim(claims.exp.as_ref(), Claim::Exp).ok()?;
         match claims.jti {
             Some(Value::String(jti)) if !jti.is_empty() => Some((jti, exp)),
             _ => None,
@@ -497,7 +489,7 @@ impl JwtBackend {
 
     /// The revocation-list database: `Ok(None)` when the list is off, an error when the
     /// configuration asks for it but none was given.
-    fn list(&self) -> Result<Option<&DatabaseConnection>> {
+    fn list(&self) -> Result<Option<&Database>> {
         match &self.list {
             Some(db) => Ok(Some(db)),
             None if self.config.jwt_blacklist_enabled => Err(Error::RevocationListUnavailable),
@@ -516,7 +508,7 @@ impl JwtBackend {
     /// Signs a pair and records it as outstanding in family `family_id`, in one transaction.
     async fn issue_recorded(
         &self,
-        db: &DatabaseConnection,
+        db: &Database,
         user_id: &str,
         extra: &Claims,
         family_id: &str,
@@ -524,17 +516,14 @@ impl JwtBackend {
         let now = self.clock.now();
         let (access_jti, refresh_jti) = (new_jti(), new_jti());
         let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, now.timestamp())?;
-        let txn = db.begin().await.map_err(storage)?;
-        revocation::record(
-            &txn,
-            user_id,
-            family_id,
-            now,
-            &self.issued(&access_jti, &refresh_jti, now.timestamp()),
-        )
-        .await
-        .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
+        let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
+        retrying(|| async {
+            let txn = db.begin().await?;
+            revocation::record(&txn, user_id, family_id, now, &issued).await?;
+            txn.commit().await?;
+            Ok::<_, testudo_db::Error>(())
+        })
+        .await?;
         Ok(pair)
     }
 
@@ -556,7 +545,7 @@ impl JwtBackend {
     /// Single-use rotation with the list on; see the crate documentation.
     async fn rotate_recorded(
         &self,
-        db: &DatabaseConnection,
+        db: &Database,
         refresh_token: &str,
     ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
         let payload = self.decode(refresh_token, TokenType::Refresh)?;
@@ -570,45 +559,28 @@ impl JwtBackend {
             now.timestamp(),
         )?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
-        let mut attempt = 1;
-        let family = loop {
-            match self.try_rotate(db, &payload, &issued, now).await {
-                Ok(Rotation::Rotated) => return Ok((payload, pair)),
-                Ok(Rotation::Revoked) => return Err(TokenError::Revoked.into()),
-                Ok(Rotation::Reused(family)) => break family,
-                Err(e) if attempt < ATTEMPTS && transient(&e) => {
-                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
-                    attempt += 1;
-                }
-                Err(e) => return Err(storage(e)),
-            }
+        let family = match retrying(|| self.try_rotate(db, &payload, &issued, now)).await? {
+            Rotation::Rotated => return Ok((payload, pair)),
+            Rotation::Revoked => return Err(TokenError::Revoked.into()),
+            Rotation::Reused(family) => family,
         };
         tracing::warn!(
             family = %family,
             "rotated refresh token presented again: revoking its family"
         );
-        let mut attempt = 1;
-        loop {
-            match revoke_family_once(db, &family, now).await {
-                Ok(_) => return Err(TokenError::Revoked.into()),
-                Err(e) if attempt < ATTEMPTS && transient(&e) => {
-                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
-                    attempt += 1;
-                }
-                Err(e) => return Err(storage(e)),
-            }
-        }
+        blacklist(db, Scope::Family(&family), now).await?;
+        Err(TokenError::Revoked.into())
     }
 
     /// One attempt of [`JwtBackend::rotate_recorded`] (`Err` for a database failure, retried
     /// when transient).
     async fn try_rotate(
         &self,
-        db: &DatabaseConnection,
+        db: &Database,
         payload: &TokenPayload,
         issued: &[Issued<'_>; 2],
         now: DateTime<Utc>,
-    ) -> Result<Rotation, DbErr> {
+    ) -> testudo_db::Result<Rotation> {
         let txn = db.begin().await?;
         // The unique jti decides: only one caller inserts the blacklist row.
         let won = revocation::blacklist_one(
@@ -659,27 +631,27 @@ impl JwtBackend {
         expected: TokenType,
     ) -> Result<TokenPayload, TokenError> {
         let now_ms = i128::from(self.clock.now().timestamp_millis());
-        let iat = required(integer_claim(claims.iat.as_ref(), "iat")?, "iat")?;
+        let iat = required(integer_claim(claims.iat.as_ref(), Claim::Iat)?, Claim::Iat)?;
         if i128::from(iat) * 1000 > now_ms + self.leeway_ms {
-            return Err(TokenError::invalid("the token is not yet valid (iat)"));
+            return Err(TokenError::invalid(InvalidReason::NotYetValid(Claim::Iat)));
         }
-        if let Some(nbf) = integer_claim(claims.nbf.as_ref(), "nbf")?
+        if let Some(nbf) = integer_claim(claims.nbf.as_ref(), Claim::Nbf)?
             && i128::from(nbf) * 1000 > now_ms + self.leeway_ms
         {
-            return Err(TokenError::invalid("the token is not yet valid (nbf)"));
+            return Err(TokenError::invalid(InvalidReason::NotYetValid(Claim::Nbf)));
         }
-        let exp = required(integer_claim(claims.exp.as_ref(), "exp")?, "exp")?;
+        let exp = required(integer_claim(claims.exp.as_ref(), Claim::Exp)?, Claim::Exp)?;
         if i128::from(exp) * 1000 <= now_ms - self.leeway_ms {
             return Err(TokenError::Expired);
         }
         let sub = match claims.sub {
             Some(Value::String(s)) => s,
-            Some(_) => return Err(TokenError::invalid("subject must be a string")),
-            None => return Err(TokenError::invalid("token is missing the \"sub\" claim")),
+            Some(_) => return Err(TokenError::invalid(InvalidReason::ClaimType(Claim::Sub))),
+            None => return Err(TokenError::invalid(InvalidReason::MissingClaim(Claim::Sub))),
         };
         let jti = match claims.jti {
             Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(TokenError::invalid("JWT ID must be a string")),
+            Some(_) => return Err(TokenError::invalid(InvalidReason::ClaimType(Claim::Jti))),
             None => None,
         };
         match &claims.token_type {
@@ -687,20 +659,18 @@ impl JwtBackend {
             Some(Value::String(t)) => match t.parse::<TokenType>() {
                 Ok(got) => return Err(wrong_type(expected, Some(got))),
                 Err(_) => {
-                    return Err(TokenError::invalid(format!(
-                        "expected token type '{expected}', got an unknown type"
-                    )));
+                    return Err(TokenError::invalid(InvalidReason::UnknownType));
                 }
             },
             _ => return Err(wrong_type(expected, None)),
         }
         let jti = jti
             .filter(|j| !j.is_empty())
-            .ok_or_else(|| TokenError::invalid("token missing jti claim"))?;
+            .ok_or_else(|| TokenError::invalid(InvalidReason::MissingClaim(Claim::Jti)))?;
         let extra = match claims.extra {
             None | Some(Value::Null) => None,
             Some(Value::Object(extra)) => Some(extra),
-            Some(_) => return Err(TokenError::invalid("the \"extra\" claim must be an object")),
+            Some(_) => return Err(TokenError::invalid(InvalidReason::ClaimType(Claim::Extra))),
         };
         Ok(TokenPayload {
             sub,
@@ -727,32 +697,16 @@ enum Rotation {
     Reused(String),
 }
 
-/// One transaction blacklisting a token family (reuse detection).
-async fn revoke_family_once(
-    db: &DatabaseConnection,
-    family: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
-    let n = revocation::blacklist_outstanding(&txn, Scope::Family(family), now).await?;
-    txn.commit().await?;
-    Ok(n)
-}
-
-/// One transaction of [`TokenBackend::revoke_all_for_user`].
-async fn revoke_all_once(
-    db: &DatabaseConnection,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    let txn = db.begin().await?;
-    let n = revocation::blacklist_outstanding(&txn, Scope::User(user_id), now).await?;
-    txn.commit().await?;
-    Ok(n)
-}
-
-fn storage(e: DbErr) -> testudo_core::Error {
-    testudo_core::Error::storage(e)
+/// Blacklists every outstanding token in `scope` in one transaction (run again while the
+/// database aborts it with a transient error); returns how many.
+async fn blacklist(db: &Database, scope: Scope<'_>, now: DateTime<Utc>) -> testudo_db::Result<u64> {
+    retrying(|| async {
+        let txn = db.begin().await?;
+        let n = revocation::blacklist_outstanding(&txn, scope, now).await?;
+        txn.commit().await?;
+        Ok(n)
+    })
+    .await
 }
 
 /// The trait's methods; their behaviour with and without the revocation list is described in
@@ -778,9 +732,9 @@ impl TokenBackend for JwtBackend {
         let list = self.list()?;
         let payload = self.decode(token, expected)?;
         if let Some(db) = list
-            && revocation::is_blacklisted(db, &payload.jti)
+            && revocation::is_blacklisted(db.as_sea_orm(), &payload.jti)
                 .await
-                .map_err(storage)?
+                .map_err(testudo_db::Error::from)?
         {
             return Err(TokenError::Revoked.into());
         }
@@ -815,9 +769,14 @@ impl TokenBackend for JwtBackend {
         let Some((jti, exp)) = self.decode_for_revoke(token) else {
             return Ok(());
         };
-        revocation::blacklist_one(db, &jti, self.clock.now(), exp.map(revocation::from_unix))
-            .await
-            .map_err(storage)?;
+        revocation::blacklist_one(
+            db.as_sea_orm(),
+            &jti,
+            self.clock.now(),
+            exp.map(revocation::from_unix),
+        )
+        .await
+        .map_err(testudo_db::Error::from)?;
         Ok(())
     }
 
@@ -827,17 +786,7 @@ impl TokenBackend for JwtBackend {
         let Some(db) = self.list()? else {
             return Ok(0);
         };
-        let mut attempt = 1;
-        loop {
-            match revoke_all_once(db, user_id, self.clock.now()).await {
-                Ok(n) => return Ok(n),
-                Err(e) if attempt < ATTEMPTS && transient(&e) => {
-                    tracing::debug!(attempt, error = %e, "transient database error: retrying");
-                    attempt += 1;
-                }
-                Err(e) => return Err(storage(e)),
-            }
-        }
+        Ok(blacklist(db, Scope::User(user_id), self.clock.now()).await?)
     }
 
     /// With the list on, deletes the outstanding rows expired for longer than `jwt_leeway`,
@@ -852,11 +801,11 @@ impl TokenBackend for JwtBackend {
             .now()
             .checked_sub_signed(self.leeway())
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let txn = db.begin().await.map_err(storage)?;
+        let txn = db.begin().await?;
         let n = revocation::delete_expired(&txn, cutoff)
             .await
-            .map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
+            .map_err(testudo_db::Error::from)?;
+        txn.commit().await.map_err(testudo_db::Error::from)?;
         Ok(n)
     }
 

@@ -11,23 +11,9 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, Statement,
 };
 use testudo_core::TokenType;
+use testudo_db::Dialect;
 
 use crate::entity::{blacklisted_token as blacklisted, outstanding_token as outstanding};
-
-/// How many times a transaction that lost a deadlock (or found SQLite locked) is run again.
-pub(crate) const ATTEMPTS: usize = 5;
-
-/// Whether `e` is a deadlock / serialization failure / busy database, after which the whole
-/// transaction can be run again.
-pub(crate) fn transient(e: &DbErr) -> bool {
-    let msg = e.to_string().to_ascii_lowercase();
-    msg.contains("deadlock")
-        || msg.contains("could not serialize")
-        || msg.contains("(40001)")
-        || msg.contains("database is locked")
-        // MariaDB reports a deadlock on the auto-increment lock as error 1467.
-        || msg.contains("failed to read auto-increment value")
-}
 
 /// A Unix time in seconds as a UTC time (saturating at the representable range).
 pub(crate) fn from_unix(secs: i64) -> DateTime<Utc> {
@@ -66,22 +52,6 @@ pub(crate) async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
-/// `INSERT` without and with the conflict clause, for the backend.
-fn insert_words(backend: DatabaseBackend) -> (&'static str, &'static str) {
-    match backend {
-        DatabaseBackend::MySql => ("INSERT IGNORE INTO", ""),
-        _ => ("INSERT INTO", " ON CONFLICT (jti) DO NOTHING"),
-    }
-}
-
-/// The `n`th (1-based) placeholder.
-fn param(backend: DatabaseBackend, n: usize) -> String {
-    match backend {
-        DatabaseBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    }
-}
-
 /// Blacklists one `jti`; `true` when this call inserted it, `false` when it was there already.
 pub(crate) async fn blacklist_one<C: ConnectionTrait>(
     c: &C,
@@ -90,13 +60,14 @@ pub(crate) async fn blacklist_one<C: ConnectionTrait>(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<bool, DbErr> {
     let backend = c.get_database_backend();
-    let (insert, conflict) = insert_words(backend);
+    let dialect = Dialect::from_sea_orm(backend);
+    let (insert, conflict) = dialect.insert_ignoring("jti");
     let sql = format!(
         "{insert} testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
          VALUES ({}, {}, {}){conflict}",
-        param(backend, 1),
-        param(backend, 2),
-        param(backend, 3),
+        dialect.placeholder(1),
+        dialect.placeholder(2),
+        dialect.placeholder(3),
     );
     let res = c
         .execute_raw(Statement::from_sql_and_values(
@@ -129,7 +100,8 @@ pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     let backend = c.get_database_backend();
-    let (insert, conflict) = insert_words(backend);
+    let dialect = Dialect::from_sea_orm(backend);
+    let (insert, conflict) = dialect.insert_ignoring("jti");
     let (column, value, access_only) = match scope {
         Scope::User(u) => ("user_id", u, ""),
         Scope::Family(f) => ("family_id", f, ""),
@@ -168,8 +140,8 @@ pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
          SELECT o.jti, {}, o.expires_at FROM testudo_jwt_outstanding_tokens o \
          WHERE o.{column} = {}{access_only} AND NOT EXISTS \
          (SELECT 1 FROM testudo_jwt_blacklisted_tokens b WHERE b.jti = o.jti){conflict}",
-        param(backend, 1),
-        param(backend, 2),
+        dialect.placeholder(1),
+        dialect.placeholder(2),
     );
     let res = c
         .execute_raw(Statement::from_sql_and_values(

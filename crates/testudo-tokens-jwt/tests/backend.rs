@@ -7,7 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use testudo_config::{AuthConfig, JwtAlgorithm};
-use testudo_core::{Claims, FixedClock, TokenBackend, TokenError, TokenPayload, TokenType};
+use testudo_core::{
+    Claim, Claims, FixedClock, InvalidReason, TokenBackend, TokenError, TokenPayload, TokenType,
+};
 use testudo_tokens_jwt::{Error, JwtBackend, JwtKeys};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -226,7 +228,7 @@ async fn unknown_kid_is_invalid() -> TestResult {
             .verify_token(pair.access_token(), TokenType::Access)
             .await,
     );
-    assert_eq!(err, Some(TokenError::invalid("unknown key id")));
+    assert_eq!(err, Some(TokenError::invalid(InvalidReason::UnknownKey)));
     // A token without kid needs a key registered without kid.
     let no_kid = ed(
         JwtKeys::new()
@@ -258,10 +260,7 @@ async fn unknown_kid_is_invalid() -> TestResult {
             .verify_token(pair.access_token(), TokenType::Access)
             .await,
     );
-    assert_eq!(
-        err,
-        Some(TokenError::invalid("signature verification failed"))
-    );
+    assert_eq!(err, Some(TokenError::invalid(InvalidReason::BadSignature)));
     Ok(())
 }
 
@@ -330,10 +329,7 @@ async fn bad_signature_is_invalid() -> TestResult {
             .verify_token(pair.access_token(), TokenType::Access)
             .await,
     );
-    assert_eq!(
-        err,
-        Some(TokenError::invalid("signature verification failed"))
-    );
+    assert_eq!(err, Some(TokenError::invalid(InvalidReason::BadSignature)));
     // Tampered payload, same signature.
     let parts: Vec<&str> = pair.access_token().split('.').collect();
     let json = payload_json(pair.access_token())?.replace("\"sub\":\"1\"", "\"sub\":\"2\"");
@@ -361,9 +357,10 @@ async fn wrong_type_is_invalid_with_the_reference_message() -> TestResult {
     );
     assert_eq!(
         err,
-        Some(TokenError::invalid(
-            "expected token type 'access', got 'refresh'"
-        ))
+        Some(TokenError::invalid(InvalidReason::WrongType {
+            expected: TokenType::Access,
+            got: Some(TokenType::Refresh),
+        }))
     );
     let err = token_error(
         backend
@@ -372,9 +369,10 @@ async fn wrong_type_is_invalid_with_the_reference_message() -> TestResult {
     );
     assert_eq!(
         err,
-        Some(TokenError::invalid(
-            "expected token type 'refresh', got 'access'"
-        ))
+        Some(TokenError::invalid(InvalidReason::WrongType {
+            expected: TokenType::Refresh,
+            got: Some(TokenType::Access),
+        }))
     );
     Ok(())
 }
@@ -403,7 +401,7 @@ async fn wrong_or_missing_issuer_and_audience_are_invalid() -> TestResult {
                 .verify_token(pair.access_token(), TokenType::Access)
                 .await
         ),
-        Some(TokenError::invalid("invalid issuer"))
+        Some(TokenError::invalid(InvalidReason::InvalidIssuer))
     );
     let mut other_aud = c.clone();
     other_aud.jwt_audience = Some("other-api".into());
@@ -414,7 +412,7 @@ async fn wrong_or_missing_issuer_and_audience_are_invalid() -> TestResult {
                 .verify_token(pair.access_token(), TokenType::Access)
                 .await
         ),
-        Some(TokenError::invalid("audience doesn't match"))
+        Some(TokenError::invalid(InvalidReason::InvalidAudience))
     );
     // Missing iss / aud in the token.
     assert!(is_invalid(
@@ -431,7 +429,7 @@ async fn wrong_or_missing_issuer_and_audience_are_invalid() -> TestResult {
                 .verify_token(plain_pair.access_token(), TokenType::Access)
                 .await
         ),
-        Some(TokenError::invalid("token is missing the \"aud\" claim"))
+        Some(TokenError::invalid(InvalidReason::MissingClaim(Claim::Aud)))
     );
     Ok(())
 }
@@ -468,7 +466,7 @@ async fn expiry_without_and_with_leeway() -> TestResult {
     let lenient = lenient.with_clock(future);
     assert_eq!(
         token_error(strict.verify_token(access, TokenType::Access).await),
-        Some(TokenError::invalid("the token is not yet valid (iat)"))
+        Some(TokenError::invalid(InvalidReason::NotYetValid(Claim::Iat)))
     );
     lenient.verify_token(access, TokenType::Access).await?;
     Ok(())
@@ -536,7 +534,9 @@ fn configuration_errors() {
     none.signing_secret = None;
     assert!(matches!(
         build(none),
-        Err(Error::MissingSecret { algorithm: "HS256" })
+        Err(Error::MissingSecret {
+            algorithm: JwtAlgorithm::HS256
+        })
     ));
     for (alg, min) in [
         (JwtAlgorithm::HS256, 32),
@@ -563,29 +563,29 @@ fn configuration_errors() {
     };
     assert!(matches!(
         JwtBackend::with_keys(Arc::new(config(JwtAlgorithm::HS256)), keys()),
-        Err(Error::Keys(_))
+        Err(Error::KeysWithHmac { .. })
     ));
     assert!(matches!(
         build(config(JwtAlgorithm::EdDSA)),
-        Err(Error::Keys(_))
+        Err(Error::MissingKeys { .. })
     ));
     let ed_config = || Arc::new(config(JwtAlgorithm::EdDSA));
     assert!(matches!(
         JwtBackend::with_keys(ed_config(), JwtKeys::new().verification_key(None, ED1_PUB)),
-        Err(Error::Keys(_))
+        Err(Error::NoSigningKey)
     ));
     assert!(matches!(
         JwtBackend::with_keys(ed_config(), JwtKeys::new().signing_key(None, ED1_KEY)),
-        Err(Error::Keys(_))
+        Err(Error::NoVerificationKey)
     ));
     assert!(matches!(
         JwtBackend::with_keys(ed_config(), JwtKeys::new().signing_key(Some("a"), "not a pem").verification_key(None, ED1_PUB)),
-        Err(Error::Pem { kid: Some(ref k), .. }) if k == "a"
+        Err(Error::Pem { kid: Some(ref k), .. }) if k.as_str() == "a"
     ));
     assert!(matches!(
         JwtBackend::with_keys(Arc::new(config(JwtAlgorithm::RS256)), keys()),
         Err(Error::Pem {
-            algorithm: "RS256",
+            algorithm: JwtAlgorithm::RS256,
             ..
         })
     ));

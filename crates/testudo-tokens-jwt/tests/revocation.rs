@@ -33,7 +33,7 @@ fn backend(
 ) -> Result<JwtBackend, testudo_tokens_jwt::Error> {
     Ok(JwtBackend::new(config)?
         .with_clock(clock.clone())
-        .with_revocation_list(db.conn().clone()))
+        .with_revocation_list(db.db().clone()))
 }
 
 fn token_err<T>(r: testudo_core::Result<T>) -> Option<TokenError> {

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use testudo::core::Claims;
 use testudo::events::{Event, EventEmitter, EventKind};
-use testudo::migrations::{Migrator, MigratorTrait};
 use testudo::service::DbUserStore;
-use testudo::{AuthConfig, AuthService};
+use testudo::{AuthConfig, AuthService, Database};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,8 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Arc::new(AuthConfig::builder().build()?);
     say("1. configuration validated (Argon2id m=64 MiB t=3 p=4, the four password validators)");
 
-    let db = testudo::tokens_db::connect("sqlite::memory:").await?;
-    Migrator::up(&db, None).await?;
+    let db = Database::connect("sqlite::memory:").await?;
+    db.migrate().await?;
     say("2. embedded SQLite database migrated (every testudo_ table)");
 
     // Print every event the service emits (an application would send mail, audit, ...).
@@ -37,6 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let auth = AuthService::builder(Arc::clone(&config), DbUserStore::new(db.clone()))
         .database(db)
+        .one_query_authenticate()
         .events(events)
         .build()?;
 

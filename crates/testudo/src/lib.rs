@@ -3,6 +3,9 @@
 
 pub use testudo_config as config;
 pub use testudo_core as core;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use testudo_db as db;
 pub use testudo_events as events;
 pub use testudo_hashers as hashers;
 #[cfg(feature = "db")]
@@ -37,6 +40,10 @@ pub use testudo_core::{
     AuthResult, AuthUser, Clock, Error, ExposeSecret, FixedClock, Result, SecretString,
     SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
 };
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+#[doc(inline)]
+pub use testudo_db::Database;
 #[doc(inline)]
 pub use testudo_events::{Event, EventEmitter};
 #[doc(inline)]

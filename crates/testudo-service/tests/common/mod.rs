@@ -106,9 +106,9 @@ impl Env {
         let emitter = EventEmitter::new();
         let events = Recorder::default();
         events.attach(&emitter);
-        let store = DbUserStore::new(db.conn().clone()).with_clock(clock.clone());
+        let store = DbUserStore::new(db.db().clone()).with_clock(clock.clone());
         let mut builder = AuthService::builder(Arc::clone(&config), store)
-            .database(db.conn().clone())
+            .database(db.db().clone())
             .events(emitter)
             .clock(clock.clone());
         match tokens {
@@ -121,7 +121,7 @@ impl Env {
             Tokens::JwtRevocable => {
                 let jwt: Arc<dyn TokenBackend> = Arc::new(
                     JwtBackend::new(config)?
-                        .with_revocation_list(db.conn().clone())
+                        .with_revocation_list(db.db().clone())
                         .with_clock(clock.clone()),
                 );
                 builder = builder.backend(jwt);
