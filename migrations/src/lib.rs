@@ -7,6 +7,7 @@ mod m20261123_000003_create_refresh_tokens;
 mod m20261123_000004_create_jwt_tokens;
 mod m20261123_000005_create_email_tokens;
 mod m20261123_000006_index_active_refresh_tokens;
+mod m20261201_000007_create_user_locks;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -23,6 +24,7 @@ pub const TABLES: &[&str] = &[
     "testudo_jwt_blacklisted_tokens",
     "testudo_email_tokens",
     "testudo_email_retvals",
+    "testudo_user_locks",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_jwt_tokens::Migration),
             Box::new(m20261123_000005_create_email_tokens::Migration),
             Box::new(m20261123_000006_index_active_refresh_tokens::Migration),
+            Box::new(m20261201_000007_create_user_locks::Migration),
         ]
     }
 

@@ -21,7 +21,7 @@ async fn up_down_up_on_every_backend() -> TestResult {
             assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
         }
         assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
-        assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 6);
+        assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 7);
         Migrator::down(conn, None).await?;
         for t in TABLES {
             assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
@@ -67,6 +67,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261123_000004_create_jwt_tokens",
             "m20261123_000005_create_email_tokens",
             "m20261123_000006_index_active_refresh_tokens",
+            "m20261201_000007_create_user_locks",
         ]
     );
 }

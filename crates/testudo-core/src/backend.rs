@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::error::{Result, TokenError};
+use crate::error::{InvalidReason, Result, TokenError};
 use crate::token::{Claims, TokenPair, TokenPayload, TokenType};
 
 /// Issues, verifies and revokes token pairs.
@@ -18,7 +18,7 @@ use crate::token::{Claims, TokenPair, TokenPayload, TokenType};
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use testudo_core::{async_trait, Claims, Result, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType};
+/// use testudo_core::{async_trait, Claims, InvalidReason, Result, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType};
 ///
 /// #[derive(Debug, Default)]
 /// struct MemoryBackend {
@@ -50,7 +50,7 @@ use crate::token::{Claims, TokenPair, TokenPayload, TokenType};
 ///         match self.tokens.lock().unwrap().get(token) {
 ///             Some((_, true)) => Err(TokenError::Revoked.into()),
 ///             Some((p, false)) if p.token_type == expected => Ok(p.clone()),
-///             _ => Err(TokenError::invalid("token not found").into()),
+///             _ => Err(TokenError::invalid(InvalidReason::NotFound).into()),
 ///         }
 ///     }
 ///     async fn revoke_token(&self, token: &str) -> Result<()> {
@@ -152,8 +152,5 @@ pub trait TokenBackend: Send + Sync + std::fmt::Debug {
 #[doc(hidden)]
 #[must_use]
 pub fn wrong_type(expected: TokenType, got: Option<TokenType>) -> TokenError {
-    match got {
-        Some(got) => TokenError::invalid(format!("expected token type '{expected}', got '{got}'")),
-        None => TokenError::invalid(format!("expected token type '{expected}', got none")),
-    }
+    TokenError::invalid(InvalidReason::WrongType { expected, got })
 }

@@ -1,6 +1,25 @@
 //! The error hierarchy shared by every testudo crate.
+//!
+//! # Which variant a failure lands in
+//!
+//! Every crate's own error converts into [`Error`] by one rule, so the same failure reads the
+//! same wherever it happens:
+//!
+//! - **[`Error::Configuration`]**: only settings that are wrong (a bad value in `AuthConfig`, a
+//!   missing secret or key, a feature that is off). Fixing the configuration fixes it.
+//! - **[`Error::Storage`]**: the database failed (the cause, a `testudo_db::Error` with its
+//!   kind, is the source).
+//! - **[`Error::Internal`]**: something that is neither the caller's input nor the settings
+//!   failed: the operating system's random generator, a hashing task that panicked or was
+//!   cancelled, signing with a key that was accepted at build time.
+//! - **[`Error::Token`], [`Error::Signature`], [`Error::InvalidPassword`],
+//!   [`Error::Authentication`], [`Error::EmailTaken`]**: the input was refused; the variant
+//!   (and its reason, which is data, not prose) says why.
+//! - **[`Error::Event`]**: a handler failed while errors were set to propagate.
 
 use std::fmt;
+
+use crate::TokenType;
 
 /// A boxed error from a lower layer (a database driver, an I/O call, an event handler).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -39,6 +58,13 @@ pub enum Error {
     /// The storage layer (database) failed; the cause is kept as the source.
     #[error("storage error")]
     Storage(#[source] BoxError),
+    /// An internal failure that is neither bad input nor bad settings: the OS random generator,
+    /// a hashing task that panicked or was cancelled, signing with an accepted key.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+    /// A user with this email address exists already.
+    #[error("email address already in use")]
+    EmailTaken,
 }
 
 impl Error {
@@ -50,6 +76,11 @@ impl Error {
     /// Wraps a configuration error; `source`'s message should name the offending field.
     pub fn configuration(source: impl Into<BoxError>) -> Self {
         Self::Configuration(source.into())
+    }
+
+    /// Wraps an internal failure (see the [module docs](self) for the rule).
+    pub fn internal(source: impl Into<BoxError>) -> Self {
+        Self::Internal(source.into())
     }
 
     /// Returns the token error kind if this is a [`Error::Token`].
@@ -100,17 +131,155 @@ pub enum TokenError {
     /// The token is malformed, unknown, of the wrong type or wrongly signed.
     #[error("invalid token: {reason}")]
     Invalid {
-        /// A short, fixed description; never contains the token itself.
-        reason: String,
+        /// Why; match on it (its `Display` is the message). Never contains the token itself.
+        reason: InvalidReason,
     },
 }
 
 impl TokenError {
     /// An [`TokenError::Invalid`] with the given reason.
-    pub fn invalid(reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            reason: reason.into(),
+    #[must_use]
+    pub const fn invalid(reason: InvalidReason) -> Self {
+        Self::Invalid { reason }
+    }
+
+    /// The reason when this is [`TokenError::Invalid`].
+    #[must_use]
+    pub const fn invalid_reason(&self) -> Option<InvalidReason> {
+        match self {
+            Self::Invalid { reason } => Some(*reason),
+            _ => None,
         }
+    }
+}
+
+/// Why a token is [`TokenError::Invalid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// No such token (unknown, or impossible: wrong length or characters).
+    #[error("token not found")]
+    NotFound,
+    /// The token is bound to another client address than the one presenting it.
+    #[error("token not valid from this address")]
+    WrongAddress,
+    /// The token is of another type than the one expected.
+    #[error("expected token type '{expected}', got {}", WrongTypeGot(*got))]
+    WrongType {
+        /// The type the caller asked for.
+        expected: TokenType,
+        /// The type the token says it is, if it says one testudo knows.
+        got: Option<TokenType>,
+    },
+    /// The token names a type testudo does not know.
+    #[error("unknown token type")]
+    UnknownType,
+    /// The token cannot be parsed (not three base64url parts, not JSON, ...).
+    #[error("malformed token")]
+    Malformed,
+    /// The signature does not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// The token's algorithm is not the configured one.
+    #[error("the token's algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The token's key id names no verification key.
+    #[error("unknown key id")]
+    UnknownKey,
+    /// The issuer is not the configured one.
+    #[error("invalid issuer")]
+    InvalidIssuer,
+    /// The audience is not the configured one.
+    #[error("audience doesn't match")]
+    InvalidAudience,
+    /// A required claim is absent (or empty).
+    #[error("token is missing the \"{0}\" claim")]
+    MissingClaim(Claim),
+    /// A claim has the wrong JSON type.
+    #[error("the \"{0}\" claim has the wrong type")]
+    ClaimType(Claim),
+    /// The token is not valid yet: its `iat` or `nbf` lies in the future.
+    #[error("the token is not yet valid ({0})")]
+    NotYetValid(Claim),
+}
+
+/// Shows the type a token said it had, quoted, or `none`.
+struct WrongTypeGot(Option<TokenType>);
+
+impl fmt::Display for WrongTypeGot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "'{t}'"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// A JWT claim named in an [`InvalidReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Claim {
+    /// `sub`.
+    Sub,
+    /// `jti`.
+    Jti,
+    /// `iat`.
+    Iat,
+    /// `exp`.
+    Exp,
+    /// `nbf`.
+    Nbf,
+    /// `iss`.
+    Iss,
+    /// `aud`.
+    Aud,
+    /// `token_type`.
+    TokenType,
+    /// `extra`.
+    Extra,
+    /// Another claim.
+    Other,
+}
+
+impl Claim {
+    /// The claim of this name ([`Claim::Other`] for names testudo does not check).
+    #[must_use]
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "sub" => Self::Sub,
+            "jti" => Self::Jti,
+            "iat" => Self::Iat,
+            "exp" => Self::Exp,
+            "nbf" => Self::Nbf,
+            "iss" => Self::Iss,
+            "aud" => Self::Aud,
+            "token_type" => Self::TokenType,
+            "extra" => Self::Extra,
+            _ => Self::Other,
+        }
+    }
+
+    /// The claim's name in a token (`"other"` for [`Claim::Other`]).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sub => "sub",
+            Self::Jti => "jti",
+            Self::Iat => "iat",
+            Self::Exp => "exp",
+            Self::Nbf => "nbf",
+            Self::Iss => "iss",
+            Self::Aud => "aud",
+            Self::TokenType => "token_type",
+            Self::Extra => "extra",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -251,8 +420,39 @@ mod tests {
             "invalid credentials"
         );
         assert_eq!(
-            Error::from(TokenError::invalid("token not found")).to_string(),
+            Error::from(TokenError::invalid(InvalidReason::NotFound)).to_string(),
             "invalid token: token not found"
         );
+    }
+
+    #[test]
+    fn invalid_reasons_read_as_messages() {
+        let wrong = InvalidReason::WrongType {
+            expected: TokenType::Access,
+            got: Some(TokenType::Refresh),
+        };
+        assert_eq!(wrong.to_string(), "expected token type 'access', got 'refresh'");
+        let none = InvalidReason::WrongType {
+            expected: TokenType::Refresh,
+            got: None,
+        };
+        assert_eq!(none.to_string(), "expected token type 'refresh', got none");
+        assert_eq!(
+            InvalidReason::MissingClaim(Claim::from_name("jti")).to_string(),
+            "token is missing the \"jti\" claim"
+        );
+        assert_eq!(Claim::from_name("whatever"), Claim::Other);
+        assert_eq!(
+            TokenError::invalid(InvalidReason::Malformed).invalid_reason(),
+            Some(InvalidReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_in_source_only() {
+        let e = Error::internal(std::io::Error::other("rng down"));
+        assert_eq!(e.to_string(), "internal error");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("rng down"));
     }
 }

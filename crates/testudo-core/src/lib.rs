@@ -12,8 +12,8 @@ pub use async_trait::async_trait;
 pub use backend::{TokenBackend, wrong_type};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{
-    AuthenticationError, BadSignature, BoxError, Error, EventError, InvalidPassword, Result,
-    SignatureError, SignatureExpired, TokenError,
+    AuthenticationError, BadSignature, BoxError, Claim, Error, EventError, InvalidPassword,
+    InvalidReason, Result, SignatureError, SignatureExpired, TokenError,
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use token::{AuthResult, Claims, TokenPair, TokenPayload, TokenType};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::error::TokenError;
+use crate::error::{InvalidReason, TokenError};
 
 /// Extra claims carried by a token (a JSON object), e.g. `{"role": "admin"}`.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -46,7 +46,7 @@ impl FromStr for TokenType {
         match s {
             "access" => Ok(Self::Access),
             "refresh" => Ok(Self::Refresh),
-            _ => Err(TokenError::invalid("unknown token type")),
+            _ => Err(TokenError::invalid(InvalidReason::UnknownType)),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! # async fn t() -> testudo_test_support::TestResult {
 //! for backend in backends() {
 //!     let db = TestDb::new(backend).await?;
-//!     // ... use db.conn() ...
+//!     // ... use db.db() (a testudo_db::Database) or db.conn() ...
 //!     db.cleanup().await?;
 //! }
 //! # Ok(()) }
@@ -20,8 +20,8 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
-use testudo_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use testudo_db::{Database, PoolOptions};
 
 use crate::TestResult;
 
@@ -99,23 +99,23 @@ fn with_database(url: &str, db: &str) -> String {
     out
 }
 
-fn options(url: String, max: u32) -> ConnectOptions {
-    let mut opts = ConnectOptions::new(url);
-    opts.max_connections(max)
-        .min_connections(1)
-        .idle_timeout(None::<Duration>)
+/// The pool options of test databases: connections kept open, `max` of them, a long busy
+/// timeout for SQLite files (concurrency tests queue many writers).
+fn options(max: u32) -> PoolOptions {
+    PoolOptions::default()
+        .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
-    opts
+        .sqlite_busy_timeout(Duration::from_secs(30))
+        .keep_open()
 }
 
 /// A migrated database private to one test.
 #[derive(Debug)]
 pub struct TestDb {
     backend: Backend,
-    conn: DatabaseConnection,
+    db: Database,
     /// The server connection and database name to drop at cleanup.
-    server: Option<(DatabaseConnection, String)>,
+    server: Option<(Database, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -136,7 +136,7 @@ impl TestDb {
     /// As [`TestDb::new`].
     pub async fn with_pool(backend: Backend, max_connections: u32) -> TestResult<Self> {
         let db = Self::unmigrated(backend, max_connections).await?;
-        if let Err(e) = Migrator::up(&db.conn, None).await {
+        if let Err(e) = db.db.migrate().await {
             db.cleanup().await?;
             return Err(e.into());
         }
@@ -151,10 +151,10 @@ impl TestDb {
     pub async fn unmigrated(backend: Backend, max_connections: u32) -> TestResult<Self> {
         match &backend {
             Backend::Sqlite { file: false } => {
-                let conn = Database::connect(options("sqlite::memory:".to_owned(), 1)).await?;
+                let db = Database::connect("sqlite::memory:").await?;
                 Ok(Self {
                     backend,
-                    conn,
+                    db,
                     server: None,
                     _dir: None,
                 })
@@ -163,40 +163,39 @@ impl TestDb {
                 let dir = tempfile::tempdir()?;
                 let path = dir.path().join("test.db");
                 let url = format!("sqlite://{}?mode=rwc", path.display());
-                let mut opts = options(url, max_connections);
-                opts.map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .busy_timeout(Duration::from_secs(30))
-                });
-                let conn = Database::connect(opts).await?;
+                let db = Database::connect_with(&url, &options(max_connections)).await?;
                 Ok(Self {
                     backend,
-                    conn,
+                    db,
                     server: None,
                     _dir: Some(dir),
                 })
             }
             Backend::Postgres(url) | Backend::MySql(url) => {
                 let name = format!("testudo_t_{}", uuid::Uuid::new_v4().simple());
-                let server = Database::connect(options(url.clone(), 1)).await?;
+                let server = Database::connect_with(url, &options(1)).await?;
                 server
+                    .as_sea_orm()
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
-                let conn =
-                    match Database::connect(options(with_database(url, &name), max_connections))
-                        .await
-                    {
-                        Ok(c) => c,
-                        Err(e) => {
-                            let _ = server
-                                .execute_unprepared(&format!("DROP DATABASE {name}"))
-                                .await;
-                            return Err(e.into());
-                        }
-                    };
+                let db = match Database::connect_with(
+                    &with_database(url, &name),
+                    &options(max_connections),
+                )
+                .await
+                {
+                    Ok(db) => db,
+                    Err(e) => {
+                        let _ = server
+                            .as_sea_orm()
+                            .execute_unprepared(&format!("DROP DATABASE {name}"))
+                            .await;
+                        return Err(e.into());
+                    }
+                };
                 Ok(Self {
                     backend,
-                    conn,
+                    db,
                     server: Some((server, name)),
                     _dir: None,
                 })
@@ -204,10 +203,16 @@ impl TestDb {
         }
     }
 
-    /// The connection to the test database.
+    /// The test database.
+    #[must_use]
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The sea-orm connection to the test database (for SQL of the test's own).
     #[must_use]
     pub fn conn(&self) -> &DatabaseConnection {
-        &self.conn
+        self.db.as_sea_orm()
     }
 
     /// The kind of database.
@@ -222,13 +227,13 @@ impl TestDb {
     ///
     /// When the database cannot be dropped.
     pub async fn cleanup(self) -> TestResult {
-        self.conn.close().await?;
+        self.db.close().await?;
         if let Some((server, name)) = self.server {
             let sql = match self.backend {
                 Backend::Postgres(_) => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
                 _ => format!("DROP DATABASE IF EXISTS {name}"),
             };
-            server.execute_unprepared(&sql).await?;
+            server.as_sea_orm().execute_unprepared(&sql).await?;
             server.close().await?;
         }
         Ok(())

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod database;
+mod dialect;
+mod error;
+mod options;
+mod retry;
+
+pub use database::Database;
+pub use dialect::Dialect;
+pub use error::{Error, ErrorKind, Result};
+pub use options::{
+    PoolOptions, SERVER_PING_IF_IDLE_FOR, SQLITE_BUSY_TIMEOUT, SQLITE_STATEMENT_CACHE,
+    sqlite_pool_size,
+};
+pub use retry::{MAX_ATTEMPTS, Retryable, retrying};
