@@ -7,8 +7,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidReason, Result};
 use crate::secret;
+use crate::setting::Setting;
 use crate::validators::PasswordValidatorConfig;
 
 /// Smallest accepted `token_length`: 32 characters of a 62-letter alphabet is ~190 bits.
@@ -17,6 +18,8 @@ pub(crate) const MIN_TOKEN_LENGTH: usize = 32;
 pub(crate) const MAX_TOKEN_LENGTH: usize = 1024;
 /// Smallest accepted signing or HMAC secret, in bytes.
 pub(crate) const MIN_SECRET_BYTES: usize = 32;
+/// The reason of counts that must not be zero.
+const AT_LEAST_ONE: InvalidReason = InvalidReason::TooSmall { min: 1 };
 
 /// The JWT signing algorithm. The algorithm is pinned: a token whose header names another one
 /// is refused.
@@ -89,8 +92,8 @@ impl FromStr for JwtAlgorithm {
             "EdDSA" => Self::EdDSA,
             _ => {
                 return Err(Error::invalid(
-                    "jwt_algorithm",
-                    "unknown algorithm (expected one of HS256, HS384, HS512, RS256, ES256, EdDSA)",
+                    Setting::JwtAlgorithm,
+                    InvalidReason::UnknownAlgorithm,
                 ));
             }
         })
@@ -117,8 +120,8 @@ impl FromStr for TokenBackendKind {
             "database" => Ok(Self::Database),
             "jwt" => Ok(Self::Jwt),
             _ => Err(Error::invalid(
-                "token_backend",
-                "unknown backend (expected \"database\" or \"jwt\")",
+                Setting::TokenBackend,
+                InvalidReason::UnknownBackend,
             )),
         }
     }
@@ -280,42 +283,47 @@ impl AuthConfig {
     ///
     /// [`Error::Invalid`] naming the first field at fault.
     pub fn validate(&self) -> Result<()> {
-        let positive = |field: &'static str, d: Duration| {
+        let positive = |field: Setting, d: Duration| {
             if d.is_zero() {
-                Err(Error::invalid(field, "must be at least one second"))
+                Err(Error::invalid(field, InvalidReason::ZeroDuration))
             } else {
                 Ok(())
             }
         };
-        positive("access_token_lifetime", self.access_token_lifetime)?;
-        positive("refresh_token_lifetime", self.refresh_token_lifetime)?;
-        positive("signing_token_lifetime", self.signing_token_lifetime)?;
-        positive("email_token_lifetime", self.email_token_lifetime)?;
+        positive(Setting::AccessTokenLifetime, self.access_token_lifetime)?;
+        positive(Setting::RefreshTokenLifetime, self.refresh_token_lifetime)?;
+        positive(Setting::SigningTokenLifetime, self.signing_token_lifetime)?;
+        positive(Setting::EmailTokenLifetime, self.email_token_lifetime)?;
         if self.refresh_token_lifetime < self.access_token_lifetime {
             return Err(Error::invalid(
-                "refresh_token_lifetime",
-                "must not be shorter than access_token_lifetime",
+                Setting::RefreshTokenLifetime,
+                InvalidReason::ShorterThan {
+                    than: Setting::AccessTokenLifetime,
+                },
             ));
         }
         if self.jwt_leeway >= self.access_token_lifetime {
             return Err(Error::invalid(
-                "jwt_leeway",
-                "must be shorter than access_token_lifetime",
+                Setting::JwtLeeway,
+                InvalidReason::NotShorterThan {
+                    than: Setting::AccessTokenLifetime,
+                },
             ));
         }
         if !(MIN_TOKEN_LENGTH..=MAX_TOKEN_LENGTH).contains(&self.token_length) {
+            // Shorter tokens can be guessed.
             return Err(Error::invalid(
-                "token_length",
-                format!(
-                    "must be between {MIN_TOKEN_LENGTH} and {MAX_TOKEN_LENGTH} characters \
-                     (shorter tokens can be guessed)"
-                ),
+                Setting::TokenLength,
+                InvalidReason::OutOfRange {
+                    min: MIN_TOKEN_LENGTH as u64,
+                    max: MAX_TOKEN_LENGTH as u64,
+                },
             ));
         }
         self.validate_hashers()?;
         self.validate_passwords()?;
         if self.hash_concurrency == 0 {
-            return Err(Error::invalid("hash_concurrency", "must be at least 1"));
+            return Err(Error::invalid(Setting::HashConcurrency, AT_LEAST_ONE));
         }
         self.validate_secrets()
     }
@@ -323,32 +331,38 @@ impl AuthConfig {
     fn validate_hashers(&self) -> Result<()> {
         // Ranges accepted by the `argon2` crate (RFC 9106).
         if self.argon2_time_cost == 0 {
-            return Err(Error::invalid("argon2_time_cost", "must be at least 1"));
+            return Err(Error::invalid(Setting::Argon2TimeCost, AT_LEAST_ONE));
         }
         if !(1..=0x00FF_FFFF).contains(&self.argon2_parallelism) {
             return Err(Error::invalid(
-                "argon2_parallelism",
-                "must be between 1 and 16777215",
+                Setting::Argon2Parallelism,
+                InvalidReason::OutOfRange {
+                    min: 1,
+                    max: 0x00FF_FFFF,
+                },
             ));
         }
         if u64::from(self.argon2_memory_cost) < 8 * u64::from(self.argon2_parallelism) {
             return Err(Error::invalid(
-                "argon2_memory_cost",
-                "must be at least 8 KiB per lane (8 x argon2_parallelism)",
+                Setting::Argon2MemoryCost,
+                InvalidReason::MemoryPerLane { kib_per_lane: 8 },
             ));
         }
         if !(4..=31).contains(&self.bcrypt_rounds) {
-            return Err(Error::invalid("bcrypt_rounds", "must be between 4 and 31"));
+            return Err(Error::invalid(
+                Setting::BcryptRounds,
+                InvalidReason::OutOfRange { min: 4, max: 31 },
+            ));
         }
         if self.pbkdf2_iterations == 0 {
-            return Err(Error::invalid("pbkdf2_iterations", "must be at least 1"));
+            return Err(Error::invalid(Setting::Pbkdf2Iterations, AT_LEAST_ONE));
         }
         Ok(())
     }
 
     fn validate_passwords(&self) -> Result<()> {
         if self.max_password_length == 0 {
-            return Err(Error::invalid("max_password_length", "must be at least 1"));
+            return Err(Error::invalid(Setting::MaxPasswordLength, AT_LEAST_ONE));
         }
         for v in &self.password_validators {
             match v {
@@ -356,16 +370,16 @@ impl AuthConfig {
                     if *min_length > self.max_password_length =>
                 {
                     return Err(Error::invalid(
-                        "password_validators",
-                        "minimum_length.min_length exceeds max_password_length",
+                        Setting::PasswordValidators,
+                        InvalidReason::MinLengthAboveMax,
                     ));
                 }
                 PasswordValidatorConfig::UserAttributeSimilarity { max_similarity, .. }
                     if !(0.1..=1.0).contains(max_similarity) =>
                 {
                     return Err(Error::invalid(
-                        "password_validators",
-                        "user_attribute_similarity.max_similarity must be between 0.1 and 1.0",
+                        Setting::PasswordValidators,
+                        InvalidReason::MaxSimilarityOutOfRange,
                     ));
                 }
                 _ => {}
@@ -375,38 +389,37 @@ impl AuthConfig {
     }
 
     fn validate_secrets(&self) -> Result<()> {
-        let long_enough = |field: &'static str, s: &SecretString, min: usize| {
-            if s.expose_secret().len() < min {
+        let long_enough = |field: Setting, s: &SecretString, min_bytes: usize| {
+            if s.expose_secret().len() < min_bytes {
                 Err(Error::invalid(
                     field,
-                    format!("must be at least {min} bytes long"),
+                    InvalidReason::SecretTooShort { min_bytes },
                 ))
             } else {
                 Ok(())
             }
         };
         if let Some(s) = &self.signing_secret {
-            long_enough("signing_secret", s, MIN_SECRET_BYTES)?;
+            long_enough(Setting::SigningSecret, s, MIN_SECRET_BYTES)?;
         }
         for s in &self.signing_fallback_secrets {
-            long_enough("signing_fallback_secrets", s, MIN_SECRET_BYTES)?;
+            long_enough(Setting::SigningFallbackSecrets, s, MIN_SECRET_BYTES)?;
         }
         if let Some(min) = self.jwt_algorithm.min_secret_bytes() {
             if let Some(s) = &self.jwt_secret {
-                long_enough("jwt_secret", s, min)?;
+                long_enough(Setting::JwtSecret, s, min)?;
             }
             if self.token_backend == TokenBackendKind::Jwt {
                 match (&self.jwt_secret, &self.signing_secret) {
                     (None, None) => {
                         return Err(Error::invalid(
-                            "jwt_secret",
-                            format!(
-                                "{} needs a secret: set jwt_secret or signing_secret",
-                                self.jwt_algorithm
-                            ),
+                            Setting::JwtSecret,
+                            InvalidReason::MissingSecret {
+                                algorithm: self.jwt_algorithm,
+                            },
                         ));
                     }
-                    (None, Some(s)) => long_enough("signing_secret", s, min)?,
+                    (None, Some(s)) => long_enough(Setting::SigningSecret, s, min)?,
                     _ => {}
                 }
             }

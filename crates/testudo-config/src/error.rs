@@ -1,6 +1,10 @@
 //! Errors of configuration validation and loading.
 
+use std::fmt;
 use std::path::PathBuf;
+
+use crate::config::JwtAlgorithm;
+use crate::setting::Setting;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -8,17 +12,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What can go wrong building, validating or loading an [`crate::AuthConfig`].
 ///
 /// Every message names the field, the file or the environment variable at fault, and never
-/// shows a secret's value.
+/// shows a secret's value. The reasons are data ([`InvalidReason`], [`EnvReason`]): match on
+/// them rather than on the text.
+///
+/// Converts into [`testudo_core::Error::Configuration`]: every case is a wrong setting.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A field holds an inconsistent or unsafe value.
     #[error("invalid configuration: {field}: {reason}")]
     Invalid {
-        /// The field's name, as in the TOML file.
-        field: &'static str,
+        /// The field at fault.
+        field: Setting,
         /// What is wrong with it.
-        reason: String,
+        reason: InvalidReason,
     },
     /// The configuration file could not be read.
     #[error("cannot read configuration file {}", path.display())]
@@ -34,26 +41,198 @@ pub enum Error {
     Parse {
         /// The file, when loading from one.
         path: Option<PathBuf>,
-        /// The parser's error: it names the field and the position.
+        /// What the parser refused, with the key and the position.
         #[source]
-        source: Box<toml::de::Error>,
+        source: ParseError,
     },
-    /// An environment variable holds a value that cannot be used.
-    #[error("environment variable {var}: {reason}")]
+    /// An environment variable named after a setting holds a value that cannot be used.
+    #[error("environment variable {}: {reason}", setting.env_var())]
     Env {
-        /// The variable's name, e.g. `TESTUDO_ACCESS_TOKEN_LIFETIME`.
-        var: String,
-        /// What is wrong with its value (never the value of a secret).
-        reason: String,
+        /// The setting the variable is named after ([`Setting::env_var`] is its name).
+        setting: Setting,
+        /// What is wrong with its value (never the value itself).
+        reason: EnvReason,
+    },
+    /// A `TESTUDO_*` environment variable that names no setting.
+    #[error("environment variable {var}: not a testudo setting")]
+    UnknownEnv {
+        /// The variable's name, e.g. `TESTUDO_ACESS_TOKEN_LIFETIME`.
+        var: EnvVarName,
     },
 }
 
 impl Error {
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            reason: reason.into(),
+    pub(crate) const fn invalid(field: Setting, reason: InvalidReason) -> Self {
+        Self::Invalid { field, reason }
+    }
+}
+
+/// Why a setting was refused by [`AuthConfig::validate`](crate::AuthConfig::validate), as
+/// [`Error::Invalid`]'s `reason`. Its `Display` is the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// A lifetime is zero.
+    #[error("must be at least one second")]
+    ZeroDuration,
+    /// A number is below its smallest accepted value.
+    #[error("must be at least {min}")]
+    TooSmall {
+        /// The smallest accepted value.
+        min: u64,
+    },
+    /// A number is outside its accepted range.
+    #[error("must be between {min} and {max}")]
+    OutOfRange {
+        /// The smallest accepted value.
+        min: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
+    /// A lifetime is shorter than another setting's, which it must not be.
+    #[error("must not be shorter than {than}")]
+    ShorterThan {
+        /// The setting it must not be shorter than.
+        than: Setting,
+    },
+    /// A duration is not shorter than another setting's, which it must be.
+    #[error("must be shorter than {than}")]
+    NotShorterThan {
+        /// The setting it must be shorter than.
+        than: Setting,
+    },
+    /// `argon2_memory_cost` gives less memory than Argon2 needs per lane.
+    #[error("must be at least {kib_per_lane} KiB per lane ({kib_per_lane} x argon2_parallelism)")]
+    MemoryPerLane {
+        /// The least memory per lane, in KiB.
+        kib_per_lane: u32,
+    },
+    /// A `minimum_length` validator asks for more characters than `max_password_length` allows.
+    #[error("minimum_length.min_length exceeds max_password_length")]
+    MinLengthAboveMax,
+    /// A `user_attribute_similarity` validator's `max_similarity` is outside 0.1..=1.0 (or not
+    /// a number).
+    #[error("user_attribute_similarity.max_similarity must be between 0.1 and 1.0")]
+    MaxSimilarityOutOfRange,
+    /// A secret is shorter than the algorithm using it requires.
+    #[error("must be at least {min_bytes} bytes long")]
+    SecretTooShort {
+        /// The least length, in bytes.
+        min_bytes: usize,
+    },
+    /// The JWT backend with an HMAC algorithm, and neither `jwt_secret` nor `signing_secret`.
+    #[error("{algorithm} needs a secret: set jwt_secret or signing_secret")]
+    MissingSecret {
+        /// The configured algorithm.
+        algorithm: JwtAlgorithm,
+    },
+    /// Not the name of a [`JwtAlgorithm`].
+    #[error("unknown algorithm (expected one of HS256, HS384, HS512, RS256, ES256, EdDSA)")]
+    UnknownAlgorithm,
+    /// Not the name of a [`TokenBackendKind`](crate::TokenBackendKind).
+    #[error("unknown backend (expected \"database\" or \"jwt\")")]
+    UnknownBackend,
+}
+
+/// Why an environment variable's value was refused, as [`Error::Env`]'s `reason`. Its
+/// `Display` is the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvReason {
+    /// A count was expected.
+    #[error("expected a non-negative whole number")]
+    NotAWholeNumber,
+    /// A lifetime in seconds was expected.
+    #[error("expected a whole number of seconds")]
+    NotSeconds,
+    /// A boolean was expected (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+    #[error("expected true or false")]
+    NotABoolean,
+    /// The value is not one the setting accepts (an unknown algorithm or backend).
+    #[error("{0}")]
+    Invalid(InvalidReason),
+    /// The setting is read from code or a TOML file only (`password_validators`).
+    #[error("cannot be set from the environment (use code or a TOML file)")]
+    NotFromEnvironment,
+}
+
+/// The name of a `TESTUDO_*` environment variable that is not a testudo setting, as in
+/// [`Error::UnknownEnv`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvVarName(Box<str>);
+
+impl EnvVarName {
+    pub(crate) fn new(name: &str) -> Self {
+        Self(name.into())
+    }
+
+    /// The variable's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EnvVarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a TOML document does not describe an [`AuthConfig`](crate::AuthConfig): the parser's
+/// message, the key at fault and the position, as the source of [`Error::Parse`].
+///
+/// The TOML parser's own error stays inside (it is not part of this crate's API). Unlike it,
+/// neither `Display` nor `Debug` quotes the document: the offending line may hold a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    error: Box<toml::de::Error>,
+    /// 1-based line and column (in characters) where the parser stopped.
+    position: Option<(usize, usize)>,
+}
+
+impl ParseError {
+    /// Wraps `error`, raised while parsing `text`, dropping its copy of the document.
+    pub(crate) fn new(mut error: toml::de::Error, text: &str) -> Self {
+        let position = error
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| {
+                let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+                let line = before.matches('\n').count() + 1;
+                let column = before[line_start..].chars().count() + 1;
+                (line, column)
+            });
+        error.set_input(None);
+        Self {
+            error: Box::new(error),
+            position,
         }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((line, column)) = self.position {
+            write!(f, "line {line}, column {column}: ")?;
+        }
+        // Without the document, the parser's text is its message, then `in `key`` when it
+        // knows the key: one line here.
+        let text = self.error.to_string();
+        let mut parts = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        if let Some(first) = parts.next() {
+            f.write_str(first)?;
+        }
+        for part in parts {
+            write!(f, " {part}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 

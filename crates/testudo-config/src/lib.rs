@@ -6,9 +6,11 @@ mod error;
 mod global;
 mod load;
 mod secret;
+mod setting;
 mod validators;
 
 pub use config::{AuthConfig, AuthConfigBuilder, JwtAlgorithm, TokenBackendKind};
-pub use error::{Error, Result};
+pub use error::{EnvReason, EnvVarName, Error, InvalidReason, ParseError, Result};
 pub use global::{configure, get_config};
+pub use setting::Setting;
 pub use validators::PasswordValidatorConfig;

@@ -5,8 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::config::AuthConfig;
-use crate::error::{Error, Result};
+use crate::error::{EnvReason, EnvVarName, Error, ParseError, Result};
 use crate::secret::non_empty_secret;
+use crate::setting::Setting;
 
 /// The prefix of the environment variables [`AuthConfig::from_env`] reads.
 pub(crate) const ENV_PREFIX: &str = "TESTUDO_";
@@ -33,7 +34,7 @@ impl AuthConfig {
     pub fn from_toml_str(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| Error::Parse {
             path: None,
-            source: Box::new(e),
+            source: ParseError::new(e, text),
         })?;
         config.validate()?;
         Ok(config)
@@ -53,7 +54,7 @@ impl AuthConfig {
         })?;
         let config: Self = toml::from_str(&text).map_err(|e| Error::Parse {
             path: Some(path.to_owned()),
-            source: Box::new(e),
+            source: ParseError::new(e, &text),
         })?;
         config.validate()?;
         Ok(config)
@@ -68,8 +69,9 @@ impl AuthConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::Env`] naming the variable whose value cannot be parsed, [`Error::Invalid`] for
-    /// values that fail [`AuthConfig::validate`].
+    /// [`Error::Env`] naming the variable whose value cannot be parsed, [`Error::UnknownEnv`]
+    /// for a `TESTUDO_*` variable that names no setting, [`Error::Invalid`] for values that fail
+    /// [`AuthConfig::validate`].
     pub fn from_env() -> Result<Self> {
         Self::default().with_env_vars(std::env::vars_os().filter_map(|(k, v)| {
             Some((k.into_string().ok()?, v.into_string().unwrap_or_default()))
@@ -109,62 +111,64 @@ impl AuthConfig {
     }
 
     fn apply_env(&mut self, var: &str, field: &str, value: &str) -> Result<()> {
-        let v = EnvValue { var, value };
-        match field {
-            "argon2_time_cost" => self.argon2_time_cost = v.parse()?,
-            "argon2_memory_cost" => self.argon2_memory_cost = v.parse()?,
-            "argon2_parallelism" => self.argon2_parallelism = v.parse()?,
-            "bcrypt_rounds" => self.bcrypt_rounds = v.parse()?,
-            "pbkdf2_iterations" => self.pbkdf2_iterations = v.parse()?,
-            "access_token_lifetime" => self.access_token_lifetime = v.seconds()?,
-            "refresh_token_lifetime" => self.refresh_token_lifetime = v.seconds()?,
-            "token_length" => self.token_length = v.parse()?,
-            "max_tokens_per_user" => self.max_tokens_per_user = v.parse()?,
-            "max_password_length" => self.max_password_length = v.parse()?,
-            "signing_secret" => self.signing_secret = non_empty_secret(value.to_owned()),
-            "signing_token_lifetime" => self.signing_token_lifetime = v.seconds()?,
-            "jwt_secret" => self.jwt_secret = non_empty_secret(value.to_owned()),
-            "jwt_algorithm" => self.jwt_algorithm = v.parse_with(str::parse)?,
-            "jwt_issuer" => self.jwt_issuer = Some(value.to_owned()).filter(|s| !s.is_empty()),
-            "jwt_audience" => {
+        let Some(setting) = Setting::from_name(field) else {
+            return Err(Error::UnknownEnv {
+                var: EnvVarName::new(var),
+            });
+        };
+        let v = EnvValue { setting, value };
+        match setting {
+            Setting::Argon2TimeCost => self.argon2_time_cost = v.parse()?,
+            Setting::Argon2MemoryCost => self.argon2_memory_cost = v.parse()?,
+            Setting::Argon2Parallelism => self.argon2_parallelism = v.parse()?,
+            Setting::BcryptRounds => self.bcrypt_rounds = v.parse()?,
+            Setting::Pbkdf2Iterations => self.pbkdf2_iterations = v.parse()?,
+            Setting::PasswordValidators => return Err(v.error(EnvReason::NotFromEnvironment)),
+            Setting::AccessTokenLifetime => self.access_token_lifetime = v.seconds()?,
+            Setting::RefreshTokenLifetime => self.refresh_token_lifetime = v.seconds()?,
+            Setting::TokenLength => self.token_length = v.parse()?,
+            Setting::MaxTokensPerUser => self.max_tokens_per_user = v.parse()?,
+            Setting::MaxPasswordLength => self.max_password_length = v.parse()?,
+            Setting::SigningSecret => self.signing_secret = non_empty_secret(value.to_owned()),
+            Setting::SigningTokenLifetime => self.signing_token_lifetime = v.seconds()?,
+            Setting::JwtSecret => self.jwt_secret = non_empty_secret(value.to_owned()),
+            Setting::JwtAlgorithm => self.jwt_algorithm = v.parse_with(str::parse)?,
+            Setting::JwtIssuer => {
+                self.jwt_issuer = Some(value.to_owned()).filter(|s| !s.is_empty());
+            }
+            Setting::JwtAudience => {
                 self.jwt_audience = Some(value.to_owned()).filter(|s| !s.is_empty());
             }
-            "jwt_blacklist_enabled" => self.jwt_blacklist_enabled = v.boolean()?,
-            "hash_concurrency" => self.hash_concurrency = v.parse()?,
-            "signing_fallback_secrets" => {
+            Setting::JwtBlacklistEnabled => self.jwt_blacklist_enabled = v.boolean()?,
+            Setting::HashConcurrency => self.hash_concurrency = v.parse()?,
+            Setting::SigningFallbackSecrets => {
                 self.signing_fallback_secrets = value
                     .split(',')
                     .filter_map(|s| non_empty_secret(s.trim().to_owned()))
                     .collect();
             }
-            "jwt_leeway" => self.jwt_leeway = v.seconds()?,
-            "refresh_reuse_detection" => self.refresh_reuse_detection = v.boolean()?,
-            "revoke_tokens_on_password_change" => {
+            Setting::JwtLeeway => self.jwt_leeway = v.seconds()?,
+            Setting::RefreshReuseDetection => self.refresh_reuse_detection = v.boolean()?,
+            Setting::RevokeTokensOnPasswordChange => {
                 self.revoke_tokens_on_password_change = v.boolean()?;
             }
-            "email_token_lifetime" => self.email_token_lifetime = v.seconds()?,
-            "token_backend" => self.token_backend = v.parse_with(str::parse)?,
-            _ => {
-                return Err(Error::Env {
-                    var: var.to_owned(),
-                    reason: "not a testudo setting".to_owned(),
-                });
-            }
+            Setting::EmailTokenLifetime => self.email_token_lifetime = v.seconds()?,
+            Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
         }
         Ok(())
     }
 }
 
 struct EnvValue<'a> {
-    var: &'a str,
+    setting: Setting,
     value: &'a str,
 }
 
 impl EnvValue<'_> {
-    fn error(&self, reason: impl Into<String>) -> Error {
+    fn error(&self, reason: EnvReason) -> Error {
         Error::Env {
-            var: self.var.to_owned(),
-            reason: reason.into(),
+            setting: self.setting,
+            reason,
         }
     }
 
@@ -172,12 +176,12 @@ impl EnvValue<'_> {
         self.value
             .trim()
             .parse()
-            .map_err(|_| self.error("expected a non-negative whole number"))
+            .map_err(|_| self.error(EnvReason::NotAWholeNumber))
     }
 
     fn parse_with<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
         f(self.value.trim()).map_err(|e| match e {
-            Error::Invalid { reason, .. } => self.error(reason),
+            Error::Invalid { reason, .. } => self.error(EnvReason::Invalid(reason)),
             other => other,
         })
     }
@@ -185,14 +189,14 @@ impl EnvValue<'_> {
     fn seconds(&self) -> Result<Duration> {
         self.parse::<u64>()
             .map(Duration::from_secs)
-            .map_err(|_| self.error("expected a whole number of seconds"))
+            .map_err(|_| self.error(EnvReason::NotSeconds))
     }
 
     fn boolean(&self) -> Result<bool> {
         match self.value.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(self.error("expected true or false")),
+            _ => Err(self.error(EnvReason::NotABoolean)),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use testudo_config::{
-    AuthConfig, Error, JwtAlgorithm, PasswordValidatorConfig, TokenBackendKind, configure,
-    get_config,
+    AuthConfig, EnvReason, Error, InvalidReason, JwtAlgorithm, PasswordValidatorConfig, Setting,
+    TokenBackendKind, configure, get_config,
 };
 use testudo_test_support::{TestResult, Vectors};
 
@@ -14,7 +14,7 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 fn invalid_field(result: &Result<AuthConfig, Error>) -> Option<&'static str> {
     match result {
-        Err(Error::Invalid { field, .. }) => Some(*field),
+        Err(Error::Invalid { field, .. }) => Some(field.as_str()),
         _ => None,
     }
 }
@@ -351,7 +351,7 @@ fn toml_errors_name_the_problem() {
     assert!(matches!(
         invalid,
         Err(Error::Invalid {
-            field: "token_length",
+            field: Setting::TokenLength,
             ..
         })
     ));
@@ -409,17 +409,23 @@ fn a_bad_environment_value_names_the_variable() {
     ];
     for (var, value) in cases {
         let err = AuthConfig::default().with_env_vars([(var, value)]).err();
-        match err {
-            Some(Error::Env { var: named, .. }) => assert_eq!(named, var),
+        match &err {
+            Some(Error::Env { setting, .. }) => assert_eq!(setting.env_var(), var),
+            Some(Error::UnknownEnv { var: named }) => assert_eq!(named.as_str(), var),
             other => panic!("{var}={value}: expected an Env error, got {other:?}"),
         }
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("environment variable {var}: ")),
+            "{message}"
+        );
     }
     // Parsed but unsafe: the validation error names the field.
     let err = AuthConfig::default().with_env_vars([("TESTUDO_TOKEN_LENGTH", "10")]);
     assert!(matches!(
         err,
         Err(Error::Invalid {
-            field: "token_length",
+            field: Setting::TokenLength,
             ..
         })
     ));
@@ -464,4 +470,337 @@ fn configuration_errors_convert_into_the_core_error() {
         );
     assert!(matches!(err, testudo_core::Error::Configuration(_)));
     assert!(err.to_string().contains("token_length"));
+}
+
+/// The message of `result`'s error, its source's message, and the core error's message and
+/// source, after checking that it converts to `Configuration`.
+fn messages(result: Result<AuthConfig, Error>) -> (String, Option<String>, String, Option<String>) {
+    let Err(err) = result else {
+        return (String::new(), None, String::new(), None);
+    };
+    let message = err.to_string();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    let core = testudo_core::Error::from(err);
+    assert!(
+        matches!(core, testudo_core::Error::Configuration(_)),
+        "{core:?}"
+    );
+    let core_source = std::error::Error::source(&core).map(ToString::to_string);
+    (message, source, core.to_string(), core_source)
+}
+
+#[test]
+fn each_invalid_reason_is_data_and_reads_as_a_message_naming_the_field() {
+    let b = AuthConfig::builder;
+    let similarity = |max_similarity| {
+        vec![PasswordValidatorConfig::UserAttributeSimilarity {
+            user_attributes: vec!["email".into()],
+            max_similarity,
+        }]
+    };
+    let cases: Vec<(Result<AuthConfig, Error>, Setting, InvalidReason, &str)> = vec![
+        (
+            b().access_token_lifetime(Duration::ZERO).build(),
+            Setting::AccessTokenLifetime,
+            InvalidReason::ZeroDuration,
+            "access_token_lifetime: must be at least one second",
+        ),
+        (
+            b().access_token_lifetime(Duration::from_secs(3600))
+                .refresh_token_lifetime(Duration::from_secs(60))
+                .build(),
+            Setting::RefreshTokenLifetime,
+            InvalidReason::ShorterThan {
+                than: Setting::AccessTokenLifetime,
+            },
+            "refresh_token_lifetime: must not be shorter than access_token_lifetime",
+        ),
+        (
+            b().jwt_leeway(Duration::from_secs(900)).build(),
+            Setting::JwtLeeway,
+            InvalidReason::NotShorterThan {
+                than: Setting::AccessTokenLifetime,
+            },
+            "jwt_leeway: must be shorter than access_token_lifetime",
+        ),
+        (
+            b().token_length(16).build(),
+            Setting::TokenLength,
+            InvalidReason::OutOfRange { min: 32, max: 1024 },
+            "token_length: must be between 32 and 1024",
+        ),
+        (
+            b().argon2_time_cost(0).build(),
+            Setting::Argon2TimeCost,
+            InvalidReason::TooSmall { min: 1 },
+            "argon2_time_cost: must be at least 1",
+        ),
+        (
+            b().argon2_parallelism(0).build(),
+            Setting::Argon2Parallelism,
+            InvalidReason::OutOfRange {
+                min: 1,
+                max: 16_777_215,
+            },
+            "argon2_parallelism: must be between 1 and 16777215",
+        ),
+        (
+            b().argon2_memory_cost(31).argon2_parallelism(4).build(),
+            Setting::Argon2MemoryCost,
+            InvalidReason::MemoryPerLane { kib_per_lane: 8 },
+            "argon2_memory_cost: must be at least 8 KiB per lane (8 x argon2_parallelism)",
+        ),
+        (
+            b().bcrypt_rounds(32).build(),
+            Setting::BcryptRounds,
+            InvalidReason::OutOfRange { min: 4, max: 31 },
+            "bcrypt_rounds: must be between 4 and 31",
+        ),
+        (
+            b().pbkdf2_iterations(0).build(),
+            Setting::Pbkdf2Iterations,
+            InvalidReason::TooSmall { min: 1 },
+            "pbkdf2_iterations: must be at least 1",
+        ),
+        (
+            b().max_password_length(0).build(),
+            Setting::MaxPasswordLength,
+            InvalidReason::TooSmall { min: 1 },
+            "max_password_length: must be at least 1",
+        ),
+        (
+            b().hash_concurrency(0).build(),
+            Setting::HashConcurrency,
+            InvalidReason::TooSmall { min: 1 },
+            "hash_concurrency: must be at least 1",
+        ),
+        (
+            b().max_password_length(6).build(),
+            Setting::PasswordValidators,
+            InvalidReason::MinLengthAboveMax,
+            "password_validators: minimum_length.min_length exceeds max_password_length",
+        ),
+        (
+            b().password_validators(similarity(0.05)).build(),
+            Setting::PasswordValidators,
+            InvalidReason::MaxSimilarityOutOfRange,
+            "password_validators: user_attribute_similarity.max_similarity must be between 0.1 \
+             and 1.0",
+        ),
+        (
+            b().signing_secret("short-secret-value").build(),
+            Setting::SigningSecret,
+            InvalidReason::SecretTooShort { min_bytes: 32 },
+            "signing_secret: must be at least 32 bytes long",
+        ),
+        (
+            b().jwt_algorithm(JwtAlgorithm::HS512)
+                .jwt_secret(SECRET)
+                .build(),
+            Setting::JwtSecret,
+            InvalidReason::SecretTooShort { min_bytes: 64 },
+            "jwt_secret: must be at least 64 bytes long",
+        ),
+        (
+            b().token_backend(TokenBackendKind::Jwt)
+                .jwt_algorithm(JwtAlgorithm::HS384)
+                .build(),
+            Setting::JwtSecret,
+            InvalidReason::MissingSecret {
+                algorithm: JwtAlgorithm::HS384,
+            },
+            "jwt_secret: HS384 needs a secret: set jwt_secret or signing_secret",
+        ),
+    ];
+    for (result, field, reason, message) in cases {
+        match &result {
+            Err(Error::Invalid {
+                field: f,
+                reason: r,
+            }) => assert_eq!((*f, *r), (field, reason), "{message}"),
+            other => panic!("{message}: expected an Invalid error, got {other:?}"),
+        }
+        let expected = format!("invalid configuration: {message}");
+        let (shown, source, core, core_source) = messages(result);
+        assert_eq!(shown, expected);
+        assert_eq!(source, None, "{message}: no cause");
+        assert_eq!(core, expected, "{message}: the core error reads the same");
+        assert_eq!(core_source, None, "{message}");
+        assert!(!shown.contains("short-secret-value"), "{shown}");
+    }
+}
+
+#[test]
+fn unknown_algorithm_and_backend_names_are_invalid_values() {
+    let alg = "none".parse::<JwtAlgorithm>();
+    assert!(matches!(
+        alg,
+        Err(Error::Invalid {
+            field: Setting::JwtAlgorithm,
+            reason: InvalidReason::UnknownAlgorithm,
+        })
+    ));
+    assert_eq!(
+        alg.err().map(|e| e.to_string()).unwrap_or_default(),
+        "invalid configuration: jwt_algorithm: unknown algorithm (expected one of HS256, HS384, \
+         HS512, RS256, ES256, EdDSA)"
+    );
+    let backend = "redis".parse::<TokenBackendKind>();
+    assert!(matches!(
+        backend,
+        Err(Error::Invalid {
+            field: Setting::TokenBackend,
+            reason: InvalidReason::UnknownBackend,
+        })
+    ));
+    assert_eq!(
+        backend.err().map(|e| e.to_string()).unwrap_or_default(),
+        "invalid configuration: token_backend: unknown backend (expected \"database\" or \"jwt\")"
+    );
+}
+
+#[test]
+fn each_environment_error_is_data_and_reads_as_a_message_naming_the_variable() {
+    let env = |var: &str, value: &str| AuthConfig::default().with_env_vars([(var, value)]);
+    let cases = [
+        (
+            "TESTUDO_ARGON2_TIME_COST",
+            "three",
+            Some((Setting::Argon2TimeCost, EnvReason::NotAWholeNumber)),
+            "expected a non-negative whole number",
+        ),
+        (
+            "TESTUDO_ACCESS_TOKEN_LIFETIME",
+            "-1",
+            Some((Setting::AccessTokenLifetime, EnvReason::NotSeconds)),
+            "expected a whole number of seconds",
+        ),
+        (
+            "TESTUDO_JWT_BLACKLIST_ENABLED",
+            "maybe",
+            Some((Setting::JwtBlacklistEnabled, EnvReason::NotABoolean)),
+            "expected true or false",
+        ),
+        (
+            "TESTUDO_JWT_ALGORITHM",
+            "none",
+            Some((
+                Setting::JwtAlgorithm,
+                EnvReason::Invalid(InvalidReason::UnknownAlgorithm),
+            )),
+            "unknown algorithm (expected one of HS256, HS384, HS512, RS256, ES256, EdDSA)",
+        ),
+        (
+            "TESTUDO_TOKEN_BACKEND",
+            "redis",
+            Some((
+                Setting::TokenBackend,
+                EnvReason::Invalid(InvalidReason::UnknownBackend),
+            )),
+            "unknown backend (expected \"database\" or \"jwt\")",
+        ),
+        (
+            "TESTUDO_PASSWORD_VALIDATORS",
+            "minimum_length",
+            Some((Setting::PasswordValidators, EnvReason::NotFromEnvironment)),
+            "cannot be set from the environment (use code or a TOML file)",
+        ),
+        (
+            "TESTUDO_NO_SUCH_SETTING",
+            "1",
+            None,
+            "not a testudo setting",
+        ),
+    ];
+    for (var, value, data, reason) in cases {
+        let result = env(var, value);
+        match (&result, data) {
+            (Err(Error::Env { setting, reason }), Some(expected)) => {
+                assert_eq!((*setting, *reason), expected, "{var}");
+            }
+            (Err(Error::UnknownEnv { var: named }), None) => assert_eq!(named.as_str(), var),
+            (other, _) => panic!("{var}={value}: unexpected {other:?}"),
+        }
+        let expected = format!("environment variable {var}: {reason}");
+        let (shown, source, core, core_source) = messages(result);
+        assert_eq!(shown, expected);
+        assert_eq!(source, None, "{var}: no cause");
+        assert_eq!(core, expected);
+        assert_eq!(core_source, None);
+        assert!(!shown.contains(value) || value == "1", "{shown}");
+    }
+}
+
+#[test]
+fn every_setting_but_the_validator_list_is_read_from_the_environment() {
+    for setting in Setting::ALL {
+        let result = AuthConfig::default().with_env_vars([(setting.env_var(), "#")]);
+        match result {
+            Err(Error::UnknownEnv { var }) => panic!("{var} is not read"),
+            Err(Error::Env { setting: named, .. }) => assert_eq!(named, *setting),
+            // A text setting takes "#" (and a secret is then refused as too short).
+            Ok(_) | Err(Error::Invalid { .. }) => {}
+            Err(other) => panic!("{setting}: unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_field_of_the_configuration_has_a_setting() {
+    // `{:#?}` writes one field per line, indented by four spaces.
+    let shown = format!("{:#?}", AuthConfig::default());
+    let fields: Vec<&str> = shown
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+        .collect();
+    let settings: Vec<&str> = Setting::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(fields, settings);
+}
+
+#[test]
+fn a_toml_error_keeps_the_parser_message_in_source_only_and_never_quotes_the_document() {
+    let secret = "s3cret-value-0123456789abcdef0123456789";
+    let result = AuthConfig::from_toml_str(&format!(
+        "access_token_lifetime = 600\nsigning_secret = \"{secret}\" trailing\n"
+    ));
+    let Err(err) = result else {
+        panic!("trailing text after a value must be refused");
+    };
+    assert!(matches!(err, Error::Parse { path: None, .. }), "{err:?}");
+    let parse = std::error::Error::source(&err)
+        .and_then(|s| s.downcast_ref::<testudo_config::ParseError>());
+    let shown_source = parse.map(ToString::to_string).unwrap_or_default();
+    assert!(
+        shown_source.starts_with("line 2, column "),
+        "{shown_source}"
+    );
+    let everything = format!("{err} | {err:?} | {shown_source} | {parse:?}");
+    assert!(!everything.contains(secret), "{everything}");
+    assert!(!everything.contains("trailing"), "{everything}");
+
+    let (message, source, core, core_source) = messages(Err(err));
+    assert_eq!(message, "invalid configuration file");
+    assert_eq!(source.as_deref(), Some(shown_source.as_str()));
+    assert_eq!(core, "invalid configuration file");
+    assert_eq!(core_source.as_deref(), Some(shown_source.as_str()));
+}
+
+#[test]
+fn a_toml_error_names_the_key_and_position() {
+    let source = |text: &str| {
+        AuthConfig::from_toml_str(text)
+            .err()
+            .and_then(|e| std::error::Error::source(&e).map(ToString::to_string))
+            .unwrap_or_default()
+    };
+    let unknown = source("user_modle = \"x\"");
+    assert!(unknown.contains("unknown field `user_modle`"), "{unknown}");
+    let wrong_type = source("token_length = 64\njwt_algorithm = \"none\"\n");
+    assert!(
+        wrong_type.starts_with("line 2, column 17: ") && wrong_type.contains("jwt_algorithm"),
+        "{wrong_type}"
+    );
+    assert!(!wrong_type.contains('\n'), "one line: {wrong_type:?}");
 }

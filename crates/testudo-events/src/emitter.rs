@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use testudo_core::{BoxError, async_trait};
 
 use crate::error::{Error, EventError, HandlerPanicked, Result};
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 
 /// An async event handler.
 ///
@@ -202,7 +202,7 @@ impl EventEmitter {
         let event = event.as_ref();
         let mut map = self.write();
         let not_registered = || Error::NotRegistered {
-            event: event.to_owned(),
+            event: EventKind::from_name(event),
             id,
         };
         let old = map.get(event).ok_or_else(not_registered)?;

@@ -152,9 +152,16 @@ async fn with_propagation_the_first_error_stops_the_rest() -> TestResult {
     assert!(err.handler.contains("closure"), "{}", err.handler);
     assert_eq!(err.source.to_string(), "bad failed");
     assert_eq!(entries(&log)?, ["a:user_login", "bad"]);
-    // Converts into the core error.
+    // Converts into the core error; the handler's error is the source only.
+    let message = err.to_string();
+    assert!(!message.contains("bad failed"), "{message}");
     let core: testudo_core::Error = err.into();
     assert!(matches!(core, testudo_core::Error::Event(_)));
+    assert_eq!(core.to_string(), message);
+    assert_eq!(
+        std::error::Error::source(&core).map(ToString::to_string),
+        Some("bad failed".to_owned())
+    );
     Ok(())
 }
 
@@ -227,9 +234,8 @@ async fn removing_an_unknown_handler_is_an_error() -> TestResult {
     ));
     emitter.remove_listener("user_login", a)?;
     let err = emitter.remove_listener("user_login", a);
-    assert!(
-        matches!(&err, Err(Error::NotRegistered { event, id }) if event == "user_login" && *id == a)
-    );
+    assert!(matches!(&err, Err(Error::NotRegistered { event, id })
+            if *event == Some(EventKind::UserLogin) && *id == a));
     let other = EventEmitter::new();
     assert!(other.remove_listener("user_login", b).is_err());
     assert_eq!(emitter.listeners("user_login"), [b]);
@@ -411,4 +417,42 @@ fn event_user_copies_id_and_email_of_any_auth_user() {
         EventUser::from_user(&user),
         EventUser::new("7", "grace@example.com")
     );
+}
+
+#[test]
+fn removing_an_unregistered_handler_names_the_handle_and_a_built_in_event() -> TestResult {
+    let emitter = EventEmitter::new();
+    let id = emitter.on("audit", |_: &Event| Box::pin(async { Ok(()) }));
+    let built_in = emitter
+        .remove_listener(EventKind::UserLogout, id)
+        .err()
+        .ok_or("not registered for user_logout")?;
+    assert_eq!(
+        built_in.to_string(),
+        format!("handler {id} is not registered for event 'user_logout'")
+    );
+    let custom = emitter
+        .remove_listener("audit-trail", id)
+        .err()
+        .ok_or("not registered for audit-trail")?;
+    assert!(
+        matches!(custom, Error::NotRegistered { event: None, id: named } if named == id),
+        "{custom:?}"
+    );
+    assert_eq!(
+        custom.to_string(),
+        format!("handler {id} is not registered for that event")
+    );
+    for err in [built_in, custom] {
+        let message = err.to_string();
+        assert!(std::error::Error::source(&err).is_none());
+        let core = testudo_core::Error::from(err);
+        assert!(
+            matches!(core, testudo_core::Error::Configuration(_)),
+            "{core:?}"
+        );
+        assert_eq!(core.to_string(), message);
+        assert!(std::error::Error::source(&core).is_none());
+    }
+    Ok(())
 }

@@ -169,6 +169,78 @@ fn a_too_long_password_is_refused_with_the_reference_message() -> TestResult {
     Ok(())
 }
 
+/// The messages of `e` and of every source below it, top first.
+fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn parameters_the_hash_function_refuses_are_a_configuration_error_with_the_cause_in_source()
+-> TestResult {
+    let config = cheap_with(|c| c.argon2_parallelism = 0);
+    let Err(err) = PasswordHasher::from_config(&config) else {
+        return Err("zero lanes must be refused".into());
+    };
+    assert!(matches!(err, Error::Parameters(_)), "{err:?}");
+    let messages = chain(&err);
+    assert_eq!(messages[0], "invalid password hashing parameters");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(!messages[0].contains(&messages[1]), "{messages:?}");
+
+    let core = testudo_core::Error::from(err);
+    assert!(
+        matches!(core, testudo_core::Error::Configuration(_)),
+        "{core:?}"
+    );
+    assert_eq!(
+        chain(&core),
+        messages,
+        "Configuration shows the error itself"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancelled_hashing_task_is_an_internal_error_with_the_cause_in_source() -> TestResult {
+    let task = tokio::spawn(std::future::pending::<()>());
+    task.abort();
+    let Err(join) = task.await else {
+        return Err("an aborted task cannot complete".into());
+    };
+    let cause = join.to_string();
+    let err = Error::Task(Box::new(join));
+    assert_eq!(
+        chain(&err),
+        ["the password hashing task did not complete", cause.as_str()]
+    );
+
+    let core = testudo_core::Error::from(err);
+    assert!(matches!(core, testudo_core::Error::Internal(_)), "{core:?}");
+    assert_eq!(
+        chain(&core),
+        [
+            "internal error",
+            "the password hashing task did not complete",
+            cause.as_str()
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_failing_hash_function_or_random_generator_is_an_internal_error() {
+    let err = Error::Hashing(Box::new(std::io::Error::other("no entropy")));
+    assert_eq!(chain(&err), ["password hashing failed", "no entropy"]);
+    let core = testudo_core::Error::from(err);
+    assert!(matches!(core, testudo_core::Error::Internal(_)), "{core:?}");
+    assert_eq!(
+        chain(&core),
+        ["internal error", "password hashing failed", "no entropy"]
+    );
+}
+
 #[test]
 fn garbage_stored_strings_never_verify() -> TestResult {
     let h = cheap()?;

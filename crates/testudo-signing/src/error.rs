@@ -6,6 +6,11 @@ use testudo_core::{BadSignature, SignatureError, SignatureExpired};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything signing and unsigning can report.
+///
+/// Converts into [`testudo_core::Error`]: [`Error::Signature`] stays a refused signed value;
+/// [`Error::InvalidSeparator`] and [`Error::MissingSecret`] are
+/// [`Configuration`](testudo_core::Error::Configuration) errors (the signer is set up wrong).
+/// Signing itself cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -16,11 +21,25 @@ pub enum Error {
     #[error("invalid separator: {reason}")]
     InvalidSeparator {
         /// Why the separator was refused.
-        reason: &'static str,
+        reason: SeparatorReason,
     },
     /// No secret was given and the configuration has no `signing_secret`.
     #[error("no signing secret: pass one or set `signing_secret` in the configuration")]
     MissingSecret,
+}
+
+/// Why a separator was refused, as [`Error::InvalidSeparator`]'s `reason`. Its `Display` is the
+/// message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeparatorReason {
+    /// The separator is the empty string.
+    #[error("the separator must not be empty")]
+    Empty,
+    /// The separator contains a character of the base64url alphabet, which could occur inside a
+    /// signature.
+    #[error("the separator must not contain base64url characters [A-Za-z0-9_-]")]
+    Base64urlCharacter,
 }
 
 impl Error {

@@ -5,7 +5,7 @@ mod signer;
 mod timestamp;
 mod token;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, SeparatorReason};
 pub use signer::{DEFAULT_SEPARATOR, SALT_PREFIX, Signer, check_separator};
 pub use testudo_core::{BadSignature, SignatureError, SignatureExpired};
 pub use timestamp::TimestampSigner;

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq as _;
 use testudo_config::AuthConfig;
 use testudo_core::{BadSignature, ExposeSecret, SecretString};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SeparatorReason};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -103,7 +103,7 @@ fn resolve_secret(secret: &str) -> Result<SecretString> {
 pub fn check_separator(separator: &str) -> Result<()> {
     if separator.is_empty() {
         return Err(Error::InvalidSeparator {
-            reason: "the separator must not be empty",
+            reason: SeparatorReason::Empty,
         });
     }
     if separator
@@ -111,7 +111,7 @@ pub fn check_separator(separator: &str) -> Result<()> {
         .any(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(Error::InvalidSeparator {
-            reason: "the separator must not contain base64url characters [A-Za-z0-9_-]",
+            reason: SeparatorReason::Base64urlCharacter,
         });
     }
     Ok(())

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use testudo_config::AuthConfig;
 use testudo_core::{ExposeSecret, FixedClock, SecretString};
 use testudo_signing::{
-    BadSignature, Error, MaxAge, SignatureExpired, Signer, TimestampSigner, make_token,
-    verify_token,
+    BadSignature, Error, MaxAge, SeparatorReason, SignatureExpired, Signer, TimestampSigner,
+    check_separator, make_token, verify_token,
 };
 use testudo_test_support::TestResult;
 
@@ -115,11 +115,14 @@ fn salts_separate_purposes_and_none_is_compatible() -> TestResult {
 #[test]
 fn bad_separators_are_refused_at_construction() -> TestResult {
     for sep in ["", "a", "Z", "0", "-", "_", ":a", "x:"] {
-        assert!(
-            matches!(
-                Signer::new(SECRET)?.with_separator(sep),
-                Err(Error::InvalidSeparator { .. })
-            ),
+        let expected = if sep.is_empty() {
+            SeparatorReason::Empty
+        } else {
+            SeparatorReason::Base64urlCharacter
+        };
+        assert_eq!(
+            Signer::new(SECRET)?.with_separator(sep).err(),
+            Some(Error::InvalidSeparator { reason: expected }),
             "{sep:?}"
         );
     }
@@ -242,6 +245,35 @@ fn plain_and_timestamped_formats_are_not_separated_like_the_reference() -> TestR
         Some(BadSignature::NoTimestamp)
     );
     Ok(())
+}
+
+#[test]
+fn separator_errors_read_as_messages_and_are_configuration_errors() {
+    let cases = [
+        (
+            check_separator(""),
+            "invalid separator: the separator must not be empty",
+        ),
+        (
+            check_separator(":a"),
+            "invalid separator: the separator must not contain base64url characters \
+             [A-Za-z0-9_-]",
+        ),
+    ];
+    for (result, message) in cases {
+        let Err(err) = result else {
+            panic!("{message}: expected an error");
+        };
+        assert_eq!(err.to_string(), message);
+        assert!(std::error::Error::source(&err).is_none());
+        let core = testudo_core::Error::from(err);
+        assert!(
+            matches!(core, testudo_core::Error::Configuration(_)),
+            "{core:?}"
+        );
+        assert_eq!(core.to_string(), message);
+        assert!(std::error::Error::source(&core).is_none());
+    }
 }
 
 #[test]

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What building or running the password validators can fail with.
+///
+/// Converts into [`testudo_core::Error`]: [`Error::InvalidPassword`] stays a refused password,
+/// the others are [`Configuration`](testudo_core::Error::Configuration) errors (the validator
+/// settings are wrong).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -21,16 +25,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A validator setting this version does not know how to build.
-    #[error("unsupported password validator configuration: {0}")]
-    Unsupported(String),
+    /// A kind of [`PasswordValidatorConfig`](testudo_config::PasswordValidatorConfig) entry
+    /// this version does not know how to build. It cannot happen with the `testudo-config`
+    /// this crate is released with (each version pins the other); the enum is
+    /// `#[non_exhaustive]`, so the case must be answered.
+    #[error("unsupported password validator configuration")]
+    Unsupported,
 }
 
 impl From<Error> for testudo_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::InvalidPassword(e) => Self::InvalidPassword(e),
-            other => Self::configuration(other),
+            e @ (Error::PasswordList { .. } | Error::Unsupported) => Self::configuration(e),
         }
     }
 }

@@ -37,7 +37,7 @@ pub fn build_validator(config: &PasswordValidatorConfig) -> Result<Arc<dyn Passw
             *max_similarity,
         )),
         PasswordValidatorConfig::Custom(v) => Arc::clone(v),
-        other => return Err(Error::Unsupported(format!("{other:?}"))),
+        _ => return Err(Error::Unsupported),
     })
 }
 

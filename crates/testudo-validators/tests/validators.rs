@@ -170,11 +170,36 @@ fn a_missing_list_file_is_an_error_naming_the_path() -> TestResult {
     };
     assert_eq!(named, &path);
     assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    let cause = source.to_string();
     assert!(err.to_string().contains("no-such-list.txt"), "{err}");
-    assert!(err.source().is_some());
+    assert!(
+        !err.to_string().contains(&cause),
+        "the cause is in source() only: {err}"
+    );
+    assert_eq!(err.source().map(ToString::to_string), Some(cause.clone()));
+    let message = err.to_string();
     let core: testudo_core::Error = err.into();
     assert!(matches!(core, testudo_core::Error::Configuration(_)));
+    assert_eq!(core.to_string(), message);
+    assert_eq!(core.source().map(ToString::to_string), Some(cause));
     Ok(())
+}
+
+#[test]
+fn an_unsupported_validator_entry_is_a_configuration_error_without_a_cause() {
+    let err = Error::Unsupported;
+    assert_eq!(
+        err.to_string(),
+        "unsupported password validator configuration"
+    );
+    assert!(err.source().is_none());
+    let core = testudo_core::Error::from(err);
+    assert!(matches!(core, testudo_core::Error::Configuration(_)));
+    assert_eq!(
+        core.to_string(),
+        "unsupported password validator configuration"
+    );
+    assert!(core.source().is_none());
 }
 
 #[test]
