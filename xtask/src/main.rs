@@ -6,7 +6,8 @@
 //!   the facade's feature matrix, the tests, docs with `-D warnings`.
 //! - `cargo xtask bench [--quick] [--compare]`: the criterion benches of every crate, summarised
 //!   in `target/bench-summary.md`; `--compare` times the same operations against tortoise-auth
-//!   0.6.0 (see `docs/benchmarks.md`).
+//!   0.6.0 (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
+//!   where that logic lives.
 //! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
 
 mod bench;

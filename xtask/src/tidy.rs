@@ -19,7 +19,7 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default();
-        for extra in ["migrations", "xtask"] {
+        for extra in ["migrations", "xtask", "bench"] {
             if root.join(extra).join("Cargo.toml").is_file() {
                 dirs.push(root.join(extra));
             }
