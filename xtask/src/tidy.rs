@@ -78,6 +78,77 @@ mod tests {
         }
     }
 
+    /// The crates a manifest's dependency tables (`[dependencies]`, `[dev-dependencies]`,
+    /// `[build-dependencies]`, `[target.'..'.dependencies]`) name.
+    fn dependencies(manifest: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut in_dependencies = false;
+        for line in manifest.lines().map(str::trim) {
+            if let Some(table) = line.strip_prefix('[') {
+                let table = table.trim_end_matches(']');
+                in_dependencies = table.ends_with("dependencies");
+                // `[dependencies.name]`: one dependency as a table.
+                if let Some((_, name)) = table.rsplit_once("dependencies.") {
+                    names.push(name.trim_matches('"').to_owned());
+                }
+                continue;
+            }
+            if !in_dependencies || line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let name = line
+                .split(['=', '.', ' '])
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"');
+            if !name.is_empty() {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    /// What xtask may depend on (STYLE, xtask): anything else belongs in the tools it runs.
+    const XTASK_DEPENDENCIES: [&str; 3] = ["anyhow", "xshell", "xflags"];
+
+    /// The dependencies of `manifest` that are not in `allowed`.
+    fn disallowed_dependencies(manifest: &str, allowed: &[&str]) -> Vec<String> {
+        dependencies(manifest)
+            .into_iter()
+            .filter(|d| !allowed.contains(&d.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn xtask_depends_on_anyhow_xshell_and_xflags_only() {
+        let manifest = read(&project_root().join("xtask/Cargo.toml"));
+        assert!(
+            !dependencies(&manifest).is_empty(),
+            "read xtask's dependencies"
+        );
+        let extra = disallowed_dependencies(&manifest, &XTASK_DEPENDENCIES);
+        assert!(
+            extra.is_empty(),
+            "xtask/Cargo.toml: keep xtask light, drop {extra:?}"
+        );
+    }
+
+    #[test]
+    fn any_other_dependency_of_xtask_is_refused_whatever_the_syntax() {
+        let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nanyhow.workspace = true\n\
+                        serde_json = { workspace = true }\n# a comment\n\n[dev-dependencies]\n\
+                        \"xshell\" = \"0.2\"\n[target.'cfg(unix)'.dependencies]\nlibc = \"0.2\"\n\
+                        [dependencies.regex]\nversion = \"1\"\n[lints]\nworkspace = true\n";
+        assert_eq!(
+            dependencies(manifest),
+            ["anyhow", "serde_json", "xshell", "libc", "regex"]
+        );
+        assert_eq!(
+            disallowed_dependencies(manifest, &XTASK_DEPENDENCIES),
+            ["serde_json", "libc", "regex"]
+        );
+    }
+
     #[test]
     fn the_ci_script_runs_the_test_command_of_the_readme() {
         let root = project_root();
