@@ -17,12 +17,26 @@ mod migrate;
 mod tidy;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use xshell::Shell;
 
-fn main() -> Result<()> {
+/// A failing task is printed as one line, `error: ` and its chain of causes (never with a
+/// backtrace, even under `RUST_BACKTRACE`), and exits with status 1.
+fn main() -> ExitCode {
     let flags = flags::Xtask::from_env_or_exit();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dispatches to the task's module, in a shell at the workspace root.
+fn run(flags: flags::Xtask) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     match flags.subcommand {
