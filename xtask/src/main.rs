@@ -9,11 +9,14 @@
 //!   0.6.0 (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
 //!   where that logic lives.
 //! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
+//!
+//! `cargo test -p xtask` also checks the repository's rules (`tidy.rs`, compiled for tests only).
 
 mod bench;
 mod ci;
 mod flags;
 mod migrate;
+#[cfg(test)]
 mod tidy;
 
 use std::path::{Path, PathBuf};
