@@ -6,22 +6,40 @@
 //!   the facade's feature matrix, the tests, docs with `-D warnings`.
 //! - `cargo xtask bench [--quick] [--compare]`: the criterion benches of every crate, summarised
 //!   in `target/bench-summary.md`; `--compare` times the same operations against tortoise-auth
-//!   0.6.0 (see `docs/benchmarks.md`).
+//!   0.6.0 (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
+//!   where that logic lives.
 //! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
+//!
+//! `cargo test -p xtask` also checks the repository's rules (`tidy.rs`, compiled for tests only).
 
 mod bench;
 mod ci;
 mod flags;
 mod migrate;
+#[cfg(test)]
 mod tidy;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use xshell::Shell;
 
-fn main() -> Result<()> {
+/// A failing task is printed as one line, `error: ` and its chain of causes (never with a
+/// backtrace, even under `RUST_BACKTRACE`), and exits with status 1.
+fn main() -> ExitCode {
     let flags = flags::Xtask::from_env_or_exit();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dispatches to the task's module, in a shell at the workspace root.
+fn run(flags: flags::Xtask) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     match flags.subcommand {

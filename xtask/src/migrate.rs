@@ -6,17 +6,13 @@ use xshell::{Shell, cmd};
 
 use crate::flags::Migrate;
 
-/// Runs the migration command; a failure is printed as one line (never with a backtrace, even
-/// under `RUST_BACKTRACE`) and exits with status 1.
+/// Runs the migration command, its output echoed to stderr.
+///
+/// # Errors
+///
+/// For an unknown action or database scheme, a step count without `down`, or when the
+/// migrations CLI fails (the error carries the last error line it printed).
 pub(crate) fn run(sh: &Shell, flags: &Migrate) -> Result<()> {
-    if let Err(e) = try_run(sh, flags) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-    Ok(())
-}
-
-fn try_run(sh: &Shell, flags: &Migrate) -> Result<()> {
     let url = database_url(&flags.database_url)?;
     let mut args: Vec<String> = vec!["-u".into(), url];
     match flags.action.as_str() {
