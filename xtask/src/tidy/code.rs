@@ -199,7 +199,6 @@ fn string_payloads_in_error_enums(text: &str) -> Vec<Finding> {
 }
 
 #[test]
-#[ignore = "enabled once the testudo-db refactor lands"]
 fn no_error_enum_carries_a_string() {
     let violations = check_files(&crate_sources(&[]), string_payloads_in_error_enums);
     assert_clean(
@@ -329,7 +328,6 @@ fn sea_orm_in_public_signatures(text: &str) -> Vec<Finding> {
 }
 
 #[test]
-#[ignore = "enabled once the testudo-db refactor lands"]
 fn no_public_signature_outside_testudo_db_shows_sea_orm() {
     let files = crate_sources(&["testudo-db", "testudo-test-support"]);
     let violations = check_files(&files, sea_orm_in_public_signatures);
