@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod database;
 mod dialect;
 mod error;
 mod options;
 mod retry;
 
+pub use cache::{CacheOptions, EpochCache};
 pub use database::Database;
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result};

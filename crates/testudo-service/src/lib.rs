@@ -23,5 +23,5 @@ pub use store::DbUserStore;
 pub use testudo_core::{AuthResult, AuthUser, Claims, TokenPair, UserStore};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-pub use testudo_tokens_db::CacheOptions;
+pub use testudo_db::CacheOptions;
 pub use user::{AnonymousUser, User, normalize_email};

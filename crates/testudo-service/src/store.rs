@@ -1,14 +1,13 @@
 //! [`DbUserStore`]: the [`UserStore`] of the built-in `testudo_users` table.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use testudo_core::{Clock, Error, Result, SystemClock, UserStore, async_trait};
-use testudo_db::Database;
-use testudo_tokens_db::CacheOptions;
+use testudo_db::CacheOptions;
+use testudo_db::{Database, EpochCache};
 
 use crate::entity::user;
 use crate::user::{User, normalize_email};
@@ -33,83 +32,6 @@ impl From<user::Model> for User {
     }
 }
 
-/// The optional user cache of a [`DbUserStore`] (shared by its clones).
-///
-/// Exact within the process by an epoch protocol: every write through the store bumps the epoch
-/// and drops the user's entry under the mutex, and a lookup that missed inserts what it read only
-/// if the epoch has not moved since before its query started, so a read racing a write can never
-/// put the old row back.
-#[derive(Debug)]
-struct UserCache {
-    ttl: chrono::Duration,
-    capacity: usize,
-    inner: Mutex<CacheInner>,
-}
-
-#[derive(Debug, Default)]
-struct CacheInner {
-    epoch: u64,
-    users: HashMap<i64, (User, DateTime<Utc>)>,
-}
-
-impl UserCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The cached user, or the epoch to hand to [`UserCache::offer`] after reading the row.
-    fn get(&self, id: i64, now: DateTime<Utc>) -> std::result::Result<User, u64> {
-        let mut inner = self.lock();
-        match inner.users.get(&id) {
-            Some((user, expires)) if now < *expires => Ok(user.clone()),
-            Some(_) => {
-                inner.users.remove(&id);
-                Err(inner.epoch)
-            }
-            None => Err(inner.epoch),
-        }
-    }
-
-    fn epoch(&self) -> u64 {
-        self.lock().epoch
-    }
-
-    /// Caches `user`, read by a query that started at `epoch`, unless a write happened since.
-    fn offer(&self, epoch: u64, user: &User, now: DateTime<Utc>) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut inner = self.lock();
-        if inner.epoch != epoch {
-            return;
-        }
-        if inner.users.len() >= self.capacity && !inner.users.contains_key(&user.id) {
-            inner.users.retain(|_, (_, expires)| now < *expires);
-            if inner.users.len() >= self.capacity {
-                let victim = inner.users.keys().next().copied();
-                if let Some(victim) = victim {
-                    inner.users.remove(&victim);
-                }
-            }
-        }
-        let expires = now
-            .checked_add_signed(self.ttl)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        inner.users.insert(user.id, (user.clone(), expires));
-    }
-
-    fn invalidate(&self, id: Option<i64>) {
-        let mut inner = self.lock();
-        inner.epoch = inner.epoch.wrapping_add(1);
-        match id {
-            Some(id) => {
-                inner.users.remove(&id);
-            }
-            None => inner.users.clear(),
-        }
-    }
-}
-
 /// Users in the `testudo_users` table (created by `testudo-migrations`).
 ///
 /// Besides the [`UserStore`] methods `AuthService` needs, it creates, deactivates and deletes
@@ -129,7 +51,9 @@ impl UserCache {
 pub struct DbUserStore {
     db: Database,
     clock: Arc<dyn Clock>,
-    cache: Option<Arc<UserCache>>,
+    /// Users by id; exact in-process by [`EpochCache`]'s epoch protocol (every write through
+    /// the store invalidates after it commits), shared by the clones.
+    cache: Option<Arc<EpochCache<i64, User>>>,
 }
 
 impl DbUserStore {
@@ -148,14 +72,8 @@ impl DbUserStore {
     /// afterwards share it. A zero capacity or ttl caches nothing.
     #[must_use]
     pub fn with_cache(mut self, options: CacheOptions) -> Self {
-        let ttl = chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::MAX);
-        self.cache = (options.capacity > 0 && ttl > chrono::Duration::zero()).then(|| {
-            Arc::new(UserCache {
-                ttl,
-                capacity: usize::try_from(options.capacity).unwrap_or(usize::MAX),
-                inner: Mutex::new(CacheInner::default()),
-            })
-        });
+        self.cache = (options.capacity > 0 && !options.ttl.is_zero())
+            .then(|| Arc::new(EpochCache::new(&options)));
         self
     }
 
@@ -169,7 +87,7 @@ impl DbUserStore {
     /// store). Does nothing when the cache is off.
     pub fn clear_cache(&self) {
         if let Some(cache) = &self.cache {
-            cache.invalidate(None);
+            cache.clear();
         }
     }
 
@@ -182,13 +100,13 @@ impl DbUserStore {
     /// Caches a user read by a query started at `epoch` (from [`DbUserStore::cache_epoch`]).
     pub(crate) fn offer_cached(&self, epoch: Option<u64>, user: &User) {
         if let (Some(cache), Some(epoch)) = (&self.cache, epoch) {
-            cache.offer(epoch, user, self.clock.now());
+            cache.insert(user.id, user.clone(), self.clock.now(), None, epoch);
         }
     }
 
     fn invalidate(&self, id: i64) {
         if let Some(cache) = &self.cache {
-            cache.invalidate(Some(id));
+            cache.invalidate(&[&id]);
         }
     }
 
@@ -300,13 +218,15 @@ impl UserStore for DbUserStore {
         let Ok(id) = id.parse::<i64>() else {
             return Ok(None);
         };
-        let epoch = match &self.cache {
-            Some(cache) => match cache.get(id, self.clock.now()) {
-                Ok(user) => return Ok(Some(user)),
-                Err(epoch) => Some(epoch),
-            },
-            None => None,
-        };
+        if let Some(user) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&id, self.clock.now()))
+        {
+            return Ok(Some(user));
+        }
+        // Taken before the query: a write committed meanwhile keeps this read out of the cache.
+        let epoch = self.cache_epoch();
         let user = user::Entity::find_by_id(id)
             .one(self.conn())
             .await

@@ -1,82 +1,19 @@
 //! The verification cache of [`crate::DatabaseTokenBackend`] (see
 //! [`crate::DatabaseTokenBackend::with_cache`]).
 //!
-//! Entries are keyed by the token's digest and hold the verified payload, the token's expiry and
-//! the time they were cached (both by the backend's injected clock). A hit is a read lock on one
-//! of [`SHARDS`] shards; misses and invalidations follow an epoch protocol so that a verify that
-//! raced with an invalidation never re-inserts a stale entry:
-//!
-//! - an invalidation (after the database commit) takes the `write` mutex, bumps `epoch` and
-//!   removes the affected entries;
-//! - a miss records `epoch` before its database read and inserts, under the same mutex, only if
-//!   `epoch` has not moved.
+//! An [`EpochCache`] keyed by the token's digest, holding the verified payload and its family, with
+//! the token's expiry and the time it was read (both by the backend's injected clock); the epoch
+//! protocol (see [`EpochCache`]) keeps a verify that raced an invalidation from re-inserting a
+//! stale entry. On top of it: invalidation by user and by family, and the PostgreSQL listener's
+//! stop handle.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, RwLock, RwLockWriteGuard};
-use std::time::Duration;
+#[cfg(feature = "postgres")]
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use testudo_core::{TokenPayload, TokenType};
-
-/// Number of shards of the cache map (hits on different shards never contend).
-const SHARDS: usize = 16;
-
-/// Options of the verification cache; see [`crate::DatabaseTokenBackend::with_cache`].
-///
-/// ```
-/// use std::time::Duration;
-/// use testudo_tokens_db::CacheOptions;
-///
-/// let opts = CacheOptions::default().ttl(Duration::from_secs(2)).capacity(50_000);
-/// assert_eq!(opts.ttl, Duration::from_secs(2));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CacheOptions {
-    /// How long an entry may be served after it was verified against the database (measured
-    /// with the backend's clock). This is the staleness bound across processes: a token revoked
-    /// through another process (or directly in the database) may still be accepted here for up
-    /// to `ttl`, unless PostgreSQL LISTEN/NOTIFY is on (see
-    /// `DatabaseTokenBackend::listen_for_revocations`). Default: 5 seconds.
-    pub ttl: Duration,
-    /// Maximum number of cached tokens (approximate: the bound is per shard, rounded up).
-    /// Default: 10 000. Zero caches nothing.
-    pub capacity: u64,
-}
-
-impl Default for CacheOptions {
-    /// `ttl` 5 s (a revocation elsewhere is honoured here within 5 s, while a client that makes
-    /// several requests a second still hits the cache), `capacity` 10 000 tokens (a few MB).
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(5),
-            capacity: 10_000,
-        }
-    }
-}
-
-impl CacheOptions {
-    /// Options with the given `ttl` and `capacity`.
-    #[must_use]
-    pub fn new(ttl: Duration, capacity: u64) -> Self {
-        Self { ttl, capacity }
-    }
-
-    /// Replaces `ttl`.
-    #[must_use]
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// Replaces `capacity`.
-    #[must_use]
-    pub fn capacity(mut self, capacity: u64) -> Self {
-        self.capacity = capacity;
-        self
-    }
-}
+pub use testudo_db::CacheOptions;
+use testudo_db::EpochCache;
 
 /// What an invalidating write revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +54,7 @@ impl Key {
 }
 
 /// One cached verification.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) payload: TokenPayload,
     pub(crate) family_id: String,
@@ -125,17 +62,9 @@ pub(crate) struct Entry {
     pub(crate) cached_at: DateTime<Utc>,
 }
 
-type Shard = RwLock<HashMap<String, Entry>>;
-
 /// The cache shared by a backend and its clones.
 pub(crate) struct VerifyCache {
-    ttl: chrono::Duration,
-    per_shard: usize,
-    shards: Box<[Shard]>,
-    epoch: AtomicU64,
-    write: Mutex<()>,
-    /// Set while the PostgreSQL revocation listener is not connected: no hits, no inserts.
-    bypass: AtomicBool,
+    entries: EpochCache<String, Entry>,
     /// Dropping it stops the revocation listener task.
     #[cfg(feature = "postgres")]
     listener: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
@@ -144,46 +73,18 @@ pub(crate) struct VerifyCache {
 impl std::fmt::Debug for VerifyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyCache")
-            .field("ttl", &self.ttl)
-            .field("per_shard", &self.per_shard)
-            .field("epoch", &self.epoch.load(Ordering::Relaxed))
-            .field("bypass", &self.bypass.load(Ordering::Relaxed))
+            .field("entries", &self.entries)
             .finish_non_exhaustive()
     }
 }
 
-fn shard_of(digest: &str) -> usize {
-    // Digests are uniformly distributed hex: the first two digits pick the shard.
-    digest.bytes().take(2).fold(0usize, |acc, b| {
-        acc.wrapping_mul(31).wrapping_add(usize::from(b))
-    }) % SHARDS
-}
-
 impl VerifyCache {
     pub(crate) fn new(opts: &CacheOptions) -> Self {
-        let cap = usize::try_from(opts.capacity).unwrap_or(usize::MAX);
         Self {
-            ttl: chrono::Duration::from_std(opts.ttl).unwrap_or(chrono::Duration::MAX),
-            per_shard: cap.div_ceil(SHARDS),
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            epoch: AtomicU64::new(0),
-            write: Mutex::new(()),
-            bypass: AtomicBool::new(false),
+            entries: EpochCache::new(opts),
             #[cfg(feature = "postgres")]
             listener: Mutex::new(None),
         }
-    }
-
-    fn fresh(&self, e: &Entry, now: DateTime<Utc>) -> bool {
-        now < e.expires_at
-            && now >= e.cached_at
-            && now.signed_duration_since(e.cached_at) < self.ttl
-    }
-
-    fn shard_mut(&self, i: usize) -> RwLockWriteGuard<'_, HashMap<String, Entry>> {
-        self.shards[i]
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The cached payload for `digest` if it is a token of type `ty`, not expired and cached
@@ -194,43 +95,22 @@ impl VerifyCache {
         ty: TokenType,
         now: DateTime<Utc>,
     ) -> Option<TokenPayload> {
-        if self.bypass.load(Ordering::Acquire) {
-            return None;
-        }
-        let shard = self.shards[shard_of(digest)]
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let e = shard.get(digest)?;
-        (e.payload.token_type == ty && self.fresh(e, now)).then(|| e.payload.clone())
+        self.entries
+            .get_if(digest, now, |e| e.payload.token_type == ty)
+            .map(|e| e.payload)
     }
 
     /// The epoch to record before a database read whose result may be inserted.
     pub(crate) fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.entries.epoch()
     }
 
     /// Inserts a verification read from the database after `epoch` was recorded, unless an
     /// invalidation happened since.
     pub(crate) fn insert(&self, digest: String, entry: Entry, epoch: u64) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.epoch.load(Ordering::Acquire) != epoch || self.bypass.load(Ordering::Acquire) {
-            return;
-        }
-        let now = entry.cached_at;
-        let mut shard = self.shard_mut(shard_of(&digest));
-        if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
-            shard.retain(|_, e| self.fresh(e, now));
-            if shard.len() >= self.per_shard {
-                // Still full of live entries: drop one (not LRU; the next miss re-reads it).
-                if let Some(k) = shard.keys().next().cloned() {
-                    shard.remove(&k);
-                }
-            }
-        }
-        shard.insert(digest, entry);
+        let (read_at, expires_at) = (entry.cached_at, entry.expires_at);
+        self.entries
+            .insert(digest, entry, read_at, Some(expires_at), epoch);
     }
 
     /// Removes the entries `keys` name, after their revocation was committed.
@@ -238,32 +118,29 @@ impl VerifyCache {
         if keys.is_empty() {
             return;
         }
-        let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let tokens: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| match k {
+                Key::Token(d) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
         let scan = keys.iter().any(|k| !matches!(k, Key::Token(_)));
-        for k in keys {
-            if let Key::Token(d) = k {
-                self.shard_mut(shard_of(d)).remove(d);
-            }
-        }
-        if scan {
-            for i in 0..SHARDS {
-                self.shard_mut(i).retain(|_, e| {
-                    !keys.iter().any(|k| match k {
-                        Key::Token(_) => false,
-                        Key::User(u) => e.payload.sub == *u,
-                        Key::Family(f) => e.family_id == *f,
-                    })
-                });
-            }
-        }
+        self.entries.invalidate_where(
+            &tokens,
+            scan.then_some(|_: &String, e: &Entry| {
+                keys.iter().any(|k| match k {
+                    Key::Token(_) => false,
+                    Key::User(u) => e.payload.sub == *u,
+                    Key::Family(f) => e.family_id == *f,
+                })
+            }),
+        );
     }
 
     /// Drops entries of tokens expired at `now` (memory only: they are never served).
     pub(crate) fn purge_expired(&self, now: DateTime<Utc>) {
-        for i in 0..SHARDS {
-            self.shard_mut(i).retain(|_, e| now < e.expires_at);
-        }
+        self.entries.purge_expired(now);
     }
 
     /// Empties the cache and sets whether it is bypassed (no hits, no inserts) from now on.
@@ -272,17 +149,7 @@ impl VerifyCache {
         expect(dead_code, reason = "postgres only")
     )]
     pub(crate) fn clear_and_bypass(&self, bypass: bool) {
-        let _w = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        if bypass {
-            self.bypass.store(true, Ordering::Release);
-        }
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        for i in 0..SHARDS {
-            self.shard_mut(i).clear();
-        }
-        if !bypass {
-            self.bypass.store(false, Ordering::Release);
-        }
+        self.entries.clear_and_bypass(bypass);
     }
 
     /// Keeps the stop handle of the (new) revocation listener; a previous one stops.
@@ -293,10 +160,7 @@ impl VerifyCache {
 
     /// Number of cached entries (tests and diagnostics).
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
-            .sum()
+        self.entries.len()
     }
 }
 
@@ -338,6 +202,7 @@ mod tests {
 
     #[test]
     fn ttl_expiry_type_user_family() {
+        use std::time::Duration;
         let c = VerifyCache::new(&CacheOptions::default().ttl(Duration::from_secs(5)));
         let t = now();
         for (d, u, f) in [("a", "u1", "f1"), ("b", "u1", "f2"), ("c", "u2", "f3")] {
