@@ -154,7 +154,7 @@ impl From<Error> for testudo_core::Error {
 /// The kind of a sea-orm error, from the driver's error code: the one classifier every testudo
 /// crate uses.
 fn classify(e: &DbErr) -> ErrorKind {
-    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    use sea_orm::ConnAcquireErr;
     if matches!(
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
@@ -165,13 +165,16 @@ fn classify(e: &DbErr) -> ErrorKind {
         DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
             ErrorKind::ConnectionLost
         }
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => classify_sqlx(e),
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => classify_sqlx(e),
         _ => ErrorKind::Other,
     }
 }
 
+/// The kind of a driver error (with no driver compiled in, every error is [`ErrorKind::Other`]).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn classify_sqlx(e: &sea_orm::sqlx::Error) -> ErrorKind {
     use sea_orm::sqlx::Error as E;
     match e {
@@ -183,6 +186,7 @@ fn classify_sqlx(e: &sea_orm::sqlx::Error) -> ErrorKind {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn classify_database(e: &dyn sea_orm::sqlx::error::DatabaseError) -> ErrorKind {
     #[cfg(feature = "mysql")]
     if let Some(m) = e.try_downcast_ref::<sea_orm::SqlxMySqlError>() {
