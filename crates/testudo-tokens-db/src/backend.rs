@@ -11,7 +11,7 @@ use sea_orm::{
 use testudo_config::AuthConfig;
 use testudo_core::{
     Claims, Clock, InvalidReason, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
-    TokenType, async_trait, wrong_type,
+    TokenType, async_trait, saturating_add, saturating_chrono, wrong_type,
 };
 use testudo_db::{Database, Dialect, retrying};
 
@@ -41,15 +41,6 @@ pub struct DatabaseTokenBackend {
 /// The PostgreSQL channel revocations are announced on (payload `t:<digest>`, `u:<user id>` or
 /// `f:<family id>`), by `pg_notify` inside the revoking transaction.
 pub const REVOCATION_CHANNEL: &str = "testudo_token_revocations";
-
-fn lifetime(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-fn add(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
-    now.checked_add_signed(lifetime(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
 
 fn parse_extra(extra: Option<&str>) -> Option<Claims> {
     extra
@@ -462,7 +453,7 @@ impl DatabaseTokenBackend {
             family_id: Set(family_id.to_owned()),
             extra: Set(extra.clone()),
             created_at: Set(now),
-            expires_at: Set(add(now, self.config.access_token_lifetime)),
+            expires_at: Set(saturating_add(now, self.config.access_token_lifetime)),
             is_revoked: Set(false),
             revoked_at: Set(None),
             ..Default::default()
@@ -475,7 +466,7 @@ impl DatabaseTokenBackend {
             access_jti: Set(access_jti),
             extra: Set(extra),
             created_at: Set(now),
-            expires_at: Set(add(now, self.config.refresh_token_lifetime)),
+            expires_at: Set(saturating_add(now, self.config.refresh_token_lifetime)),
             is_revoked: Set(false),
             revoked_at: Set(None),
             rotated_at: Set(None),
@@ -650,7 +641,7 @@ impl DatabaseTokenBackend {
     /// Whether a refresh token rotated at `rotated_at` and presented again at `now` is a replay
     /// (rather than the loser of a concurrent rotation): see [`Self::with_rotation_grace`].
     fn is_replay(&self, rotated_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        now.signed_duration_since(rotated_at) >= lifetime(self.rotation_grace)
+        now.signed_duration_since(rotated_at) >= saturating_chrono(self.rotation_grace)
     }
 
     /// One attempt at a rotation: one transaction, run again by [`retrying`] when the

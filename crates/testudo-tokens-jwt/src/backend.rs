@@ -12,7 +12,8 @@ use serde_json::Value;
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{
     Claim, Claims, Clock, ExposeSecret, InvalidReason, SystemClock, TokenBackend, TokenError,
-    TokenPair, TokenPayload, TokenType, async_trait, wrong_type,
+    TokenPair, TokenPayload, TokenType, async_trait, saturating_chrono, saturating_from_unix,
+    saturating_sub, wrong_type,
 };
 use testudo_db::{Database, retrying};
 
@@ -497,12 +498,9 @@ impl JwtBackend {
         }
     }
 
+    /// The rotation grace window as a `chrono` duration (see [`JwtBackend::with_rotation_grace`]).
     fn grace(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.rotation_grace).unwrap_or(chrono::Duration::MAX)
-    }
-
-    fn leeway(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.config.jwt_leeway).unwrap_or(chrono::Duration::MAX)
+        saturating_chrono(self.rotation_grace)
     }
 
     /// Signs a pair and records it as outstanding in family `family_id`, in one transaction.
@@ -587,7 +585,7 @@ impl JwtBackend {
             &txn,
             &payload.jti,
             now,
-            Some(revocation::from_unix(payload.exp)),
+            Some(saturating_from_unix(payload.exp)),
         )
         .await?;
         let row = revocation::outstanding_row(&txn, &payload.jti).await?;
@@ -773,7 +771,7 @@ impl TokenBackend for JwtBackend {
             db.as_sea_orm(),
             &jti,
             self.clock.now(),
-            exp.map(revocation::from_unix),
+            exp.map(saturating_from_unix),
         )
         .await
         .map_err(testudo_db::Error::from)?;
@@ -796,11 +794,7 @@ impl TokenBackend for JwtBackend {
         let Some(db) = self.list()? else {
             return Ok(0);
         };
-        let cutoff: DateTime<Utc> = self
-            .clock
-            .now()
-            .checked_sub_signed(self.leeway())
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let cutoff = saturating_sub(self.clock.now(), self.config.jwt_leeway);
         let txn = db.begin().await?;
         let n = revocation::delete_expired(&txn, cutoff)
             .await
