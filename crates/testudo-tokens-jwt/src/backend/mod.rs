@@ -82,6 +82,10 @@ impl JwtBackend {
     /// # Errors
     ///
     /// As [`JwtBackend::new`], except [`Error::ShortSecret`].
+    ///
+    /// Feature `test-hooks`: not part of the public API; for testudo's own conformance tests;
+    /// may change without notice.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn new_allowing_short_secret(config: Arc<AuthConfig>) -> Result<Self> {
         Self::build(config, None, false)
@@ -159,7 +163,7 @@ impl TokenBackend for JwtBackend {
     async fn create_tokens(&self, user_id: &str, extra: Claims) -> testudo_core::Result<TokenPair> {
         match self.list()? {
             Some(db) => self.issue_recorded(db, user_id, &extra, &new_jti()).await,
-            None => Ok(self.create_tokens_with_jtis(user_id, &extra, &new_jti(), &new_jti())?),
+            None => Ok(self.sign_now(user_id, &extra, &new_jti(), &new_jti())?),
         }
     }
 
@@ -189,7 +193,7 @@ impl TokenBackend for JwtBackend {
             Some(db) => self.rotate_recorded(db, refresh_token).await,
             None => {
                 let payload = self.decode(refresh_token, TokenType::Refresh)?;
-                let pair = self.create_tokens_with_jtis(
+                let pair = self.sign_now(
                     &payload.sub,
                     payload.extra.as_ref().unwrap_or(&Claims::new()),
                     &new_jti(),

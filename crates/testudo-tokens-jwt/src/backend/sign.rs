@@ -37,11 +37,27 @@ impl JwtBackend {
     /// Issues a pair with the given `jti`s (the conformance test compares our tokens with
     /// tortoise-auth's, whose `jti`s are fixed). Not for applications: `jti`s must be unique.
     ///
+    /// Feature `test-hooks`: not part of the public API; for testudo's own conformance tests;
+    /// may change without notice.
+    ///
     /// # Errors
     ///
     /// [`Error::Sign`] when signing fails.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn create_tokens_with_jtis(
+        &self,
+        user_id: &str,
+        extra: &Claims,
+        access_jti: &str,
+        refresh_jti: &str,
+    ) -> Result<TokenPair> {
+        self.sign_now(user_id, extra, access_jti, refresh_jti)
+    }
+
+    /// Signs a pair with the given `jti`s, issued now by the backend's clock (stateless issue
+    /// and rotation).
+    pub(super) fn sign_now(
         &self,
         user_id: &str,
         extra: &Claims,
