@@ -10,7 +10,10 @@ mod validator;
 
 pub use async_trait::async_trait;
 pub use backend::{TokenBackend, wrong_type};
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{
+    Clock, FixedClock, SystemClock, saturating_add, saturating_chrono, saturating_from_unix,
+    saturating_sub,
+};
 pub use error::{
     AuthenticationError, BadSignature, BoxError, Claim, Error, EventError, InvalidPassword,
     InvalidReason, Result, SignatureError, SignatureExpired, TokenError,

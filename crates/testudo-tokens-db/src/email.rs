@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use testudo_config::AuthConfig;
-use testudo_core::{Clock, InvalidReason, SystemClock, TokenError};
+use testudo_core::{Clock, InvalidReason, SystemClock, TokenError, saturating_add};
 use testudo_db::Database;
 
 use crate::Result;
@@ -133,10 +133,7 @@ impl EmailTokenStore {
         let lifetime = options
             .expires_in
             .unwrap_or(self.config.email_token_lifetime);
-        let expires = chrono::Duration::from_std(lifetime)
-            .ok()
-            .and_then(|d| now.checked_add_signed(d))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let expires = saturating_add(now, lifetime);
         let txn = self.db.begin().await?;
         token::ActiveModel {
             email: Set(email.clone()),

@@ -10,19 +10,10 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, Statement,
 };
-use testudo_core::TokenType;
+use testudo_core::{TokenType, saturating_from_unix};
 use testudo_db::Dialect;
 
 use crate::entity::{blacklisted_token as blacklisted, outstanding_token as outstanding};
-
-/// A Unix time in seconds as a UTC time (saturating at the representable range).
-pub(crate) fn from_unix(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 {
-        DateTime::<Utc>::MIN_UTC
-    } else {
-        DateTime::<Utc>::MAX_UTC
-    })
-}
 
 /// One token to record as outstanding.
 pub(crate) struct Issued<'a> {
@@ -45,7 +36,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
         token_type: Set(t.token_type.as_str().to_owned()),
         family_id: Set(Some(family_id.to_owned())),
         created_at: Set(now),
-        expires_at: Set(from_unix(t.exp)),
+        expires_at: Set(saturating_from_unix(t.exp)),
         ..Default::default()
     });
     outstanding::Entity::insert_many(rows).exec(c).await?;

@@ -1,0 +1,129 @@
+//! Rotation: [`DatabaseTokenBackend::rotate_refresh`], single-use with reuse detection.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use testudo_core::{TokenError, TokenPair, TokenPayload, TokenType, saturating_chrono};
+use testudo_db::retrying;
+
+use super::issue::NewPair;
+use super::revoke::access_revocation;
+use super::{DatabaseTokenBackend, invalid, parse_extra};
+use crate::Result;
+use crate::cache::Key;
+use crate::entity::{access_token as access, refresh_token as refresh};
+use crate::token::{digest_eq, generate_token, hash_token, new_id, plausible};
+
+impl DatabaseTokenBackend {
+    /// Rotates a refresh token; see [`TokenBackend::rotate`](testudo_core::TokenBackend::rotate).
+    ///
+    /// # Errors
+    ///
+    /// Invalid / Revoked / Expired token errors, [`Error::Storage`](crate::Error::Storage),
+    /// [`Error::Random`](crate::Error::Random).
+    pub async fn rotate_refresh(&self, token: &str) -> Result<(TokenPayload, TokenPair)> {
+        if !plausible(token, self.config.token_length) {
+            return Err(invalid().into());
+        }
+        let hash = hash_token(token);
+        let access_raw = generate_token(self.config.token_length)?;
+        let refresh_raw = generate_token(self.config.token_length)?;
+        let payload = retrying(|| self.rotate_once(&hash, &access_raw, &refresh_raw)).await?;
+        Ok((payload, TokenPair::new(access_raw, refresh_raw)))
+    }
+
+    /// Whether a refresh token rotated at `rotated_at` and presented again at `now` is a replay
+    /// (rather than the loser of a concurrent rotation): see [`Self::with_rotation_grace`].
+    fn is_replay(&self, rotated_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        now.signed_duration_since(rotated_at) >= saturating_chrono(self.rotation_grace)
+    }
+
+    /// One attempt at a rotation: one transaction, run again by [`retrying`] when the
+    /// database aborts it to break a deadlock.
+    async fn rotate_once(
+        &self,
+        hash: &str,
+        access_raw: &str,
+        refresh_raw: &str,
+    ) -> Result<TokenPayload> {
+        let new_refresh_jti = new_id();
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        // The conditional UPDATE decides: only one caller can flip is_revoked.
+        let res = refresh::Entity::update_many()
+            .col_expr(refresh::Column::IsRevoked, Expr::value(true))
+            .col_expr(refresh::Column::RevokedAt, Expr::value(now))
+            .col_expr(refresh::Column::RotatedAt, Expr::value(now))
+            .col_expr(
+                refresh::Column::ReplacedByJti,
+                Expr::value(new_refresh_jti.clone()),
+            )
+            .filter(refresh::Column::TokenHash.eq(hash))
+            .filter(refresh::Column::IsRevoked.eq(false))
+            .filter(refresh::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        let row = refresh::Entity::find()
+            .filter(refresh::Column::TokenHash.eq(hash))
+            .one(&txn)
+            .await?;
+        let Some(row) = row.filter(|r| digest_eq(&r.token_hash, hash)) else {
+            txn.rollback().await?;
+            return Err(invalid().into());
+        };
+        if res.rows_affected != 1 {
+            if !row.is_revoked {
+                txn.rollback().await?;
+                return Err(TokenError::Expired.into());
+            }
+            let replayed = row.rotated_at.is_some_and(|at| self.is_replay(at, now));
+            if replayed && self.config.refresh_reuse_detection {
+                tracing::warn!(
+                    family = %row.family_id,
+                    "rotated refresh token presented again: revoking its family"
+                );
+                Self::revoke_family(&txn, &row.family_id, now).await?;
+                let keys = [Key::Family(row.family_id.clone())];
+                self.notify(&txn, &keys).await?;
+                txn.commit().await?;
+                self.invalidate(&keys);
+            } else {
+                // Revoked outright, or the loser of a concurrent rotation of this token.
+                txn.rollback().await?;
+            }
+            return Err(TokenError::Revoked.into());
+        }
+        // The access token issued with the rotated refresh token is replaced too.
+        let mut keys = vec![Key::Token(hash.to_owned())];
+        if self.tracks() {
+            keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
+        }
+        access_revocation(access::Column::Jti.eq(row.access_jti.as_str()), now)
+            .exec(&txn)
+            .await?;
+        self.insert_pair(
+            &txn,
+            NewPair {
+                user_id: &row.user_id,
+                family_id: &row.family_id,
+                extra: row.extra.clone(),
+                now,
+                refresh_jti: new_refresh_jti,
+                access_raw,
+                refresh_raw,
+            },
+        )
+        .await?;
+        self.notify(&txn, &keys).await?;
+        txn.commit().await?;
+        self.invalidate(&keys);
+        Ok(TokenPayload {
+            sub: row.user_id,
+            token_type: TokenType::Refresh,
+            jti: row.jti,
+            iat: row.created_at.timestamp(),
+            exp: row.expires_at.timestamp(),
+            extra: parse_extra(row.extra.as_deref()),
+        })
+    }
+}

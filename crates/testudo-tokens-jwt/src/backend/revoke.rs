@@ -1,0 +1,74 @@
+//! Revocation with the list on: one token, every token of a user, a family (reuse
+//! detection), and the cleanup of expired rows.
+
+use chrono::{DateTime, Utc};
+use testudo_core::{saturating_from_unix, saturating_sub};
+use testudo_db::{Database, retrying};
+
+use super::JwtBackend;
+use crate::revocation::{self, Scope};
+
+/// Blacklists every outstanding token in `scope` in one transaction (run again while the
+/// database aborts it with a transient error); returns how many.
+pub(super) async fn blacklist(
+    db: &Database,
+    scope: Scope<'_>,
+    now: DateTime<Utc>,
+) -> testudo_db::Result<u64> {
+    retrying(|| async {
+        let txn = db.begin().await?;
+        let n = revocation::blacklist_outstanding(&txn, scope, now).await?;
+        txn.commit().await?;
+        Ok(n)
+    })
+    .await
+}
+
+impl JwtBackend {
+    /// [`TokenBackend::revoke_token`](testudo_core::TokenBackend::revoke_token) with the list
+    /// on: blacklists the token's `jti`, even when the token has expired; a token that does not
+    /// verify otherwise is ignored.
+    pub(super) async fn revoke_recorded(
+        &self,
+        db: &Database,
+        token: &str,
+    ) -> testudo_core::Result<()> {
+        let Some((jti, exp)) = self.decode_for_revoke(token) else {
+            return Ok(());
+        };
+        revocation::blacklist_one(
+            db.as_sea_orm(),
+            &jti,
+            self.clock.now(),
+            exp.map(saturating_from_unix),
+        )
+        .await
+        .map_err(testudo_db::Error::from)?;
+        Ok(())
+    }
+
+    /// [`TokenBackend::revoke_all_for_user`](testudo_core::TokenBackend::revoke_all_for_user)
+    /// with the list on: blacklists every outstanding `jti` of the user that is not blacklisted
+    /// yet (one transaction); returns how many.
+    pub(super) async fn revoke_all_recorded(
+        &self,
+        db: &Database,
+        user_id: &str,
+    ) -> testudo_core::Result<u64> {
+        Ok(blacklist(db, Scope::User(user_id), self.clock.now()).await?)
+    }
+
+    /// [`TokenBackend::cleanup_expired`](testudo_core::TokenBackend::cleanup_expired) with the
+    /// list on: deletes the outstanding rows expired for longer than `jwt_leeway`, their
+    /// blacklist rows and the expired blacklist rows of tokens without one (one transaction);
+    /// returns how many rows.
+    pub(super) async fn cleanup_recorded(&self, db: &Database) -> testudo_core::Result<u64> {
+        let cutoff = saturating_sub(self.clock.now(), self.config.jwt_leeway);
+        let txn = db.begin().await?;
+        let n = revocation::delete_expired(&txn, cutoff)
+            .await
+            .map_err(testudo_db::Error::from)?;
+        txn.commit().await.map_err(testudo_db::Error::from)?;
+        Ok(n)
+    }
+}
