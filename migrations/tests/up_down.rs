@@ -2,55 +2,53 @@
 
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection};
 use testudo_migrations::{Migrator, MigratorTrait, TABLES};
-use testudo_test_support::TestResult;
-use testudo_test_support::db::{TestDb, backends};
+use testudo_test_support::db::{Backend, TestDb};
+use testudo_test_support::{TestResult, per_database};
 
 async fn has_table(db: &DatabaseConnection, table: &str) -> TestResult<bool> {
     let manager = sea_orm_migration::SchemaManager::new(db);
     Ok(manager.has_table(table).await?)
 }
 
-#[tokio::test]
-async fn up_down_up_on_every_backend() -> TestResult {
-    for backend in backends() {
-        let name = backend.name();
-        let db = TestDb::unmigrated(backend, 2).await?;
-        let conn = db.conn();
-        Migrator::up(conn, None).await?;
-        for t in TABLES {
-            assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
-        }
-        assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
-        assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 7);
-        Migrator::down(conn, None).await?;
-        for t in TABLES {
-            assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
-        }
-        assert!(Migrator::get_applied_migrations(conn).await?.is_empty());
-        Migrator::up(conn, None).await?;
-        for t in TABLES {
-            assert!(
-                has_table(conn, t).await?,
-                "{name}: {t} missing after second up"
-            );
-        }
-        // The users table accepts a row with only the required columns.
-        conn.execute_unprepared(
+async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
+    let name = backend.name();
+    let db = TestDb::unmigrated(backend, 2).await?;
+    let conn = db.conn();
+    Migrator::up(conn, None).await?;
+    for t in TABLES {
+        assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
+    }
+    assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
+    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 7);
+    Migrator::down(conn, None).await?;
+    for t in TABLES {
+        assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
+    }
+    assert!(Migrator::get_applied_migrations(conn).await?.is_empty());
+    Migrator::up(conn, None).await?;
+    for t in TABLES {
+        assert!(
+            has_table(conn, t).await?,
+            "{name}: {t} missing after second up"
+        );
+    }
+    // The users table accepts a row with only the required columns.
+    conn.execute_unprepared(
+        "INSERT INTO testudo_users (email, created_at, updated_at) \
+         VALUES ('a@example.com', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+    )
+    .await?;
+    let dup = conn
+        .execute_unprepared(
             "INSERT INTO testudo_users (email, created_at, updated_at) \
              VALUES ('a@example.com', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
         )
-        .await?;
-        let dup = conn
-            .execute_unprepared(
-                "INSERT INTO testudo_users (email, created_at, updated_at) \
-                 VALUES ('a@example.com', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
-            )
-            .await;
-        assert!(dup.is_err(), "{name}: email must be unique");
-        db.cleanup().await?;
-    }
+        .await;
+    assert!(dup.is_err(), "{name}: email must be unique");
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(up_down_up_on_every_backend);
 
 #[tokio::test]
 async fn migrations_are_named_after_their_files() {

@@ -5,11 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Env, T0, Tokens, matrix};
+use common::{Env, T0, Tokens};
 use testudo_core::{AuthenticationError, Claims, Error, TokenError, TokenType, UserStore};
 use testudo_events::{Event, EventUser, LoginFailureReason};
 use testudo_service::{LogoutAll, User, Validation};
-use testudo_test_support::{TestResult, Vectors};
+use testudo_test_support::db::Backend;
+use testudo_test_support::{TestResult, Vectors, per_database};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -30,18 +31,23 @@ fn event_user(u: &User) -> EventUser {
     EventUser::new(u.id.to_string(), u.email.clone())
 }
 
-#[tokio::test]
-async fn login_authenticate_refresh_logout_with_every_event() -> TestResult {
-    for (backend, tokens) in matrix() {
-        let env = Env::new(backend, tokens, |_| {}).await?;
+async fn login_authenticate_refresh_logout_with_every_event(backend: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(backend.clone(), tokens, |_| {}).await?;
         let auth = &env.auth;
         let name = &env.name;
 
         let alice = auth.create_user("  Alice@Example.COM ", PASSWORD).await?;
         assert_eq!(alice.email, "alice@example.com", "{name}");
         assert!(alice.password.starts_with("$argon2id$"), "{name}");
-        assert!(alice.is_active && !alice.is_verified && alice.last_login.is_none());
-        assert!(alice.is_authenticated() && !alice.is_anonymous() && alice.has_usable_password());
+        assert!(
+            alice.is_active && !alice.is_verified && alice.last_login.is_none(),
+            "{name}"
+        );
+        assert!(
+            alice.is_authenticated() && !alice.is_anonymous() && alice.has_usable_password(),
+            "{name}"
+        );
         assert!(
             env.events.take().is_empty(),
             "{name}: creating a user emits nothing"
@@ -95,7 +101,7 @@ async fn login_authenticate_refresh_logout_with_every_event() -> TestResult {
             assert_eq!(token_error(&again), Some(TokenError::Revoked), "{name}");
         } else {
             // Stateless JWTs cannot forget a refresh token: documented, and said by the backend.
-            assert_eq!(env.tokens, Tokens::Jwt);
+            assert_eq!(env.tokens, Tokens::Jwt, "{name}");
             assert!(again.is_ok(), "{name}");
         }
         assert!(
@@ -158,18 +164,22 @@ async fn login_authenticate_refresh_logout_with_every_event() -> TestResult {
         }
         // Unknown users: nothing to revoke, no event.
         if env.revokes() {
-            assert_eq!(auth.logout_all("999999").await?, LogoutAll::Revoked(0));
+            assert_eq!(
+                auth.logout_all("999999").await?,
+                LogoutAll::Revoked(0),
+                "{name}"
+            );
             assert!(env.events.take().is_empty(), "{name}");
         }
         env.cleanup().await?;
     }
     Ok(())
 }
+per_database!(login_authenticate_refresh_logout_with_every_event);
 
-#[tokio::test]
-async fn failed_logins_look_alike_and_each_cost_one_verification() -> TestResult {
-    for (backend, tokens) in matrix() {
-        let env = Env::new(backend, tokens, |c| c.max_password_length = 64).await?;
+async fn failed_logins_look_alike_and_each_cost_one_verification(backend: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(backend.clone(), tokens, |c| c.max_password_length = 64).await?;
         let auth = &env.auth;
         let name = &env.name;
         let bob = auth.create_user("bob@example.com", PASSWORD).await?;
@@ -179,12 +189,15 @@ async fn failed_logins_look_alike_and_each_cost_one_verification() -> TestResult
             .await?;
         let dave = auth.create_user("dave@example.com", PASSWORD).await?;
         let dave = auth.set_unusable_password(&dave).await?;
-        assert!(!dave.has_usable_password() && !auth.has_usable_password(&dave));
+        assert!(
+            !dave.has_usable_password() && !auth.has_usable_password(&dave),
+            "{name}"
+        );
         let eve = auth
             .store()
             .insert_user("eve@example.com", "md5$not$known")
             .await?;
-        assert_eq!(eve.email, "eve@example.com");
+        assert_eq!(eve.email, "eve@example.com", "{name}");
         // Warm the dummy hash up, so each case below is one verification and nothing else.
         auth.hasher().verify_dummy().await?;
         env.events.take();
@@ -212,7 +225,8 @@ async fn failed_logins_look_alike_and_each_cost_one_verification() -> TestResult
             assert!(is_invalid_credentials(&r), "{name} {email}: {r:?}");
             assert_eq!(
                 r.err().map(|e| e.to_string()).as_deref(),
-                Some("invalid credentials")
+                Some("invalid credentials"),
+                "{name} {email}"
             );
             assert_eq!(
                 auth.hasher().verifications() - before,
@@ -232,11 +246,16 @@ async fn failed_logins_look_alike_and_each_cost_one_verification() -> TestResult
             .await?;
         assert_eq!(auth.hasher().verifications() - before, 1, "{name}");
         let stored = auth.store().find_by_id(&bob.id.to_string()).await?;
-        assert_eq!(stored.map(|u| u.password), Some(bob.password.clone()));
+        assert_eq!(
+            stored.map(|u| u.password),
+            Some(bob.password.clone()),
+            "{name}"
+        );
         env.cleanup().await?;
     }
     Ok(())
 }
+per_database!(failed_logins_look_alike_and_each_cost_one_verification);
 
 #[derive(serde::Deserialize)]
 struct HashEntry {
@@ -245,8 +264,7 @@ struct HashEntry {
     hash: String,
 }
 
-#[tokio::test]
-async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login() -> TestResult {
+async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login(backend: Backend) -> TestResult {
     let vectors = Vectors::load()?;
     let entries: Vec<HashEntry> = vectors.section("password_hashes")?;
     // The cheap ones of each legacy kind (bcrypt cost 4, PBKDF2 1000 iterations) plus an
@@ -267,8 +285,8 @@ async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login() -> TestResult 
         kinds.into_iter().collect::<Vec<_>>(),
         ["argon2id", "bcrypt", "pbkdf2_sha256"]
     );
-    for (backend, tokens) in matrix() {
-        let env = Env::new(backend, tokens, |_| {}).await?;
+    for tokens in Tokens::ALL {
+        let env = Env::new(backend.clone(), tokens, |_| {}).await?;
         let auth = &env.auth;
         let name = &env.name;
         for (i, e) in picked.iter().enumerate() {
@@ -278,7 +296,12 @@ async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login() -> TestResult 
             let r = auth.login(&email, "not it", Claims::new()).await;
             assert!(is_invalid_credentials(&r), "{name} {}", e.hasher);
             let same = auth.store().find_by_id(&user.id.to_string()).await?;
-            assert_eq!(same.map(|u| u.password).as_deref(), Some(e.hash.as_str()));
+            assert_eq!(
+                same.map(|u| u.password).as_deref(),
+                Some(e.hash.as_str()),
+                "{name} {}",
+                e.hasher
+            );
             // The right one logs in and replaces the hash with the configured Argon2id.
             let login = auth.login(&email, &e.password, Claims::new()).await?;
             let upgraded = login.user.password.clone();
@@ -287,17 +310,27 @@ async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login() -> TestResult 
                 "{name} {}: {upgraded}",
                 e.hasher
             );
-            assert!(!auth.hasher().password_hasher().needs_rehash(&upgraded));
+            assert!(
+                !auth.hasher().password_hasher().needs_rehash(&upgraded),
+                "{name} {}",
+                e.hasher
+            );
             // Logging in again keeps it.
             let again = auth.login(&email, &e.password, Claims::new()).await?;
             assert_eq!(again.user.password, upgraded, "{name}");
             // check_password upgrades too (on a fresh legacy user).
             let email2 = format!("check{i}@example.com");
             let user2 = auth.store().insert_user(&email2, &e.hash).await?;
-            assert!(!auth.check_password(&user2, "not it").await?);
+            assert!(
+                !auth.check_password(&user2, "not it").await?,
+                "{name} {}",
+                e.hasher
+            );
             assert!(auth.check_password(&user2, &e.password).await?, "{name}");
             let stored = auth.store().find_by_id(&user2.id.to_string()).await?;
-            let stored = stored.ok_or("user vanished")?.password;
+            let stored = stored
+                .ok_or_else(|| format!("{name}: user vanished"))?
+                .password;
             assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{name}");
         }
         // No event for automatic re-hashing, only the logins.
@@ -312,11 +345,11 @@ async fn legacy_hashes_from_tortoise_auth_are_upgraded_on_login() -> TestResult 
     }
     Ok(())
 }
+per_database!(legacy_hashes_from_tortoise_auth_are_upgraded_on_login);
 
-#[tokio::test]
-async fn deleted_and_deactivated_users_are_refused_everywhere() -> TestResult {
-    for (backend, tokens) in matrix() {
-        let env = Env::new(backend, tokens, |_| {}).await?;
+async fn deleted_and_deactivated_users_are_refused_everywhere(backend: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(backend.clone(), tokens, |_| {}).await?;
         let auth = &env.auth;
         let name = &env.name;
         let user = auth.create_user("frank@example.com", PASSWORD).await?;
@@ -354,7 +387,7 @@ async fn deleted_and_deactivated_users_are_refused_everywhere() -> TestResult {
         let login = auth
             .login("frank@example.com", PASSWORD, Claims::new())
             .await?;
-        assert!(auth.store().delete_user(&id).await?);
+        assert!(auth.store().delete_user(&id).await?, "{name}");
         let r = auth.authenticate(login.access_token()).await;
         assert!(
             matches!(
@@ -379,10 +412,10 @@ async fn deleted_and_deactivated_users_are_refused_everywhere() -> TestResult {
     }
     Ok(())
 }
+per_database!(deleted_and_deactivated_users_are_refused_everywhere);
 
-#[tokio::test]
-async fn set_password_validates_hashes_revokes_and_emits() -> TestResult {
-    for (backend, tokens) in matrix() {
+async fn set_password_validates_hashes_revokes_and_emits(backend: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
         for revoke in [true, false] {
             let env = Env::new(backend.clone(), tokens, |c| {
                 c.max_password_length = 40;
@@ -412,7 +445,8 @@ async fn set_password_validates_hashes_revokes_and_emits() -> TestResult {
             };
             assert_eq!(
                 e.messages(),
-                ["Password exceeds maximum length of 40 characters"]
+                ["Password exceeds maximum length of 40 characters"],
+                "{name}"
             );
             assert!(env.events.take().is_empty(), "{name}");
 
@@ -422,9 +456,10 @@ async fn set_password_validates_hashes_revokes_and_emits() -> TestResult {
             assert_ne!(updated.password, user.password, "{name}");
             assert!(
                 auth.check_password(&updated, "a new, long and rare passphrase")
-                    .await?
+                    .await?,
+                "{name}"
             );
-            assert!(!auth.check_password(&updated, PASSWORD).await?);
+            assert!(!auth.check_password(&updated, PASSWORD).await?, "{name}");
             let events = env.events.take();
             assert!(
                 matches!(&events[..], [Event::PasswordChanged { user: u }] if *u == event_user(&user)),
@@ -446,11 +481,11 @@ async fn set_password_validates_hashes_revokes_and_emits() -> TestResult {
     }
     Ok(())
 }
+per_database!(set_password_validates_hashes_revokes_and_emits);
 
 #[tokio::test]
 async fn create_user_refuses_weak_passwords_with_every_message() -> TestResult {
-    let (backend, tokens) = matrix().remove(0);
-    let env = Env::new(backend, tokens, |_| {}).await?;
+    let env = Env::new(Backend::Sqlite { file: false }, Tokens::Database, |_| {}).await?;
     let r = env.auth.create_user("henry@example.com", "henry").await;
     let Err(Error::InvalidPassword(e)) = r else {
         return Err("weak password accepted".into());
@@ -482,14 +517,13 @@ async fn create_user_refuses_weak_passwords_with_every_message() -> TestResult {
     env.cleanup().await
 }
 
-#[tokio::test]
-async fn passwordless_login_over_email_tokens() -> TestResult {
-    for (backend, tokens) in matrix() {
-        let env = Env::new(backend, tokens, |_| {}).await?;
+async fn passwordless_login_over_email_tokens(backend: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(backend.clone(), tokens, |_| {}).await?;
         let auth = &env.auth;
         let name = &env.name;
         let ivy = auth.create_user("ivy@example.com", PASSWORD).await?;
-        assert!(!ivy.is_verified);
+        assert!(!ivy.is_verified, "{name}");
 
         // Unknown and inactive addresses: the same answer, nothing created or emitted.
         auth.request_login_link("nobody@example.com", None).await?;
@@ -512,13 +546,13 @@ async fn passwordless_login_over_email_tokens() -> TestResult {
         else {
             return Err(format!("{name}: {events:?}").into());
         };
-        assert_eq!(email, "ivy@example.com");
-        assert_eq!(purpose, "login");
-        assert_eq!(user.as_ref(), Some(&event_user(&ivy)));
+        assert_eq!(email, "ivy@example.com", "{name}");
+        assert_eq!(purpose, "login", "{name}");
+        assert_eq!(user.as_ref(), Some(&event_user(&ivy)), "{name}");
         let token = testudo_core::ExposeSecret::expose_secret(token).to_owned();
         assert!(
             !format!("{events:?}").contains(&token),
-            "Debug hides the token"
+            "{name}: Debug hides the token"
         );
 
         // From another address: refused, and the token is gone.
@@ -550,8 +584,16 @@ async fn passwordless_login_over_email_tokens() -> TestResult {
             .login_with_email_token("Ivy@Example.com", &token, Some("10.0.0.1"))
             .await?;
         assert!(login.user.is_verified, "{name}");
-        assert_eq!(login.user.last_login.map(|t| t.timestamp()), Some(T0));
-        assert_eq!(auth.authenticate(login.access_token()).await?.id, ivy.id);
+        assert_eq!(
+            login.user.last_login.map(|t| t.timestamp()),
+            Some(T0),
+            "{name}"
+        );
+        assert_eq!(
+            auth.authenticate(login.access_token()).await?.id,
+            ivy.id,
+            "{name}"
+        );
         let events = env.events.take();
         assert!(
             matches!(&events[..], [Event::UserLogin { user }] if user.id == ivy.id.to_string()),
@@ -584,11 +626,11 @@ async fn passwordless_login_over_email_tokens() -> TestResult {
     }
     Ok(())
 }
+per_database!(passwordless_login_over_email_tokens);
 
 #[tokio::test]
 async fn a_failing_login_handler_leaves_no_valid_tokens() -> TestResult {
-    let (backend, tokens) = matrix().remove(0);
-    let env = Env::new(backend, tokens, |_| {}).await?;
+    let env = Env::new(Backend::Sqlite { file: false }, Tokens::Database, |_| {}).await?;
     assert_eq!(env.tokens, Tokens::Database);
     let auth = &env.auth;
     auth.create_user("kim@example.com", PASSWORD).await?;

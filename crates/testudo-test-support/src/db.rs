@@ -1,22 +1,28 @@
 //! Per-test databases, migrated with `testudo-migrations` (feature `db`).
 //!
-//! [`backends`] lists the databases to test on: SQLite always, PostgreSQL when
-//! [`POSTGRES_URL_ENV`] is set and MariaDB / MySQL when [`MYSQL_URL_ENV`] is set. [`TestDb::new`]
-//! makes a fresh database of that kind (a randomly named `testudo_t_<uuid>` database on the
-//! servers), runs every migration and hands it back; call [`TestDb::cleanup`] at the end to drop
-//! it.
+//! A test runs on SQLite always, on PostgreSQL when [`POSTGRES_URL_ENV`] is set and on MariaDB /
+//! MySQL when [`MYSQL_URL_ENV`] is set. Write it once as `async fn NAME(backend: Backend)` and
+//! let [`per_database!`](crate::per_database) make one test case per database
+//! (`NAME::sqlite`, `NAME::postgres`, `NAME::mariadb`), so a failure names its database.
+//! [`TestDb::new`] makes a fresh database of that kind (a randomly named `testudo_t_<uuid>`
+//! database on the servers), runs every migration and hands it back; call [`TestDb::cleanup`]
+//! at the end to drop it.
 //!
 //! ```no_run
-//! use testudo_test_support::db::{backends, TestDb};
+//! use testudo_test_support::db::{Backend, TestDb};
+//! use testudo_test_support::{TestResult, per_database};
 //!
-//! # async fn t() -> testudo_test_support::TestResult {
-//! for backend in backends() {
+//! async fn a_test_sentence(backend: Backend) -> TestResult {
 //!     let db = TestDb::new(backend).await?;
 //!     // ... use db.db() (a testudo_db::Database) or db.conn() ...
 //!     db.cleanup().await?;
+//!     Ok(())
 //! }
-//! # Ok(()) }
+//! per_database!(a_test_sentence);
+//! # fn main() {}
 //! ```
+//!
+//! [`backends`] lists the same databases, for code that loops over them itself.
 
 use std::time::Duration;
 
@@ -55,10 +61,29 @@ impl Backend {
             Self::MySql(_) => "mysql",
         }
     }
+
+    /// PostgreSQL at the URL in [`POSTGRES_URL_ENV`], when it is set and not blank.
+    #[must_use]
+    pub fn postgres_from_env() -> Option<Self> {
+        env_url(POSTGRES_URL_ENV).map(Self::Postgres)
+    }
+
+    /// MariaDB / MySQL at the URL in [`MYSQL_URL_ENV`], when it is set and not blank.
+    #[must_use]
+    pub fn mysql_from_env() -> Option<Self> {
+        env_url(MYSQL_URL_ENV).map(Self::MySql)
+    }
 }
 
 fn env_url(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Says on stderr, in one line, that the test case `case` was skipped and which variable
+/// enables it. The server cases of [`per_database!`](crate::per_database) call it (and pass)
+/// when their URL variable is unset.
+pub fn report_skipped(case: &str, var: &str) {
+    eprintln!("skipped {case}: set {var} to a server URL to run it");
 }
 
 /// The backends to test on: in-memory SQLite, plus the servers whose URLs are set.
@@ -72,12 +97,8 @@ pub fn backends() -> Vec<Backend> {
 #[must_use]
 pub fn backends_with_sqlite(sqlite_file: bool) -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite { file: sqlite_file }];
-    if let Some(url) = env_url(POSTGRES_URL_ENV) {
-        out.push(Backend::Postgres(url));
-    }
-    if let Some(url) = env_url(MYSQL_URL_ENV) {
-        out.push(Backend::MySql(url));
-    }
+    out.extend(Backend::postgres_from_env());
+    out.extend(Backend::mysql_from_env());
     out
 }
 

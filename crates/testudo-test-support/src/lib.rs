@@ -26,9 +26,15 @@
 //! vectors.report("opaque_token_hash", entries.len());
 //! # Ok::<(), testudo_test_support::VectorError>(())
 //! ```
+//!
+//! With the `db` feature: per-test databases in `db`, and `per_database!`, which runs a test
+//! written once on each database as its own test case (`NAME::sqlite`, `NAME::postgres`,
+//! `NAME::mariadb`).
 
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "db")]
+mod per_db;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

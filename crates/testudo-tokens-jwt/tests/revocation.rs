@@ -6,8 +6,8 @@ use std::time::Duration;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use testudo_config::AuthConfig;
 use testudo_core::{Claims, FixedClock, TokenBackend, TokenError, TokenPair, TokenType};
-use testudo_test_support::TestResult;
-use testudo_test_support::db::{TestDb, backends, backends_with_sqlite};
+use testudo_test_support::db::{Backend, TestDb};
+use testudo_test_support::{TestResult, per_database};
 use testudo_tokens_jwt::JwtBackend;
 use testudo_tokens_jwt::entity::{blacklisted_token, outstanding_token};
 
@@ -61,410 +61,391 @@ async fn outstanding(
     outstanding_token::Entity::find().all(db).await
 }
 
-#[tokio::test]
-async fn issued_tokens_are_recorded_as_outstanding() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        assert!(jwt.supports_revocation());
-        let pair = jwt.create_tokens("42", Claims::new()).await?;
-        let a = jwt
-            .verify_token(pair.access_token(), TokenType::Access)
-            .await?;
-        let r = jwt
-            .verify_token(pair.refresh_token(), TokenType::Refresh)
-            .await?;
-        let rows = outstanding(db.conn()).await?;
-        assert_eq!(rows.len(), 2);
-        for (payload, ty) in [(&a, "access"), (&r, "refresh")] {
-            let row = rows
-                .iter()
-                .find(|x| x.jti == payload.jti)
-                .ok_or("no outstanding row")?;
-            assert_eq!(row.user_id, "42");
-            assert_eq!(row.token_type, ty);
-            assert_eq!(row.expires_at.timestamp(), payload.exp);
-            assert_eq!(row.created_at.timestamp(), NOW);
-        }
-        assert!(rows[0].family_id.is_some());
-        assert_eq!(rows[0].family_id, rows[1].family_id);
-        // A second login is a new family.
-        jwt.create_tokens("42", Claims::new()).await?;
-        let families: std::collections::HashSet<_> = outstanding(db.conn())
-            .await?
-            .into_iter()
-            .map(|r| r.family_id)
-            .collect();
-        assert_eq!(families.len(), 2);
-        assert_eq!(blacklisted(db.conn()).await?, 0);
-        db.cleanup().await?;
+async fn issued_tokens_are_recorded_as_outstanding(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    assert!(jwt.supports_revocation());
+    let pair = jwt.create_tokens("42", Claims::new()).await?;
+    let a = jwt
+        .verify_token(pair.access_token(), TokenType::Access)
+        .await?;
+    let r = jwt
+        .verify_token(pair.refresh_token(), TokenType::Refresh)
+        .await?;
+    let rows = outstanding(db.conn()).await?;
+    assert_eq!(rows.len(), 2);
+    for (payload, ty) in [(&a, "access"), (&r, "refresh")] {
+        let row = rows
+            .iter()
+            .find(|x| x.jti == payload.jti)
+            .ok_or("no outstanding row")?;
+        assert_eq!(row.user_id, "42");
+        assert_eq!(row.token_type, ty);
+        assert_eq!(row.expires_at.timestamp(), payload.exp);
+        assert_eq!(row.created_at.timestamp(), NOW);
     }
+    assert!(rows[0].family_id.is_some());
+    assert_eq!(rows[0].family_id, rows[1].family_id);
+    // A second login is a new family.
+    jwt.create_tokens("42", Claims::new()).await?;
+    let families: std::collections::HashSet<_> = outstanding(db.conn())
+        .await?
+        .into_iter()
+        .map(|r| r.family_id)
+        .collect();
+    assert_eq!(families.len(), 2);
+    assert_eq!(blacklisted(db.conn()).await?, 0);
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(issued_tokens_are_recorded_as_outstanding);
 
-#[tokio::test]
-async fn revoked_tokens_are_rejected_as_revoked() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        let pair = jwt.create_tokens("42", Claims::new()).await?;
-        jwt.revoke_token(pair.access_token()).await?;
-        assert_eq!(access(&jwt, &pair).await, Some(TokenError::Revoked));
-        // The refresh token is a different jti: still valid until revoked itself.
-        assert_eq!(refresh(&jwt, &pair).await, None);
-        jwt.revoke_token(pair.refresh_token()).await?;
-        assert_eq!(refresh(&jwt, &pair).await, Some(TokenError::Revoked));
-        // Revoking twice, or revoking garbage, is fine and writes nothing more.
-        jwt.revoke_token(pair.access_token()).await?;
-        jwt.revoke_token("garbage").await?;
-        jwt.revoke_token("").await?;
-        assert_eq!(blacklisted(db.conn()).await?, 2);
-        // A token signed with another key is not blacklisted.
-        let mut other = AuthConfig::default();
-        other.jwt_secret = Some("another-secret-of-at-least-32-bytes-long-xyz".into());
-        let foreign = JwtBackend::new(Arc::new(other))?
-            .with_clock(clock.clone())
-            .create_tokens("42", Claims::new())
-            .await?;
-        jwt.revoke_token(foreign.access_token()).await?;
-        assert_eq!(blacklisted(db.conn()).await?, 2);
-        // An expired blacklisted token reports Expired (the reference's order).
-        clock.advance(Duration::from_secs(900));
-        assert_eq!(access(&jwt, &pair).await, Some(TokenError::Expired));
-        db.cleanup().await?;
-    }
+async fn revoked_tokens_are_rejected_as_revoked(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    let pair = jwt.create_tokens("42", Claims::new()).await?;
+    jwt.revoke_token(pair.access_token()).await?;
+    assert_eq!(access(&jwt, &pair).await, Some(TokenError::Revoked));
+    // The refresh token is a different jti: still valid until revoked itself.
+    assert_eq!(refresh(&jwt, &pair).await, None);
+    jwt.revoke_token(pair.refresh_token()).await?;
+    assert_eq!(refresh(&jwt, &pair).await, Some(TokenError::Revoked));
+    // Revoking twice, or revoking garbage, is fine and writes nothing more.
+    jwt.revoke_token(pair.access_token()).await?;
+    jwt.revoke_token("garbage").await?;
+    jwt.revoke_token("").await?;
+    assert_eq!(blacklisted(db.conn()).await?, 2);
+    // A token signed with another key is not blacklisted.
+    let mut other = AuthConfig::default();
+    other.jwt_secret = Some("another-secret-of-at-least-32-bytes-long-xyz".into());
+    let foreign = JwtBackend::new(Arc::new(other))?
+        .with_clock(clock.clone())
+        .create_tokens("42", Claims::new())
+        .await?;
+    jwt.revoke_token(foreign.access_token()).await?;
+    assert_eq!(blacklisted(db.conn()).await?, 2);
+    // An expired blacklisted token reports Expired (the reference's order).
+    clock.advance(Duration::from_secs(900));
+    assert_eq!(access(&jwt, &pair).await, Some(TokenError::Expired));
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(revoked_tokens_are_rejected_as_revoked);
 
-#[tokio::test]
-async fn expired_tokens_can_still_be_revoked() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|c| c.jwt_issuer = Some("me".into())), &clock)?;
-        let pair = jwt.create_tokens("42", Claims::new()).await?;
-        let jti = jwt
-            .verify_token(pair.access_token(), TokenType::Access)
-            .await?
-            .jti;
-        clock.advance(Duration::from_secs(3600));
-        assert_eq!(access(&jwt, &pair).await, Some(TokenError::Expired));
-        jwt.revoke_token(pair.access_token()).await?;
-        let row = blacklisted_token::Entity::find()
-            .filter(blacklisted_token::Column::Jti.eq(jti.as_str()))
-            .one(db.conn())
-            .await?
-            .ok_or("the expired token was not blacklisted")?;
-        assert_eq!(
-            row.expires_at.map(|t| t.timestamp()),
-            Some(NOW + 900),
-            "the blacklist row keeps the token's exp"
-        );
-        assert_eq!(row.blacklisted_at.timestamp(), NOW + 3600);
-        // Back before expiry (as another server with a slow clock would see it): Revoked.
-        clock.set(chrono::DateTime::from_timestamp(NOW + 10, 0).ok_or("time")?);
-        assert_eq!(access(&jwt, &pair).await, Some(TokenError::Revoked));
-        db.cleanup().await?;
-    }
+async fn expired_tokens_can_still_be_revoked(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|c| c.jwt_issuer = Some("me".into())), &clock)?;
+    let pair = jwt.create_tokens("42", Claims::new()).await?;
+    let jti = jwt
+        .verify_token(pair.access_token(), TokenType::Access)
+        .await?
+        .jti;
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(access(&jwt, &pair).await, Some(TokenError::Expired));
+    jwt.revoke_token(pair.access_token()).await?;
+    let row = blacklisted_token::Entity::find()
+        .filter(blacklisted_token::Column::Jti.eq(jti.as_str()))
+        .one(db.conn())
+        .await?
+        .ok_or("the expired token was not blacklisted")?;
+    assert_eq!(
+        row.expires_at.map(|t| t.timestamp()),
+        Some(NOW + 900),
+        "the blacklist row keeps the token's exp"
+    );
+    assert_eq!(row.blacklisted_at.timestamp(), NOW + 3600);
+    // Back before expiry (as another server with a slow clock would see it): Revoked.
+    clock.set(chrono::DateTime::from_timestamp(NOW + 10, 0).ok_or("time")?);
+    assert_eq!(access(&jwt, &pair).await, Some(TokenError::Revoked));
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(expired_tokens_can_still_be_revoked);
 
-#[tokio::test]
-async fn revoke_all_blacklists_every_outstanding_token_of_the_user() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        let first = jwt.create_tokens("u", Claims::new()).await?;
-        let second = jwt.create_tokens("u", Claims::new()).await?;
-        let other = jwt.create_tokens("v", Claims::new()).await?;
-        jwt.revoke_token(first.access_token()).await?;
-        // Three of u's four tokens were not blacklisted yet; expired ones count too.
-        clock.advance(Duration::from_secs(1000));
-        assert_eq!(jwt.revoke_all_for_user("u").await?, 3);
-        clock.set(chrono::DateTime::from_timestamp(NOW, 0).ok_or("time")?);
-        for pair in [&first, &second] {
-            assert_eq!(access(&jwt, pair).await, Some(TokenError::Revoked));
-            assert_eq!(refresh(&jwt, pair).await, Some(TokenError::Revoked));
-        }
-        assert_eq!(access(&jwt, &other).await, None);
-        assert_eq!(refresh(&jwt, &other).await, None);
-        assert_eq!(jwt.revoke_all_for_user("u").await?, 0);
-        assert_eq!(jwt.revoke_all_for_user("nobody").await?, 0);
-        assert_eq!(blacklisted(db.conn()).await?, 4);
-        db.cleanup().await?;
+async fn revoke_all_blacklists_every_outstanding_token_of_the_user(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    let first = jwt.create_tokens("u", Claims::new()).await?;
+    let second = jwt.create_tokens("u", Claims::new()).await?;
+    let other = jwt.create_tokens("v", Claims::new()).await?;
+    jwt.revoke_token(first.access_token()).await?;
+    // Three of u's four tokens were not blacklisted yet; expired ones count too.
+    clock.advance(Duration::from_secs(1000));
+    assert_eq!(jwt.revoke_all_for_user("u").await?, 3);
+    clock.set(chrono::DateTime::from_timestamp(NOW, 0).ok_or("time")?);
+    for pair in [&first, &second] {
+        assert_eq!(access(&jwt, pair).await, Some(TokenError::Revoked));
+        assert_eq!(refresh(&jwt, pair).await, Some(TokenError::Revoked));
     }
+    assert_eq!(access(&jwt, &other).await, None);
+    assert_eq!(refresh(&jwt, &other).await, None);
+    assert_eq!(jwt.revoke_all_for_user("u").await?, 0);
+    assert_eq!(jwt.revoke_all_for_user("nobody").await?, 0);
+    assert_eq!(blacklisted(db.conn()).await?, 4);
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(revoke_all_blacklists_every_outstanding_token_of_the_user);
 
-#[tokio::test]
-async fn cleanup_deletes_expired_rows_and_their_blacklist_rows() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(
-            &db,
-            config(|c| c.jwt_leeway = Duration::from_secs(30)),
-            &clock,
-        )?;
-        let pair = jwt.create_tokens("u", Claims::new()).await?;
-        let later = jwt.create_tokens("u", Claims::new()).await?;
-        jwt.revoke_token(pair.access_token()).await?;
-        // A token issued while the list was off has no outstanding row.
-        let stateless = JwtBackend::new(config(|c| c.jwt_blacklist_enabled = false))?
-            .with_clock(clock.clone())
-            .create_tokens("w", Claims::new())
-            .await?;
-        jwt.revoke_token(stateless.access_token()).await?;
-        assert_eq!(blacklisted(db.conn()).await?, 2);
-        assert_eq!(jwt.cleanup_expired().await?, 0);
-        // Expired, but still inside the leeway: kept (the token still verifies).
-        clock.advance(Duration::from_secs(910));
-        assert_eq!(jwt.cleanup_expired().await?, 0);
-        // Past the leeway: both access rows, the blacklist row of the revoked one and that of
-        // the stateless token.
-        clock.advance(Duration::from_secs(20));
-        assert_eq!(jwt.cleanup_expired().await?, 4);
-        assert_eq!(jwt.cleanup_expired().await?, 0);
-        assert_eq!(blacklisted(db.conn()).await?, 0);
-        let left = outstanding(db.conn()).await?;
-        assert_eq!(left.len(), 2);
-        assert!(left.iter().all(|r| r.token_type == "refresh"));
-        assert_eq!(refresh(&jwt, &later).await, None);
-        // The refresh tokens expire too.
-        clock.advance(Duration::from_secs(604_800));
-        assert_eq!(jwt.cleanup_expired().await?, 2);
-        assert!(outstanding(db.conn()).await?.is_empty());
-        db.cleanup().await?;
-    }
+async fn cleanup_deletes_expired_rows_and_their_blacklist_rows(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(
+        &db,
+        config(|c| c.jwt_leeway = Duration::from_secs(30)),
+        &clock,
+    )?;
+    let pair = jwt.create_tokens("u", Claims::new()).await?;
+    let later = jwt.create_tokens("u", Claims::new()).await?;
+    jwt.revoke_token(pair.access_token()).await?;
+    // A token issued while the list was off has no outstanding row.
+    let stateless = JwtBackend::new(config(|c| c.jwt_blacklist_enabled = false))?
+        .with_clock(clock.clone())
+        .create_tokens("w", Claims::new())
+        .await?;
+    jwt.revoke_token(stateless.access_token()).await?;
+    assert_eq!(blacklisted(db.conn()).await?, 2);
+    assert_eq!(jwt.cleanup_expired().await?, 0);
+    // Expired, but still inside the leeway: kept (the token still verifies).
+    clock.advance(Duration::from_secs(910));
+    assert_eq!(jwt.cleanup_expired().await?, 0);
+    // Past the leeway: both access rows, the blacklist row of the revoked one and that of
+    // the stateless token.
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(jwt.cleanup_expired().await?, 4);
+    assert_eq!(jwt.cleanup_expired().await?, 0);
+    assert_eq!(blacklisted(db.conn()).await?, 0);
+    let left = outstanding(db.conn()).await?;
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|r| r.token_type == "refresh"));
+    assert_eq!(refresh(&jwt, &later).await, None);
+    // The refresh tokens expire too.
+    clock.advance(Duration::from_secs(604_800));
+    assert_eq!(jwt.cleanup_expired().await?, 2);
+    assert!(outstanding(db.conn()).await?.is_empty());
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(cleanup_deletes_expired_rows_and_their_blacklist_rows);
 
-#[tokio::test]
-async fn rotation_is_single_use_and_reuse_revokes_the_family() -> TestResult {
-    for b in backends() {
-        let name = b.name();
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        let mut extra = Claims::new();
-        extra.insert("role".into(), "admin".into());
-        let first = jwt.create_tokens("u", extra).await?;
-        let unrelated = jwt.create_tokens("u", Claims::new()).await?;
-        clock.advance(Duration::from_secs(60));
-        let (old, second) = jwt.rotate(first.refresh_token()).await?;
-        assert_eq!(
-            (old.sub.as_str(), old.token_type),
-            ("u", TokenType::Refresh)
-        );
-        let p = jwt
-            .verify_token(second.access_token(), TokenType::Access)
-            .await?;
-        assert_eq!((p.sub.as_str(), p.iat, p.extra), ("u", NOW + 60, None));
-        // The presented refresh token and the access token issued with it are blacklisted.
-        assert_eq!(
-            refresh(&jwt, &first).await,
-            Some(TokenError::Revoked),
-            "{name}"
-        );
-        assert_eq!(
-            access(&jwt, &first).await,
-            Some(TokenError::Revoked),
-            "{name}"
-        );
-        // The next pair stays in the family.
-        let rows = outstanding(db.conn()).await?;
-        let family = |jti: &str| {
-            rows.iter()
-                .find(|r| r.jti == jti)
-                .map(|r| r.family_id.clone())
-        };
-        let next_jti = jwt
-            .verify_token(second.refresh_token(), TokenType::Refresh)
-            .await?
-            .jti;
-        assert_eq!(family(&old.jti), family(&next_jti));
-        let (_, third) = jwt.rotate(second.refresh_token()).await?;
-        // Reuse, after the grace window: the first refresh token (rotated) is presented again.
-        clock.advance(Duration::from_secs(5));
-        assert_eq!(
-            token_err(jwt.rotate(first.refresh_token()).await),
-            Some(TokenError::Revoked),
-            "{name}"
-        );
-        assert_eq!(
-            access(&jwt, &third).await,
-            Some(TokenError::Revoked),
-            "{name}"
-        );
-        assert_eq!(
-            refresh(&jwt, &third).await,
-            Some(TokenError::Revoked),
-            "{name}"
-        );
-        // Another login of the same user is another family: untouched.
-        assert_eq!(access(&jwt, &unrelated).await, None, "{name}");
-        assert_eq!(refresh(&jwt, &unrelated).await, None, "{name}");
-        db.cleanup().await?;
-    }
+async fn rotation_is_single_use_and_reuse_revokes_the_family(b: Backend) -> TestResult {
+    let name = b.name();
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    let mut extra = Claims::new();
+    extra.insert("role".into(), "admin".into());
+    let first = jwt.create_tokens("u", extra).await?;
+    let unrelated = jwt.create_tokens("u", Claims::new()).await?;
+    clock.advance(Duration::from_secs(60));
+    let (old, second) = jwt.rotate(first.refresh_token()).await?;
+    assert_eq!(
+        (old.sub.as_str(), old.token_type),
+        ("u", TokenType::Refresh)
+    );
+    let p = jwt
+        .verify_token(second.access_token(), TokenType::Access)
+        .await?;
+    assert_eq!((p.sub.as_str(), p.iat, p.extra), ("u", NOW + 60, None));
+    // The presented refresh token and the access token issued with it are blacklisted.
+    assert_eq!(
+        refresh(&jwt, &first).await,
+        Some(TokenError::Revoked),
+        "{name}"
+    );
+    assert_eq!(
+        access(&jwt, &first).await,
+        Some(TokenError::Revoked),
+        "{name}"
+    );
+    // The next pair stays in the family.
+    let rows = outstanding(db.conn()).await?;
+    let family = |jti: &str| {
+        rows.iter()
+            .find(|r| r.jti == jti)
+            .map(|r| r.family_id.clone())
+    };
+    let next_jti = jwt
+        .verify_token(second.refresh_token(), TokenType::Refresh)
+        .await?
+        .jti;
+    assert_eq!(family(&old.jti), family(&next_jti));
+    let (_, third) = jwt.rotate(second.refresh_token()).await?;
+    // Reuse, after the grace window: the first refresh token (rotated) is presented again.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        token_err(jwt.rotate(first.refresh_token()).await),
+        Some(TokenError::Revoked),
+        "{name}"
+    );
+    assert_eq!(
+        access(&jwt, &third).await,
+        Some(TokenError::Revoked),
+        "{name}"
+    );
+    assert_eq!(
+        refresh(&jwt, &third).await,
+        Some(TokenError::Revoked),
+        "{name}"
+    );
+    // Another login of the same user is another family: untouched.
+    assert_eq!(access(&jwt, &unrelated).await, None, "{name}");
+    assert_eq!(refresh(&jwt, &unrelated).await, None, "{name}");
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(rotation_is_single_use_and_reuse_revokes_the_family);
 
-#[tokio::test]
-async fn reuse_detection_can_be_turned_off() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|c| c.refresh_reuse_detection = false), &clock)?;
-        let first = jwt.create_tokens("u", Claims::new()).await?;
-        let (_, second) = jwt.rotate(first.refresh_token()).await?;
-        assert_eq!(
-            token_err(jwt.rotate(first.refresh_token()).await),
-            Some(TokenError::Revoked)
-        );
-        assert_eq!(access(&jwt, &second).await, None);
-        assert_eq!(refresh(&jwt, &second).await, None);
-        db.cleanup().await?;
-    }
+async fn reuse_detection_can_be_turned_off(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|c| c.refresh_reuse_detection = false), &clock)?;
+    let first = jwt.create_tokens("u", Claims::new()).await?;
+    let (_, second) = jwt.rotate(first.refresh_token()).await?;
+    assert_eq!(
+        token_err(jwt.rotate(first.refresh_token()).await),
+        Some(TokenError::Revoked)
+    );
+    assert_eq!(access(&jwt, &second).await, None);
+    assert_eq!(refresh(&jwt, &second).await, None);
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(reuse_detection_can_be_turned_off);
 
-#[tokio::test]
-async fn a_revoked_refresh_token_does_not_rotate_nor_revoke_its_family() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        let pair = jwt.create_tokens("u", Claims::new()).await?;
-        // Logout of the refresh token: not a rotation, so no reuse detection.
-        jwt.revoke_token(pair.refresh_token()).await?;
-        assert_eq!(
-            token_err(jwt.rotate(pair.refresh_token()).await),
-            Some(TokenError::Revoked)
-        );
-        assert_eq!(access(&jwt, &pair).await, None);
-        // Refused before the list is touched: wrong type, expired.
-        assert!(matches!(
-            token_err(jwt.rotate(pair.access_token()).await),
-            Some(TokenError::Invalid { .. })
-        ));
-        let other = jwt.create_tokens("u", Claims::new()).await?;
-        clock.advance(Duration::from_secs(604_800));
-        assert_eq!(
-            token_err(jwt.rotate(other.refresh_token()).await),
-            Some(TokenError::Expired)
-        );
-        assert_eq!(blacklisted(db.conn()).await?, 1);
-        db.cleanup().await?;
-    }
+async fn a_revoked_refresh_token_does_not_rotate_nor_revoke_its_family(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    let pair = jwt.create_tokens("u", Claims::new()).await?;
+    // Logout of the refresh token: not a rotation, so no reuse detection.
+    jwt.revoke_token(pair.refresh_token()).await?;
+    assert_eq!(
+        token_err(jwt.rotate(pair.refresh_token()).await),
+        Some(TokenError::Revoked)
+    );
+    assert_eq!(access(&jwt, &pair).await, None);
+    // Refused before the list is touched: wrong type, expired.
+    assert!(matches!(
+        token_err(jwt.rotate(pair.access_token()).await),
+        Some(TokenError::Invalid { .. })
+    ));
+    let other = jwt.create_tokens("u", Claims::new()).await?;
+    clock.advance(Duration::from_secs(604_800));
+    assert_eq!(
+        token_err(jwt.rotate(other.refresh_token()).await),
+        Some(TokenError::Expired)
+    );
+    assert_eq!(blacklisted(db.conn()).await?, 1);
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(a_revoked_refresh_token_does_not_rotate_nor_revoke_its_family);
 
-#[tokio::test]
-async fn tokens_issued_while_the_list_was_off_rotate_into_a_new_family() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
-        let clock = clock()?;
-        let stateless =
-            JwtBackend::new(config(|c| c.jwt_blacklist_enabled = false))?.with_clock(clock.clone());
-        let old = stateless.create_tokens("u", Claims::new()).await?;
-        let jwt = backend(&db, config(|_| {}), &clock)?;
-        let (_, next) = jwt.rotate(old.refresh_token()).await?;
-        assert_eq!(refresh(&jwt, &old).await, Some(TokenError::Revoked));
-        assert_eq!(refresh(&jwt, &next).await, None);
-        let rows = outstanding(db.conn()).await?;
-        assert_eq!(rows.len(), 2);
-        assert!(rows[0].family_id.is_some() && rows[0].family_id == rows[1].family_id);
-        db.cleanup().await?;
-    }
+async fn tokens_issued_while_the_list_was_off_rotate_into_a_new_family(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let stateless =
+        JwtBackend::new(config(|c| c.jwt_blacklist_enabled = false))?.with_clock(clock.clone());
+    let old = stateless.create_tokens("u", Claims::new()).await?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    let (_, next) = jwt.rotate(old.refresh_token()).await?;
+    assert_eq!(refresh(&jwt, &old).await, Some(TokenError::Revoked));
+    assert_eq!(refresh(&jwt, &next).await, None);
+    let rows = outstanding(db.conn()).await?;
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].family_id.is_some() && rows[0].family_id == rows[1].family_id);
+    db.cleanup().await?;
     Ok(())
 }
+per_database!(tokens_issued_while_the_list_was_off_rotate_into_a_new_family);
 
 /// 50 concurrent rotations of one refresh token: exactly one pair, and the losers (inside the
 /// rotation grace window) do not revoke the winner's new pair, with reuse detection on or off.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_rotations_have_exactly_one_winner() -> TestResult {
-    for b in backends_with_sqlite(true) {
-        for reuse_detection in [true, false] {
-            let name = b.name();
-            let db = TestDb::with_pool(b.clone(), 20).await?;
-            let clock = clock()?;
-            let jwt = Arc::new(backend(
-                &db,
-                config(|c| c.refresh_reuse_detection = reuse_detection),
-                &clock,
-            )?);
-            let pair = jwt.create_tokens("u", Claims::new()).await?;
-            let token = pair.refresh_token().to_owned();
-            let tasks: Vec<_> = (0..50)
-                .map(|_| {
-                    let jwt = jwt.clone();
-                    let t = token.clone();
-                    tokio::spawn(async move { jwt.rotate(&t).await })
-                })
-                .collect();
-            let mut winners = Vec::new();
-            let mut revoked = 0;
-            for t in tasks {
-                match t.await? {
-                    Ok((_, pair)) => winners.push(pair),
-                    Err(e) if e.as_token_error() == Some(&TokenError::Revoked) => revoked += 1,
-                    Err(e) => return Err(format!("{name}: unexpected error {e:?}").into()),
-                }
-            }
-            assert_eq!((winners.len(), revoked), (1, 49), "{name}");
-            let winner = winners.pop().ok_or("no winner")?;
-            assert_eq!(
-                refresh(&jwt, &winner).await,
-                None,
-                "{name} {reuse_detection}"
-            );
-            assert_eq!(
-                access(&jwt, &winner).await,
-                None,
-                "{name} {reuse_detection}"
-            );
-            db.cleanup().await?;
-        }
-    }
-    Ok(())
-}
-
-#[tokio::test]
-async fn the_grace_window_is_measured_with_the_clock() -> TestResult {
-    for b in backends() {
-        let db = TestDb::new(b).await?;
+async fn fifty_concurrent_rotations_have_exactly_one_winner(b: Backend) -> TestResult {
+    for reuse_detection in [true, false] {
+        let name = b.name();
+        let db = TestDb::with_pool(b.clone(), 20).await?;
         let clock = clock()?;
-        let jwt =
-            backend(&db, config(|_| {}), &clock)?.with_rotation_grace(Duration::from_secs(30));
-        let first = jwt.create_tokens("u", Claims::new()).await?;
-        let (_, second) = jwt.rotate(first.refresh_token()).await?;
-        // Within the window a second presentation is only refused (a concurrent loser).
-        clock.advance(Duration::from_secs(29));
+        let jwt = Arc::new(backend(
+            &db,
+            config(|c| c.refresh_reuse_detection = reuse_detection),
+            &clock,
+        )?);
+        let pair = jwt.create_tokens("u", Claims::new()).await?;
+        let token = pair.refresh_token().to_owned();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let jwt = jwt.clone();
+                let t = token.clone();
+                tokio::spawn(async move { jwt.rotate(&t).await })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut revoked = 0;
+        for t in tasks {
+            match t.await? {
+                Ok((_, pair)) => winners.push(pair),
+                Err(e) if e.as_token_error() == Some(&TokenError::Revoked) => revoked += 1,
+                Err(e) => return Err(format!("{name}: unexpected error {e:?}").into()),
+            }
+        }
+        assert_eq!((winners.len(), revoked), (1, 49), "{name}");
+        let winner = winners.pop().ok_or("no winner")?;
         assert_eq!(
-            token_err(jwt.rotate(first.refresh_token()).await),
-            Some(TokenError::Revoked)
+            refresh(&jwt, &winner).await,
+            None,
+            "{name} {reuse_detection}"
         );
-        assert_eq!(refresh(&jwt, &second).await, None);
-        // Once it has passed, it is a replay: the family goes.
-        clock.advance(Duration::from_secs(1));
         assert_eq!(
-            token_err(jwt.rotate(first.refresh_token()).await),
-            Some(TokenError::Revoked)
+            access(&jwt, &winner).await,
+            None,
+            "{name} {reuse_detection}"
         );
-        assert_eq!(refresh(&jwt, &second).await, Some(TokenError::Revoked));
-        // With no grace at all, an immediate second presentation is a replay.
-        let jwt = jwt.with_rotation_grace(Duration::ZERO);
-        let first = jwt.create_tokens("u", Claims::new()).await?;
-        let (_, second) = jwt.rotate(first.refresh_token()).await?;
-        assert_eq!(
-            token_err(jwt.rotate(first.refresh_token()).await),
-            Some(TokenError::Revoked)
-        );
-        assert_eq!(access(&jwt, &second).await, Some(TokenError::Revoked));
         db.cleanup().await?;
     }
     Ok(())
 }
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    fifty_concurrent_rotations_have_exactly_one_winner,
+    sqlite_file
+);
+
+async fn the_grace_window_is_measured_with_the_clock(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let jwt = backend(&db, config(|_| {}), &clock)?.with_rotation_grace(Duration::from_secs(30));
+    let first = jwt.create_tokens("u", Claims::new()).await?;
+    let (_, second) = jwt.rotate(first.refresh_token()).await?;
+    // Within the window a second presentation is only refused (a concurrent loser).
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(
+        token_err(jwt.rotate(first.refresh_token()).await),
+        Some(TokenError::Revoked)
+    );
+    assert_eq!(refresh(&jwt, &second).await, None);
+    // Once it has passed, it is a replay: the family goes.
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        token_err(jwt.rotate(first.refresh_token()).await),
+        Some(TokenError::Revoked)
+    );
+    assert_eq!(refresh(&jwt, &second).await, Some(TokenError::Revoked));
+    // With no grace at all, an immediate second presentation is a replay.
+    let jwt = jwt.with_rotation_grace(Duration::ZERO);
+    let first = jwt.create_tokens("u", Claims::new()).await?;
+    let (_, second) = jwt.rotate(first.refresh_token()).await?;
+    assert_eq!(
+        token_err(jwt.rotate(first.refresh_token()).await),
+        Some(TokenError::Revoked)
+    );
+    assert_eq!(access(&jwt, &second).await, Some(TokenError::Revoked));
+    db.cleanup().await?;
+    Ok(())
+}
+per_database!(the_grace_window_is_measured_with_the_clock);
