@@ -148,6 +148,20 @@ pub trait TokenBackend: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The rotation grace window of the built-in backends: 5 seconds. This is the one statement of
+/// the invariant; the backends' `with_rotation_grace` change the window.
+///
+/// With reuse detection on (`AuthConfig::refresh_reuse_detection`), presenting a refresh token
+/// that was already rotated revokes every token of its family (the login it descends from) —
+/// but only once that rotation is at least this old, by the backend's clock. Presented again
+/// within the window, the token is answered [`TokenError::Revoked`] and nothing else happens:
+/// that is how the losers of N concurrent rotations of one token look (a client retrying, two
+/// tabs refreshing at once), and revoking the family there would kill the winner's new pair.
+/// The cost: a thief replaying a stolen token within those seconds of the owner's rotation gets
+/// Revoked without revoking the family; any later replay, by either side, still revokes it. A
+/// zero window treats every second presentation as a replay.
+pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Helper used by backends: the error for a token that is not of the expected type.
 #[doc(hidden)]
 #[must_use]

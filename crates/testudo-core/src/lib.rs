@@ -9,7 +9,7 @@ mod user;
 mod validator;
 
 pub use async_trait::async_trait;
-pub use backend::{TokenBackend, wrong_type};
+pub use backend::{DEFAULT_ROTATION_GRACE, TokenBackend, wrong_type};
 pub use clock::{
     Clock, FixedClock, SystemClock, saturating_add, saturating_chrono, saturating_from_unix,
     saturating_sub,

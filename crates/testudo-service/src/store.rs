@@ -42,11 +42,10 @@ impl From<user::Model> for User {
 /// # User cache
 ///
 /// Off by default; [`DbUserStore::with_cache`] turns on a cache of [`UserStore::find_by_id`]
-/// (the lookup `AuthService::authenticate` makes). It is exact within the process: every write
-/// through this store or one of its clones (insert, password, login time, verification,
-/// activation, delete) drops that user's entry before returning, and a lookup racing a write
-/// never re-inserts the old row. Writes made by other processes (or by SQL outside this store)
-/// are seen at most `ttl` later.
+/// (the lookup `AuthService::authenticate` makes), with the guarantees of
+/// [`testudo_db::EpochCache`] (exact within the process, stale for at most `ttl` across
+/// processes): every write through this store or one of its clones (insert, password, login
+/// time, verification, activation, delete) invalidates that user's entry before returning.
 #[derive(Debug, Clone)]
 pub struct DbUserStore {
     db: Database,

@@ -29,10 +29,7 @@ mod verify;
 
 pub use verify::StoredAccessToken;
 
-/// How long after a refresh token was rotated presenting it again counts as the loser of a
-/// concurrent rotation race rather than as a replay: 5 seconds. See
-/// [`DatabaseTokenBackend::with_rotation_grace`].
-pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+pub use testudo_core::DEFAULT_ROTATION_GRACE;
 
 /// The token backend that stores opaque tokens (as SHA-256 digests) in the database.
 ///
@@ -77,22 +74,13 @@ impl DatabaseTokenBackend {
         }
     }
 
-    /// Turns on the verification cache (off by default), shared with the backend's clones.
+    /// Turns on the verification cache (off by default), shared with the backend's clones: a
+    /// verified token is remembered by digest, so that verifying it again (through
+    /// [`Self::verify`] or [`Self::verify_access_with`]) does not touch the database.
     ///
-    /// A verified token is remembered by digest, so that verifying it again (through
-    /// [`Self::verify`] or [`Self::verify_access_with`]) does not touch the database. Guarantees:
-    ///
-    /// - **Within the process (this backend and its clones): exact.** Every revocation made
-    ///   through them (revoke, rotation of a refresh token and its paired access token,
-    ///   revoke-all, family revocation on reuse detection, `max_tokens_per_user` eviction)
-    ///   removes the affected entries after its commit and before it returns, and a verify
-    ///   that raced with it cannot re-insert a stale entry.
-    /// - **Across processes (another backend instance, another node, a direct database
-    ///   write): stale for at most [`CacheOptions::ttl`]**, measured with the injected clock
-    ///   from the verify that read the database. On PostgreSQL,
-    ///   `listen_for_revocations` (feature `postgres`) closes that window down to the delivery
-    ///   latency of `NOTIFY`.
-    /// - An entry is never served at or after the token's own expiry.
+    /// Exact within the process, stale for at most [`CacheOptions::ttl`] across processes
+    /// (the guarantees of [`testudo_db::EpochCache`]); which writes invalidate what, and
+    /// PostgreSQL's LISTEN/NOTIFY, are in the [crate documentation](crate#verification-cache-off-by-default).
     #[must_use]
     pub fn with_cache(mut self, options: CacheOptions) -> Self {
         self.cache = Some(Arc::new(VerifyCache::new(&options)));
@@ -213,13 +201,8 @@ impl DatabaseTokenBackend {
         }
     }
 
-    /// Replaces the rotation grace window ([`DEFAULT_ROTATION_GRACE`] by default).
-    ///
-    /// A refresh token presented again less than `grace` after it was rotated (by the injected
-    /// clock) is answered Revoked without reuse detection: that is how the losers of N
-    /// concurrent rotations of one token look, and revoking the family there would kill the
-    /// winner's new pair. Presented later, it is a replay and its family is revoked. A zero
-    /// grace treats every second presentation as a replay.
+    /// Replaces the rotation grace window ([`DEFAULT_ROTATION_GRACE`] by default, which states
+    /// what the window means), measured with the injected clock.
     #[must_use]
     pub fn with_rotation_grace(mut self, grace: std::time::Duration) -> Self {
         self.rotation_grace = grace;

@@ -24,10 +24,7 @@ mod rotate;
 mod sign;
 mod verify;
 
-/// How long after a refresh token was rotated presenting it again counts as the loser of a
-/// concurrent rotation rather than as a replay: 5 seconds, as in `testudo-tokens-db`. See
-/// [`JwtBackend::with_rotation_grace`].
-pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+pub use testudo_core::DEFAULT_ROTATION_GRACE;
 
 /// Issues and verifies JWT access / refresh pairs, stateless or with the database revocation
 /// list ([`JwtBackend::with_revocation_list`]).
@@ -105,14 +102,8 @@ impl JwtBackend {
         self
     }
 
-    /// Replaces the rotation grace window ([`DEFAULT_ROTATION_GRACE`] by default), as
-    /// `DatabaseTokenBackend::with_rotation_grace` in `testudo-tokens-db`.
-    ///
-    /// With the revocation list, a refresh token presented again less than `grace` after it
-    /// was rotated (by the backend's clock) is answered Revoked without reuse detection: that
-    /// is how the losers of N concurrent rotations of one token look, and revoking the family
-    /// there would kill the winner's new pair. Presented later, it is a replay and its family
-    /// is revoked. A zero grace treats every second presentation as a replay.
+    /// Replaces the rotation grace window of the revocation list ([`DEFAULT_ROTATION_GRACE`] by
+    /// default, which states what the window means), measured with the backend's clock.
     #[must_use]
     pub fn with_rotation_grace(mut self, grace: std::time::Duration) -> Self {
         self.rotation_grace = grace;
