@@ -3,6 +3,10 @@
 mod backend;
 mod cache;
 pub mod email;
+/// The sea-orm entities of this crate's tables. Not part of the public API (sea-orm types stay
+/// out of it): testudo's own tests, benches and the service's one-query `authenticate` read the
+/// rows through them; may change without notice.
+#[doc(hidden)]
 pub mod entity;
 mod error;
 #[cfg(feature = "postgres")]

@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod backend;
+/// The sea-orm entities of this crate's tables. Not part of the public API (sea-orm types stay
+/// out of it): testudo's own tests, benches and the service's one-query `authenticate` read the
+/// rows through them; may change without notice.
+#[doc(hidden)]
 pub mod entity;
 mod error;
 mod keys;
