@@ -59,7 +59,7 @@ impl std::fmt::Debug for Verification {
 
 /// Argon2id (primary) with bcrypt, PBKDF2-SHA256 and Django formats as secondary hashers,
 /// parameters from an [`AuthConfig`]. Cheap to clone; all work is synchronous and CPU-bound
-/// (async code should use [`crate::Hasher`]).
+/// (async code should use [`crate::AsyncHasher`]).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
@@ -209,12 +209,14 @@ pub fn identify(stored: &str) -> Option<HashFormat> {
     formats::identify(stored)
 }
 
-/// The [`PasswordHasher`] for the global configuration ([`testudo_config::get_config`]).
+/// The [`PasswordHasher`] for the global configuration ([`testudo_config::get_config`]): the
+/// counterpart of tortoise-auth's `default_password_hash`, named for what it returns (a hasher,
+/// not a hash).
 ///
 /// # Errors
 ///
 /// As [`PasswordHasher::from_config`].
-pub fn default_password_hash() -> Result<PasswordHasher> {
+pub fn default_password_hasher() -> Result<PasswordHasher> {
     PasswordHasher::from_config(&testudo_config::get_config())
 }
 
@@ -227,14 +229,14 @@ pub fn default_password_hash() -> Result<PasswordHasher> {
 ///
 /// As [`PasswordHasher::hash`] and [`PasswordHasher::from_config`].
 pub fn make_password(password: &str) -> Result<String> {
-    default_password_hash()?.hash(password)
+    default_password_hasher()?.hash(password)
 }
 
 /// Checks `password` against `stored` with the global configuration. Never fails; see
 /// [`PasswordHasher::verify`].
 #[must_use]
 pub fn check_password(password: &str, stored: &str) -> Verification {
-    match default_password_hash() {
+    match default_password_hasher() {
         Ok(h) => h.verify(password, stored),
         Err(e) => {
             tracing::error!(error = %e, "invalid password hashing configuration");

@@ -1,4 +1,4 @@
-//! The async [`Hasher`]: hashing off the async runtime, bounded.
+//! [`AsyncHasher`]: the async wrapper of [`PasswordHasher`], hashing off the runtime, bounded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -9,16 +9,17 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::{Error, PasswordHasher, Result, Verification, identify, is_usable};
 
-/// The candidate checked by [`Hasher::verify_dummy`] (and for refused inputs).
+/// The candidate checked by [`AsyncHasher::verify_dummy`] (and for refused inputs).
 const DUMMY_PASSWORD: &str = "testudo-dummy-password";
 
-/// Async password hashing for the rest of the library: every hash and verification runs in
-/// [`tokio::task::spawn_blocking`], at most `hash_concurrency` at a time (a semaphore), so a
-/// login storm neither blocks the runtime nor holds more than `hash_concurrency` Argon2 buffers.
+/// Async password hashing, the async counterpart of the synchronous [`PasswordHasher`]: every
+/// hash and verification runs in [`tokio::task::spawn_blocking`], at most `hash_concurrency` at a
+/// time (a semaphore), so a login storm neither blocks the runtime nor holds more than
+/// `hash_concurrency` Argon2 buffers.
 ///
 /// Cloning is cheap (one `Arc`); clones share the semaphore, the dummy hash and the counters.
 #[derive(Debug, Clone)]
-pub struct Hasher {
+pub struct AsyncHasher {
     inner: Arc<Inner>,
 }
 
@@ -32,7 +33,7 @@ struct Inner {
     peak_in_flight: AtomicUsize,
 }
 
-impl Hasher {
+impl AsyncHasher {
     /// A hasher with `config`'s parameters and `hash_concurrency` permits.
     ///
     /// # Errors
@@ -128,7 +129,7 @@ impl Hasher {
     /// A verification that costs the same as a real Argon2 verification with the current
     /// parameters (for logins of unknown users). Its result is meaningless and discarded.
     ///
-    /// The dummy hash is made once per `Hasher` (shared by clones) on first use.
+    /// The dummy hash is made once per `AsyncHasher` (shared by clones) on first use.
     ///
     /// # Errors
     ///

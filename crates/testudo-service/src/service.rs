@@ -9,7 +9,7 @@ use testudo_core::{
     SystemClock, TokenBackend, TokenPair, TokenType, UserStore,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
-use testudo_hashers::Hasher;
+use testudo_hashers::AsyncHasher;
 use testudo_validators::Validators;
 use tracing::field::Empty;
 
@@ -66,7 +66,7 @@ pub struct AuthService<S: UserStore> {
     config: Arc<AuthConfig>,
     store: Arc<S>,
     backend: Arc<dyn TokenBackend>,
-    hasher: Hasher,
+    hasher: AsyncHasher,
     validators: Arc<Validators>,
     events: EventEmitter,
     clock: Arc<dyn Clock>,
@@ -113,7 +113,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     config: Arc<AuthConfig>,
     store: S,
     backend: Option<Arc<dyn TokenBackend>>,
-    hasher: Option<Hasher>,
+    hasher: Option<AsyncHasher>,
     validators: Option<Validators>,
     events: Option<EventEmitter>,
     clock: Option<Arc<dyn Clock>>,
@@ -145,7 +145,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
 
     /// The password hasher (by default one made from the configuration). Give one to share its
     /// concurrency limit with other code, or to read its counters.
-    pub fn hasher(mut self, hasher: Hasher) -> Self {
+    pub fn hasher(mut self, hasher: AsyncHasher) -> Self {
         self.hasher = Some(hasher);
         self
     }
@@ -214,7 +214,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let hasher = match self.hasher {
             Some(h) => h,
-            None => Hasher::new(&config)?,
+            None => AsyncHasher::new(&config)?,
         };
         let validators = match self.validators {
             Some(v) => v,
@@ -425,9 +425,9 @@ impl<S: UserStore> AuthService<S> {
         &self.backend
     }
 
-    /// The password hasher (its [`Hasher::verifications`] counter shows the work done).
+    /// The password hasher (its [`AsyncHasher::verifications`] counter shows the work done).
     #[must_use]
-    pub fn hasher(&self) -> &Hasher {
+    pub fn hasher(&self) -> &AsyncHasher {
         &self.hasher
     }
 

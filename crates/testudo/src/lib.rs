@@ -47,7 +47,7 @@ pub use testudo_db::Database;
 #[doc(inline)]
 pub use testudo_events::{Event, EventEmitter};
 #[doc(inline)]
-pub use testudo_hashers::{Hasher, PasswordHasher, check_password, make_password};
+pub use testudo_hashers::{AsyncHasher, PasswordHasher, check_password, make_password};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 #[doc(inline)]
