@@ -144,7 +144,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     }
 
     /// The password hasher (by default one made from the configuration). Give one to share its
-    /// concurrency limit with other code, or to read its counters.
+    /// concurrency limit and its dummy hash with other code.
     pub fn hasher(mut self, hasher: AsyncHasher) -> Self {
         self.hasher = Some(hasher);
         self
@@ -425,7 +425,7 @@ impl<S: UserStore> AuthService<S> {
         &self.backend
     }
 
-    /// The password hasher (its [`AsyncHasher::verifications`] counter shows the work done).
+    /// The password hasher every hash and verification of this service goes through.
     #[must_use]
     pub fn hasher(&self) -> &AsyncHasher {
         &self.hasher
