@@ -50,7 +50,7 @@ pub enum LogoutAll {
 /// Whether [`AuthService::set_password`] runs the configured password validators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Validation {
+pub enum ValidatorPolicy {
     /// Run the validators (with the user's attributes, for the similarity check).
     #[default]
     Run,
@@ -657,7 +657,7 @@ impl<S: UserStore> AuthService<S> {
     }
 
     /// Sets a new password and returns the updated user: length limit, the validators when
-    /// `validation` is [`Validation::Run`], Argon2id off the runtime, save; then, when
+    /// `policy` is [`ValidatorPolicy::Run`], Argon2id off the runtime, save; then, when
     /// `config.revoke_tokens_on_password_change` is on (the default) and the backend can revoke,
     /// every token of the user is revoked; then `password_changed` is emitted.
     ///
@@ -670,12 +670,12 @@ impl<S: UserStore> AuthService<S> {
         &self,
         user: &S::User,
         password: &str,
-        validation: Validation,
+        policy: ValidatorPolicy,
     ) -> Result<S::User> {
         let id = user.id();
         tracing::Span::current().record("user_id", id.as_str());
         self.check_length(password)?;
-        if validation == Validation::Run {
+        if policy == ValidatorPolicy::Run {
             self.validators.validate(password, Some(user))?;
         }
         let hash = self.hasher.hash(SecretString::from(password)).await?;

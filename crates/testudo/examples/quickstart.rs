@@ -7,10 +7,9 @@
 
 use std::sync::Arc;
 
-use testudo::core::Claims;
 use testudo::events::{Event, EventEmitter, EventKind};
 use testudo::service::DbUserStore;
-use testudo::{AuthConfig, AuthService, Database};
+use testudo::{AuthConfig, AuthService, Claims, Database};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
