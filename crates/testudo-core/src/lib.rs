@@ -3,6 +3,7 @@
 
 mod backend;
 mod clock;
+mod email;
 mod error;
 mod token;
 mod user;
@@ -11,6 +12,7 @@ mod validator;
 pub use async_trait::async_trait;
 pub use backend::{TokenBackend, wrong_type};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use email::normalize_email;
 pub use error::{
     AuthenticationError, BadSignature, BoxError, Claim, Error, EventError, InvalidPassword,
     InvalidReason, Result, SignatureError, SignatureExpired, TokenError,

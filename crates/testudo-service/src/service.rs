@@ -6,14 +6,12 @@ use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
     AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, InvalidPassword, Result,
-    SystemClock, TokenBackend, TokenPair, TokenType, UserStore,
+    SystemClock, TokenBackend, TokenPair, TokenType, UserStore, normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::AsyncHasher;
 use testudo_validators::Validators;
 use tracing::field::Empty;
-
-use crate::user::normalize_email;
 
 #[cfg(feature = "db")]
 use testudo_db::Database;
