@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::password::exceeds_length;
 use crate::{Error, PasswordHasher, Result, Verification, identify, is_usable};
 
 /// The candidate checked by [`AsyncHasher::verify_dummy`] (and for refused inputs).
@@ -147,7 +148,10 @@ impl AsyncHasher {
     pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
         let refused = !is_usable(&stored)
             || identify(&stored).is_none()
-            || password.expose_secret().chars().count() > self.inner.hasher.max_password_length();
+            || exceeds_length(
+                password.expose_secret(),
+                self.inner.hasher.max_password_length(),
+            );
         if refused {
             self.verify_dummy().await?;
             return Ok(Verification::invalid());

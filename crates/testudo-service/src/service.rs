@@ -5,11 +5,11 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
-    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, InvalidPassword, Result,
-    SystemClock, TokenBackend, TokenPair, TokenType, UserStore, normalize_email,
+    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, Result, SystemClock,
+    TokenBackend, TokenPair, TokenType, UserStore, normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
-use testudo_hashers::AsyncHasher;
+use testudo_hashers::{AsyncHasher, check_password_length};
 use testudo_validators::Validators;
 use tracing::field::Empty;
 
@@ -375,7 +375,7 @@ impl AuthService<crate::DbUserStore> {
     #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
     pub async fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
         let email = normalize_email(email);
-        self.check_length(password)?;
+        check_password_length(password, self.config.max_password_length)?;
         let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
         self.validators.validate(password, Some(&attributes))?;
         let hash = self.hasher.hash(SecretString::from(password)).await?;
@@ -445,17 +445,6 @@ impl<S: UserStore> AuthService<S> {
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    fn check_length(&self, password: &str) -> Result<()> {
-        let max = self.config.max_password_length;
-        if password.chars().count() > max {
-            return Err(InvalidPassword::new(vec![format!(
-                "Password exceeds maximum length of {max} characters"
-            )])
-            .into());
-        }
-        Ok(())
     }
 
     async fn emit(&self, event: Event) -> Result<()> {
@@ -672,7 +661,7 @@ impl<S: UserStore> AuthService<S> {
     ) -> Result<S::User> {
         let id = user.id();
         tracing::Span::current().record("user_id", id.as_str());
-        self.check_length(password)?;
+        check_password_length(password, self.config.max_password_length)?;
         if policy == ValidatorPolicy::Run {
             self.validators.validate(password, Some(user))?;
         }
