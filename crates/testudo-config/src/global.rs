@@ -9,9 +9,12 @@ static GLOBAL: RwLock<Option<Arc<AuthConfig>>> = RwLock::new(None);
 
 /// Validates `config` and installs it as the process-wide configuration.
 ///
-/// Optional: every testudo service can also be given its configuration explicitly. Parts that
-/// are not (the module-level `make_password`, `validate_password` with no validator list,
-/// `make_token` with no secret) read [`get_config`].
+/// Optional: every testudo type (services, hashers, signers, validator lists) is given its
+/// configuration explicitly and never reads this one. Only the reference-compatible module
+/// functions read [`get_config`]: `make_password`, `check_password` and
+/// `default_password_hasher`; `validate_password` and `password_validators_help_texts` with no
+/// validator list (through `configured_validators`); `make_token` and `verify_token` with an
+/// empty secret, and `verify_token` with `MaxAge::Default`.
 ///
 /// # Errors
 ///

@@ -3,6 +3,7 @@
 
 mod backend;
 mod clock;
+mod email;
 mod error;
 mod token;
 mod user;
@@ -14,6 +15,7 @@ pub use clock::{
     Clock, FixedClock, SystemClock, saturating_add, saturating_chrono, saturating_from_unix,
     saturating_sub,
 };
+pub use email::normalize_email;
 pub use error::{
     AuthenticationError, BadSignature, BoxError, Claim, Error, EventError, InvalidPassword,
     InvalidReason, Result, SignatureError, SignatureExpired, TokenError,

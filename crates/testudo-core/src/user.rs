@@ -149,7 +149,8 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// The user type this store returns.
     type User: AuthUser;
 
-    /// Finds a user by email. `normalised_email` is already trimmed and lower-cased.
+    /// Finds a user by email. `normalised_email` is already trimmed and lower-cased
+    /// ([`normalize_email`](crate::normalize_email)).
     ///
     /// # Errors
     ///

@@ -10,6 +10,7 @@ pub use formats::HashFormat;
 pub use password::{
     HASH_LEN, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM, MAX_ARGON2_TIME_COST, MAX_BCRYPT_COST,
     MAX_PBKDF2_ITERATIONS, PasswordHasher, SALT_LEN, Verification, check_password,
-    default_password_hash, identify, is_usable, make_password, make_unusable_password,
+    check_password_length, default_password_hasher, identify, is_usable, make_password,
+    make_unusable_password,
 };
-pub use service::Hasher;
+pub use service::AsyncHasher;

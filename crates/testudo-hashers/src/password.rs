@@ -3,6 +3,7 @@
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use testudo_config::AuthConfig;
+use testudo_core::InvalidPassword;
 use zeroize::Zeroizing;
 
 use crate::formats::{self, B64_NO_PAD, HashFormat, Limits};
@@ -59,7 +60,7 @@ impl std::fmt::Debug for Verification {
 
 /// Argon2id (primary) with bcrypt, PBKDF2-SHA256 and Django formats as secondary hashers,
 /// parameters from an [`AuthConfig`]. Cheap to clone; all work is synchronous and CPU-bound
-/// (async code should use [`crate::Hasher`]).
+/// (async code should use [`crate::AsyncHasher`]).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
@@ -99,12 +100,6 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    fn too_long(&self, password: &str) -> bool {
-        // Characters (code points), as Python's len(); a byte count bounds it from above.
-        password.len() > self.max_password_length
-            && password.chars().count() > self.max_password_length
-    }
-
     /// Hashes `password` with Argon2id and the configured parameters, with a fresh 16-byte salt
     /// from the operating system, as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
     ///
@@ -114,13 +109,7 @@ impl PasswordHasher {
     /// password is longer than `max_password_length` characters; [`Error::Hashing`] when the OS
     /// random generator or the hash fails.
     pub fn hash(&self, password: &str) -> Result<String> {
-        if self.too_long(password) {
-            return Err(testudo_core::InvalidPassword::new(vec![format!(
-                "Password exceeds maximum length of {} characters",
-                self.max_password_length
-            )])
-            .into());
-        }
+        check_password_length(password, self.max_password_length)?;
         let mut salt = [0_u8; SALT_LEN];
         getrandom::fill(&mut salt).map_err(Error::hashing)?;
         self.hash_with_salt(password.as_bytes(), &salt)
@@ -148,7 +137,7 @@ impl PasswordHasher {
     /// string, or a password longer than `max_password_length`, gives `valid: false`.
     #[must_use]
     pub fn verify(&self, password: &str, stored: &str) -> Verification {
-        if !is_usable(stored) || self.too_long(password) {
+        if !is_usable(stored) || exceeds_length(password, self.max_password_length) {
             return Verification::invalid();
         }
         match formats::verify_any(password.as_bytes(), stored, &self.limits) {
@@ -203,18 +192,55 @@ impl PasswordHasher {
     }
 }
 
+/// Whether `password` has more than `max` characters (code points, as Python's `len()`). The byte
+/// length bounds the character count from above, so a password of at most `max` bytes (the usual
+/// case) is never scanned.
+pub(crate) fn exceeds_length(password: &str, max: usize) -> bool {
+    password.len() > max && password.chars().count() > max
+}
+
+/// Refuses a password longer than `max` characters (code points, as tortoise-auth's
+/// `max_password_length` counts them), before any hashing: the one length check of testudo,
+/// used by [`PasswordHasher::hash`], [`PasswordHasher::verify`], [`crate::AsyncHasher`] and
+/// `AuthService`. The byte length is compared first, so a password of at most `max` bytes costs
+/// no scan.
+///
+/// # Errors
+///
+/// [`InvalidPassword`] with the reference's one message, `Password exceeds maximum length of
+/// {max} characters`.
+///
+/// ```
+/// use testudo_hashers::check_password_length;
+///
+/// assert!(check_password_length("hunter2", 8).is_ok());
+/// assert!(check_password_length("ééé", 3).is_ok()); // 6 bytes, but 3 characters
+/// let refused = check_password_length("hunter2!!", 8).err().map(|e| e.to_string());
+/// assert_eq!(refused.as_deref(), Some("Password exceeds maximum length of 8 characters"));
+/// ```
+pub fn check_password_length(password: &str, max: usize) -> Result<(), InvalidPassword> {
+    if exceeds_length(password, max) {
+        return Err(InvalidPassword::new(vec![format!(
+            "Password exceeds maximum length of {max} characters"
+        )]));
+    }
+    Ok(())
+}
+
 /// Which known format `stored` is in, by its shape alone (no verification).
 #[must_use]
 pub fn identify(stored: &str) -> Option<HashFormat> {
     formats::identify(stored)
 }
 
-/// The [`PasswordHasher`] for the global configuration ([`testudo_config::get_config`]).
+/// The [`PasswordHasher`] for the global configuration ([`testudo_config::get_config`]): the
+/// counterpart of tortoise-auth's `default_password_hash`, named for what it returns (a hasher,
+/// not a hash).
 ///
 /// # Errors
 ///
 /// As [`PasswordHasher::from_config`].
-pub fn default_password_hash() -> Result<PasswordHasher> {
+pub fn default_password_hasher() -> Result<PasswordHasher> {
     PasswordHasher::from_config(&testudo_config::get_config())
 }
 
@@ -227,14 +253,14 @@ pub fn default_password_hash() -> Result<PasswordHasher> {
 ///
 /// As [`PasswordHasher::hash`] and [`PasswordHasher::from_config`].
 pub fn make_password(password: &str) -> Result<String> {
-    default_password_hash()?.hash(password)
+    default_password_hasher()?.hash(password)
 }
 
 /// Checks `password` against `stored` with the global configuration. Never fails; see
 /// [`PasswordHasher::verify`].
 #[must_use]
 pub fn check_password(password: &str, stored: &str) -> Verification {
-    match default_password_hash() {
+    match default_password_hasher() {
         Ok(h) => h.verify(password, stored),
         Err(e) => {
             tracing::error!(error = %e, "invalid password hashing configuration");

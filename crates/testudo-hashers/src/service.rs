@@ -1,24 +1,27 @@
-//! The async [`Hasher`]: hashing off the async runtime, bounded.
+//! [`AsyncHasher`]: the async wrapper of [`PasswordHasher`], hashing off the runtime, bounded.
 
 use std::sync::Arc;
+#[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::password::exceeds_length;
 use crate::{Error, PasswordHasher, Result, Verification, identify, is_usable};
 
-/// The candidate checked by [`Hasher::verify_dummy`] (and for refused inputs).
+/// The candidate checked by [`AsyncHasher::verify_dummy`] (and for refused inputs).
 const DUMMY_PASSWORD: &str = "testudo-dummy-password";
 
-/// Async password hashing for the rest of the library: every hash and verification runs in
-/// [`tokio::task::spawn_blocking`], at most `hash_concurrency` at a time (a semaphore), so a
-/// login storm neither blocks the runtime nor holds more than `hash_concurrency` Argon2 buffers.
+/// Async password hashing, the async counterpart of the synchronous [`PasswordHasher`]: every
+/// hash and verification runs in [`tokio::task::spawn_blocking`], at most `hash_concurrency` at a
+/// time (a semaphore), so a login storm neither blocks the runtime nor holds more than
+/// `hash_concurrency` Argon2 buffers.
 ///
-/// Cloning is cheap (one `Arc`); clones share the semaphore, the dummy hash and the counters.
+/// Cloning is cheap (one `Arc`); clones share the semaphore and the dummy hash.
 #[derive(Debug, Clone)]
-pub struct Hasher {
+pub struct AsyncHasher {
     inner: Arc<Inner>,
 }
 
@@ -27,12 +30,48 @@ struct Inner {
     hasher: PasswordHasher,
     permits: Semaphore,
     dummy: OnceCell<String>,
+    #[cfg(feature = "test-hooks")]
+    counters: Counters,
+}
+
+impl Inner {
+    /// Counts one finished verification (real or dummy); nothing without `test-hooks`.
+    fn record_verification(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.counters.verifications.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What the `test-hooks` feature counts, shared by clones.
+#[cfg(feature = "test-hooks")]
+#[derive(Debug, Default)]
+struct Counters {
     verifications: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
 }
 
-impl Hasher {
+/// Marks one hash or verification as running until dropped (also when the work panics).
+#[cfg(feature = "test-hooks")]
+struct InFlight<'a>(&'a Counters);
+
+#[cfg(feature = "test-hooks")]
+impl<'a> InFlight<'a> {
+    fn enter(counters: &'a Counters) -> Self {
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(counters)
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl AsyncHasher {
     /// A hasher with `config`'s parameters and `hash_concurrency` permits.
     ///
     /// # Errors
@@ -53,9 +92,8 @@ impl Hasher {
                 hasher,
                 permits: Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)),
                 dummy: OnceCell::new(),
-                verifications: AtomicU64::new(0),
-                in_flight: AtomicUsize::new(0),
-                peak_in_flight: AtomicUsize::new(0),
+                #[cfg(feature = "test-hooks")]
+                counters: Counters::default(),
             }),
         }
     }
@@ -79,11 +117,9 @@ impl Hasher {
             .map_err(|e| Error::Task(Box::new(e)))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-            let out = work(&inner.hasher);
-            inner.in_flight.fetch_sub(1, Ordering::SeqCst);
-            out
+            #[cfg(feature = "test-hooks")]
+            let _running = InFlight::enter(&inner.counters);
+            work(&inner.hasher)
         })
         .await
         .map_err(|e| Error::Task(Box::new(e)))
@@ -112,23 +148,25 @@ impl Hasher {
     pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
         let refused = !is_usable(&stored)
             || identify(&stored).is_none()
-            || password.expose_secret().chars().count() > self.inner.hasher.max_password_length();
+            || exceeds_length(
+                password.expose_secret(),
+                self.inner.hasher.max_password_length(),
+            );
         if refused {
             self.verify_dummy().await?;
             return Ok(Verification::invalid());
         }
-        let inner = Arc::clone(&self.inner);
-        self.run(move |h| {
-            inner.verifications.fetch_add(1, Ordering::SeqCst);
-            h.verify(password.expose_secret(), &stored)
-        })
-        .await
+        let verification = self
+            .run(move |h| h.verify(password.expose_secret(), &stored))
+            .await?;
+        self.inner.record_verification();
+        Ok(verification)
     }
 
     /// A verification that costs the same as a real Argon2 verification with the current
     /// parameters (for logins of unknown users). Its result is meaningless and discarded.
     ///
-    /// The dummy hash is made once per `Hasher` (shared by clones) on first use.
+    /// The dummy hash is made once per `AsyncHasher` (shared by clones) on first use.
     ///
     /// # Errors
     ///
@@ -142,28 +180,34 @@ impl Hasher {
             .get_or_try_init(|| async { self.run(|h| h.hash(DUMMY_PASSWORD)).await? })
             .await?
             .clone();
-        let inner = Arc::clone(&self.inner);
         self.run(move |h| {
-            inner.verifications.fetch_add(1, Ordering::SeqCst);
             // The candidate differs from the dummy password, so this never verifies and never
             // produces an upgrade: exactly the work of a failed login.
             let v = h.verify("testudo-not-the-dummy-password", &dummy);
             drop(v);
         })
-        .await
+        .await?;
+        self.inner.record_verification();
+        Ok(())
     }
 
-    /// How many verifications (real and dummy) this hasher and its clones have run. Tests use it
-    /// to show that unknown-user and wrong-password logins do the same work.
+    /// Test hook (feature `test-hooks`; not part of the public API, may change without notice):
+    /// how many verifications (real and dummy) this hasher and its clones have finished. testudo's
+    /// tests use it to show that unknown-user and wrong-password logins do the same work.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
     #[must_use]
     pub fn verifications(&self) -> u64 {
-        self.inner.verifications.load(Ordering::SeqCst)
+        self.inner.counters.verifications.load(Ordering::SeqCst)
     }
 
-    /// The highest number of hashes / verifications that ran at the same time so far (never more
+    /// Test hook (feature `test-hooks`; not part of the public API, may change without notice):
+    /// the highest number of hashes / verifications that ran at the same time so far (never more
     /// than `hash_concurrency`).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
     #[must_use]
     pub fn peak_in_flight(&self) -> usize {
-        self.inner.peak_in_flight.load(Ordering::SeqCst)
+        self.inner.counters.peak_in_flight.load(Ordering::SeqCst)
     }
 }

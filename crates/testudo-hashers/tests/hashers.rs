@@ -5,7 +5,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use secrecy::SecretString;
 use testudo_config::AuthConfig;
-use testudo_hashers::{Error, HashFormat, Hasher, PasswordHasher, identify};
+use testudo_hashers::{AsyncHasher, Error, HashFormat, PasswordHasher, identify};
 use testudo_test_support::TestResult;
 
 fn cheap_config() -> AuthConfig {
@@ -290,7 +290,7 @@ fn module_functions_use_the_global_configuration() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn at_most_hash_concurrency_hashes_run_at_once() -> TestResult {
-    let hasher = Hasher::new(&cheap_with(|c| {
+    let hasher = AsyncHasher::new(&cheap_with(|c| {
         c.hash_concurrency = 2;
         c.argon2_memory_cost = 256;
     }))?;
@@ -316,7 +316,7 @@ async fn at_most_hash_concurrency_hashes_run_at_once() -> TestResult {
 
 #[tokio::test]
 async fn unknown_users_and_wrong_passwords_cost_one_verification_each() -> TestResult {
-    let hasher = Arc::new(Hasher::new(&cheap_config())?);
+    let hasher = Arc::new(AsyncHasher::new(&cheap_config())?);
     let stored = hasher.hash(SecretString::from("right")).await?;
     let before = hasher.verifications();
     let v = hasher

@@ -15,7 +15,7 @@ use std::future::Future;
 use testudo_core::{AuthResult, Claims, Result, TokenPair, UserStore};
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::{LogoutAll, Validation};
+use crate::{LogoutAll, ValidatorPolicy};
 
 /// The blocking counterpart of [`crate::AuthService`]: same operations, same errors.
 pub struct AuthService<S: UserStore> {
@@ -151,9 +151,9 @@ impl<S: UserStore> AuthService<S> {
         &self,
         user: &S::User,
         password: &str,
-        validation: Validation,
+        policy: ValidatorPolicy,
     ) -> Result<S::User> {
-        self.run(self.inner.set_password(user, password, validation))
+        self.run(self.inner.set_password(user, password, policy))
     }
 
     /// See [`crate::AuthService::check_password`].

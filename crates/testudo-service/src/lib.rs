@@ -16,7 +16,7 @@ mod store;
 mod user;
 
 pub use error::Error;
-pub use service::{AuthService, AuthServiceBuilder, LogoutAll, Validation};
+pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use store::DbUserStore;

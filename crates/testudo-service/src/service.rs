@@ -5,15 +5,13 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
-    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, InvalidPassword, Result,
-    SystemClock, TokenBackend, TokenPair, TokenType, UserStore,
+    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, Result, SystemClock,
+    TokenBackend, TokenPair, TokenType, UserStore, normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
-use testudo_hashers::Hasher;
+use testudo_hashers::{AsyncHasher, check_password_length};
 use testudo_validators::Validators;
 use tracing::field::Empty;
-
-use crate::user::normalize_email;
 
 #[cfg(feature = "db")]
 use testudo_db::Database;
@@ -50,7 +48,7 @@ pub enum LogoutAll {
 /// Whether [`AuthService::set_password`] runs the configured password validators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Validation {
+pub enum ValidatorPolicy {
     /// Run the validators (with the user's attributes, for the similarity check).
     #[default]
     Run,
@@ -66,7 +64,7 @@ pub struct AuthService<S: UserStore> {
     config: Arc<AuthConfig>,
     store: Arc<S>,
     backend: Arc<dyn TokenBackend>,
-    hasher: Hasher,
+    hasher: AsyncHasher,
     validators: Arc<Validators>,
     events: EventEmitter,
     clock: Arc<dyn Clock>,
@@ -113,7 +111,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     config: Arc<AuthConfig>,
     store: S,
     backend: Option<Arc<dyn TokenBackend>>,
-    hasher: Option<Hasher>,
+    hasher: Option<AsyncHasher>,
     validators: Option<Validators>,
     events: Option<EventEmitter>,
     clock: Option<Arc<dyn Clock>>,
@@ -144,8 +142,8 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     }
 
     /// The password hasher (by default one made from the configuration). Give one to share its
-    /// concurrency limit with other code, or to read its counters.
-    pub fn hasher(mut self, hasher: Hasher) -> Self {
+    /// concurrency limit and its dummy hash with other code.
+    pub fn hasher(mut self, hasher: AsyncHasher) -> Self {
         self.hasher = Some(hasher);
         self
     }
@@ -214,7 +212,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let hasher = match self.hasher {
             Some(h) => h,
-            None => Hasher::new(&config)?,
+            None => AsyncHasher::new(&config)?,
         };
         let validators = match self.validators {
             Some(v) => v,
@@ -377,7 +375,7 @@ impl AuthService<crate::DbUserStore> {
     #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
     pub async fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
         let email = normalize_email(email);
-        self.check_length(password)?;
+        check_password_length(password, self.config.max_password_length)?;
         let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
         self.validators.validate(password, Some(&attributes))?;
         let hash = self.hasher.hash(SecretString::from(password)).await?;
@@ -425,9 +423,9 @@ impl<S: UserStore> AuthService<S> {
         &self.backend
     }
 
-    /// The password hasher (its [`Hasher::verifications`] counter shows the work done).
+    /// The password hasher every hash and verification of this service goes through.
     #[must_use]
-    pub fn hasher(&self) -> &Hasher {
+    pub fn hasher(&self) -> &AsyncHasher {
         &self.hasher
     }
 
@@ -447,17 +445,6 @@ impl<S: UserStore> AuthService<S> {
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    fn check_length(&self, password: &str) -> Result<()> {
-        let max = self.config.max_password_length;
-        if password.chars().count() > max {
-            return Err(InvalidPassword::new(vec![format!(
-                "Password exceeds maximum length of {max} characters"
-            )])
-            .into());
-        }
-        Ok(())
     }
 
     async fn emit(&self, event: Event) -> Result<()> {
@@ -657,7 +644,7 @@ impl<S: UserStore> AuthService<S> {
     }
 
     /// Sets a new password and returns the updated user: length limit, the validators when
-    /// `validation` is [`Validation::Run`], Argon2id off the runtime, save; then, when
+    /// `policy` is [`ValidatorPolicy::Run`], Argon2id off the runtime, save; then, when
     /// `config.revoke_tokens_on_password_change` is on (the default) and the backend can revoke,
     /// every token of the user is revoked; then `password_changed` is emitted.
     ///
@@ -670,12 +657,12 @@ impl<S: UserStore> AuthService<S> {
         &self,
         user: &S::User,
         password: &str,
-        validation: Validation,
+        policy: ValidatorPolicy,
     ) -> Result<S::User> {
         let id = user.id();
         tracing::Span::current().record("user_id", id.as_str());
-        self.check_length(password)?;
-        if validation == Validation::Run {
+        check_password_length(password, self.config.max_password_length)?;
+        if policy == ValidatorPolicy::Run {
             self.validators.validate(password, Some(user))?;
         }
         let hash = self.hasher.hash(SecretString::from(password)).await?;

@@ -146,12 +146,6 @@ impl AnonymousUser {
     }
 }
 
-/// Trims and lower-cases an email address, as testudo stores and looks them up.
-///
-/// ```
-/// assert_eq!(testudo_service::normalize_email("  Alice@Example.COM "), "alice@example.com");
-/// ```
-#[must_use]
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
+// The one email rule of testudo is defined in testudo-core; the crate root re-exports it from
+// here, and the user store imports it from here.
+pub use testudo_core::normalize_email;

@@ -20,7 +20,7 @@ use testudo_core::{
 };
 use testudo_db::Database;
 use testudo_events::EventEmitter;
-use testudo_service::{AuthService, CacheOptions, DbUserStore, LogoutAll, User, Validation};
+use testudo_service::{AuthService, CacheOptions, DbUserStore, LogoutAll, User, ValidatorPolicy};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_test_support::{TestResult, per_database};
 
@@ -343,7 +343,7 @@ async fn caches_are_exact_within_the_process(backend: Backend) -> TestResult {
         .await?;
     tokens.push(login.access_token().to_owned());
     let me = auth.authenticate(login.access_token()).await?;
-    auth.set_password(&me, "another good passphrase", Validation::Skip)
+    auth.set_password(&me, "another good passphrase", ValidatorPolicy::Skip)
         .await?;
     let r = auth.authenticate(login.access_token()).await;
     assert!(r.is_err(), "{name}: set_password seen: {r:?}");

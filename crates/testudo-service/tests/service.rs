@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Env, T0, Tokens};
 use testudo_core::{AuthenticationError, Claims, Error, TokenError, TokenType, UserStore};
 use testudo_events::{Event, EventUser, LoginFailureReason};
-use testudo_service::{LogoutAll, User, Validation};
+use testudo_service::{LogoutAll, User, ValidatorPolicy};
 use testudo_test_support::db::Backend;
 use testudo_test_support::{TestResult, Vectors, per_database};
 
@@ -431,14 +431,16 @@ async fn set_password_validates_hashes_revokes_and_emits(backend: Backend) -> Te
             env.events.take();
 
             // Validators run when asked, with the user's attributes; every message comes back.
-            let r = auth.set_password(&user, "grace123", Validation::Run).await;
+            let r = auth
+                .set_password(&user, "grace123", ValidatorPolicy::Run)
+                .await;
             let Err(Error::InvalidPassword(e)) = r else {
                 return Err(format!("{name}: weak password accepted").into());
             };
             assert!(e.messages().len() >= 2, "{name}: {:?}", e.messages());
             // The length limit applies even when the validators are skipped.
             let r = auth
-                .set_password(&user, &"y".repeat(41), Validation::Skip)
+                .set_password(&user, &"y".repeat(41), ValidatorPolicy::Skip)
                 .await;
             let Err(Error::InvalidPassword(e)) = r else {
                 return Err(format!("{name}: over-long password accepted").into());
@@ -451,7 +453,11 @@ async fn set_password_validates_hashes_revokes_and_emits(backend: Backend) -> Te
             assert!(env.events.take().is_empty(), "{name}");
 
             let updated = auth
-                .set_password(&user, "a new, long and rare passphrase", Validation::Run)
+                .set_password(
+                    &user,
+                    "a new, long and rare passphrase",
+                    ValidatorPolicy::Run,
+                )
                 .await?;
             assert_ne!(updated.password, user.password, "{name}");
             assert!(
@@ -472,7 +478,7 @@ async fn set_password_validates_hashes_revokes_and_emits(backend: Backend) -> Te
                 assert!(r.is_ok(), "{name}");
             }
             // Skipping the validators accepts a weak password.
-            auth.set_password(&updated, "short", Validation::Skip)
+            auth.set_password(&updated, "short", ValidatorPolicy::Skip)
                 .await?;
             auth.login("grace@example.com", "short", Claims::new())
                 .await?;
@@ -665,7 +671,7 @@ fn the_blocking_api_runs_on_its_own_runtime() -> TestResult {
         Some(TokenError::Revoked)
     );
     assert!(auth.check_password(&user, PASSWORD)?);
-    let user = auth.set_password(&user, "another long passphrase", Validation::Run)?;
+    let user = auth.set_password(&user, "another long passphrase", ValidatorPolicy::Run)?;
     assert_eq!(
         token_error(&auth.authenticate(next.access_token())),
         Some(TokenError::Revoked),

@@ -23,7 +23,8 @@ pub enum Error {
         /// Why the separator was refused.
         reason: SeparatorReason,
     },
-    /// No secret was given and the configuration has no `signing_secret`.
+    /// The secret given is empty, or the configuration read (by [`Signer::from_config`](crate::Signer::from_config),
+    /// or by the module functions when given an empty secret) has no `signing_secret`.
     #[error("no signing secret: pass one or set `signing_secret` in the configuration")]
     MissingSecret,
 }

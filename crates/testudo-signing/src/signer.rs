@@ -83,18 +83,6 @@ fn mac_from(key: &[u8]) -> HmacSha256 {
     HmacSha256::new(&block)
 }
 
-/// Resolves the secret: the given one if not empty, else the configured signing secret.
-fn resolve_secret(secret: &str) -> Result<SecretString> {
-    if !secret.is_empty() {
-        return Ok(SecretString::from(secret));
-    }
-    let config = testudo_config::get_config();
-    match config.effective_signing_secret() {
-        Some(s) if !s.expose_secret().is_empty() => Ok(s.clone()),
-        _ => Err(Error::MissingSecret),
-    }
-}
-
 /// Checks a separator: not empty, and no character of the base64url alphabet.
 ///
 /// # Errors
@@ -120,15 +108,20 @@ pub fn check_separator(separator: &str) -> Result<()> {
 impl Signer {
     /// A signer with `secret` and the `:` separator.
     ///
-    /// An empty `secret` falls back to the configured `signing_secret`
-    /// ([`testudo_config::get_config`]), as tortoise-auth does.
+    /// Unlike tortoise-auth's `Signer("")`, an empty `secret` does not fall back to the
+    /// process-wide configuration: no type of testudo reads it. Build the signer from the
+    /// configuration you hold with [`Signer::from_config`]; the module functions
+    /// [`make_token`](crate::make_token) / [`verify_token`](crate::verify_token) keep the
+    /// reference's fallback to [`testudo_config::get_config`].
     ///
     /// # Errors
     ///
-    /// [`Error::MissingSecret`] if `secret` is empty and no signing secret is configured:
-    /// nothing is ever signed with an empty key.
+    /// [`Error::MissingSecret`] if `secret` is empty: nothing is ever signed with an empty key.
     pub fn new(secret: &str) -> Result<Self> {
-        Ok(Self::from_resolved(resolve_secret(secret)?, Vec::new()))
+        if secret.is_empty() {
+            return Err(Error::MissingSecret);
+        }
+        Ok(Self::from_resolved(SecretString::from(secret), Vec::new()))
     }
 
     /// As [`Signer::new`], from a [`SecretString`].

@@ -25,7 +25,7 @@ fn clocked(signer: Signer, at: i64) -> TestResult<(TimestampSigner, Arc<FixedClo
 
 /// Everything touching the process-wide configuration, in one test to avoid races.
 #[test]
-fn empty_secret_uses_the_configured_one_or_fails() -> TestResult {
+fn only_the_module_functions_fall_back_to_the_configured_secret() -> TestResult {
     assert_eq!(Signer::new("").err(), Some(Error::MissingSecret));
     assert_eq!(make_token("v", "").err(), Some(Error::MissingSecret));
     assert_eq!(
@@ -36,20 +36,36 @@ fn empty_secret_uses_the_configured_one_or_fails() -> TestResult {
     config.signing_secret = Some(SecretString::from(SECRET));
     config.signing_token_lifetime = Duration::from_secs(100);
     testudo_config::configure(config)?;
-    let signed = Signer::new("")?.sign("v");
-    assert_eq!(signed, Signer::new(SECRET)?.sign("v"));
-    assert_eq!(MaxAge::Default.resolve(), Some(100));
+    // The types never read the global configuration.
+    assert_eq!(Signer::new("").err(), Some(Error::MissingSecret));
+    assert_eq!(TimestampSigner::new("").err(), Some(Error::MissingSecret));
+    // The module functions do: the secret, and the lifetime behind `MaxAge::Default`.
     let token = make_token("42", "")?;
+    assert_eq!(
+        TimestampSigner::new(SECRET)?.unsign_with_timestamp(&token, None)?,
+        "42"
+    );
     assert_eq!(verify_token(&token, MaxAge::Default, SECRET)?, "42");
     assert_eq!(verify_token(&token, MaxAge::Seconds(5), "")?, "42");
+    let old = TimestampSigner::new(SECRET)?
+        .with_clock(Arc::new(FixedClock::from_unix(1_700_000_000)?))
+        .sign_with_timestamp("42");
+    assert!(matches!(
+        verify_token(&old, MaxAge::Default, "")
+            .err()
+            .and_then(|e| e.expired()),
+        Some(SignatureExpired::TooOld { max_age: 100, .. })
+    ));
     Ok(())
 }
 
 #[test]
 fn max_age_default_must_be_opted_out_of() {
+    let lifetime = Duration::from_secs(86_400);
     assert_eq!(MaxAge::default(), MaxAge::Default);
-    assert_eq!(MaxAge::Unlimited.resolve(), None);
-    assert_eq!(MaxAge::Seconds(3).resolve(), Some(3));
+    assert_eq!(MaxAge::Default.resolve(lifetime), Some(86_400));
+    assert_eq!(MaxAge::Unlimited.resolve(lifetime), None);
+    assert_eq!(MaxAge::Seconds(3).resolve(lifetime), Some(3));
     assert_eq!(MaxAge::from(None), MaxAge::Unlimited);
     assert_eq!(MaxAge::from(Some(9)), MaxAge::Seconds(9));
 }

@@ -85,11 +85,7 @@ pub enum AuthOutcome {
     Success,
 }
 
-/// Trims and lowercases an address.
-#[must_use]
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
+pub use testudo_core::normalize_email;
 
 /// Stores passwordless email tokens in `testudo_email_tokens`.
 #[derive(Debug, Clone)]

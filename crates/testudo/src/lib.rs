@@ -37,7 +37,7 @@ pub mod blocking {
 pub use testudo_config::{AuthConfig, configure, get_config};
 #[doc(inline)]
 pub use testudo_core::{
-    AuthResult, AuthUser, Clock, Error, ExposeSecret, FixedClock, Result, SecretString,
+    AuthResult, AuthUser, Claims, Clock, Error, ExposeSecret, FixedClock, Result, SecretString,
     SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
 };
 #[cfg(feature = "db")]
@@ -47,14 +47,16 @@ pub use testudo_db::Database;
 #[doc(inline)]
 pub use testudo_events::{Event, EventEmitter};
 #[doc(inline)]
-pub use testudo_hashers::{Hasher, PasswordHasher, check_password, make_password};
+pub use testudo_hashers::{AsyncHasher, PasswordHasher, check_password, make_password};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 #[doc(inline)]
 pub use testudo_service::DbUserStore;
 #[doc(inline)]
-pub use testudo_service::{AnonymousUser, AuthService, LogoutAll, User, Validation};
+pub use testudo_service::{AnonymousUser, AuthService, LogoutAll, User, ValidatorPolicy};
+// The signed-link helpers `make_token` / `verify_token` stay in `signing` only: at the root they
+// would read as the token backends' `TokenBackend::verify_token`.
 #[doc(inline)]
-pub use testudo_signing::{Signer, TimestampSigner, make_token, verify_token};
+pub use testudo_signing::{Signer, TimestampSigner};
 #[doc(inline)]
 pub use testudo_validators::{PasswordValidator, validate_password};
