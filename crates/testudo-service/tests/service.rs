@@ -703,3 +703,30 @@ fn the_blocking_api_runs_on_its_own_runtime() -> TestResult {
     });
     Ok(())
 }
+
+#[tokio::test]
+async fn building_a_service_validates_its_configuration() -> TestResult {
+    // Set on the struct, bypassing the config builder's validation: the service refuses it.
+    let bad = common::config(|c| c.token_length = 8);
+    let db = testudo_db::Database::connect("sqlite::memory:").await?;
+    db.migrate().await?;
+    let r = testudo_service::AuthService::new(bad, db.clone());
+    let Err(Error::Configuration(e)) = r else {
+        return Err(format!("an 8-character token_length was accepted: {r:?}").into());
+    };
+    assert!(e.to_string().contains("token_length"), "{e}");
+    let good = testudo_service::AuthService::new(common::config(|_| {}), db);
+    assert!(good.is_ok(), "{good:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_taken_email_is_email_taken_not_a_storage_error() -> TestResult {
+    let db = testudo_db::Database::connect("sqlite::memory:").await?;
+    db.migrate().await?;
+    let store = testudo_service::DbUserStore::new(db);
+    store.insert_user("ann@example.com", "!unusable").await?;
+    let again = store.insert_user(" ANN@example.com", "!unusable").await;
+    assert!(matches!(again, Err(Error::EmailTaken)), "{again:?}");
+    Ok(())
+}

@@ -11,5 +11,5 @@ mod keys;
 mod revocation;
 
 pub use backend::{DEFAULT_ROTATION_GRACE, JwtBackend};
-pub use error::{Error, Result};
+pub use error::{Error, KeyId, Result};
 pub use keys::JwtKeys;
