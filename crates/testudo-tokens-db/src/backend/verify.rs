@@ -15,6 +15,7 @@ struct Row<'a> {
     hash: &'a str,
     user_id: &'a str,
     jti: &'a str,
+    family_id: &'a str,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     is_revoked: bool,
@@ -58,47 +59,39 @@ impl From<access::Model> for StoredAccessToken {
     }
 }
 
-impl<'a> From<&'a StoredAccessToken> for Row<'a> {
-    fn from(m: &'a StoredAccessToken) -> Self {
-        Self {
-            hash: &m.token_hash,
-            user_id: &m.user_id,
-            jti: &m.jti,
-            created_at: m.created_at,
-            expires_at: m.expires_at,
-            is_revoked: m.is_revoked,
-            extra: m.extra.as_deref(),
-        }
-    }
+/// What [`DatabaseTokenBackend::lookup`] found before any database access.
+enum Lookup {
+    /// The verification cache answered.
+    Cached(TokenPayload),
+    /// The database must be read: the token's digest, the time, and the cache epoch taken now.
+    Miss {
+        hash: String,
+        now: DateTime<Utc>,
+        epoch: Option<u64>,
+    },
 }
 
-impl<'a> From<&'a access::Model> for Row<'a> {
-    fn from(m: &'a access::Model) -> Self {
-        Self {
-            hash: &m.token_hash,
-            user_id: &m.user_id,
-            jti: &m.jti,
-            created_at: m.created_at,
-            expires_at: m.expires_at,
-            is_revoked: m.is_revoked,
-            extra: m.extra.as_deref(),
+/// `Row` from each type holding a stored token's fields (all three have the same field names).
+macro_rules! row_from {
+    ($($t:ty),+) => {$(
+        impl<'a> From<&'a $t> for Row<'a> {
+            fn from(m: &'a $t) -> Self {
+                Self {
+                    hash: &m.token_hash,
+                    user_id: &m.user_id,
+                    jti: &m.jti,
+                    family_id: &m.family_id,
+                    created_at: m.created_at,
+                    expires_at: m.expires_at,
+                    is_revoked: m.is_revoked,
+                    extra: m.extra.as_deref(),
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl<'a> From<&'a refresh::Model> for Row<'a> {
-    fn from(m: &'a refresh::Model) -> Self {
-        Self {
-            hash: &m.token_hash,
-            user_id: &m.user_id,
-            jti: &m.jti,
-            created_at: m.created_at,
-            expires_at: m.expires_at,
-            is_revoked: m.is_revoked,
-            extra: m.extra.as_deref(),
-        }
-    }
-}
+row_from!(StoredAccessToken, access::Model, refresh::Model);
 
 impl DatabaseTokenBackend {
     /// The checks of a stored row against the presented token's digest: constant-time digest
@@ -130,39 +123,30 @@ impl DatabaseTokenBackend {
     ///
     /// Invalid / Revoked / Expired token errors, [`Error::Storage`](crate::Error::Storage).
     pub async fn verify(&self, token: &str, expected: TokenType) -> Result<TokenPayload> {
-        if !plausible(token, self.config.token_length) {
-            return Err(invalid().into());
-        }
-        let hash = hash_token(token);
-        let now = self.clock.now();
-        if let Some(hit) = self
-            .cache
-            .as_ref()
-            .and_then(|c| c.get(&hash, expected, now))
-        {
-            return Ok(hit);
-        }
-        let epoch = self.cache.as_ref().map(|c| c.epoch());
+        let (hash, now, epoch) = match self.lookup(token, expected)? {
+            Lookup::Cached(hit) => return Ok(hit),
+            Lookup::Miss { hash, now, epoch } => (hash, now, epoch),
+        };
         match expected {
             TokenType::Access => {
-                let row = access::Entity::find()
-                    .filter(access::Column::TokenHash.eq(hash.as_str()))
-                    .one(self.conn())
-                    .await?
-                    .ok_or_else(invalid)?;
-                let payload = self.check(&Row::from(&row), &hash, expected)?;
-                self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
-                Ok(payload)
+                let row = self.find::<access::Entity>(access::Column::TokenHash, &hash);
+                self.accept(
+                    row.await?.as_ref().map(Row::from),
+                    hash,
+                    expected,
+                    epoch,
+                    now,
+                )
             }
             TokenType::Refresh => {
-                let row = refresh::Entity::find()
-                    .filter(refresh::Column::TokenHash.eq(hash.as_str()))
-                    .one(self.conn())
-                    .await?
-                    .ok_or_else(invalid)?;
-                let payload = self.check(&Row::from(&row), &hash, expected)?;
-                self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
-                Ok(payload)
+                let row = self.find::<refresh::Entity>(refresh::Column::TokenHash, &hash);
+                self.accept(
+                    row.await?.as_ref().map(Row::from),
+                    hash,
+                    expected,
+                    epoch,
+                    now,
+                )
             }
             #[expect(
                 unreachable_patterns,
@@ -195,6 +179,18 @@ impl DatabaseTokenBackend {
         Fut: Future<Output = Result<Option<(StoredAccessToken, T)>>> + Send,
         T: Send,
     {
+        let (hash, now, epoch) = match self.lookup(token, TokenType::Access)? {
+            Lookup::Cached(hit) => return Ok((hit, None)),
+            Lookup::Miss { hash, now, epoch } => (hash, now, epoch),
+        };
+        let (row, extra) = fetch(hash.clone()).await?.ok_or_else(invalid)?;
+        let payload = self.accept(Some(Row::from(&row)), hash, TokenType::Access, epoch, now)?;
+        Ok((payload, Some(extra)))
+    }
+
+    /// What every verification does before the database: refuse an impossible token, hash it,
+    /// answer from the cache, or take the cache epoch for the read that follows.
+    fn lookup(&self, token: &str, expected: TokenType) -> Result<Lookup> {
         if !plausible(token, self.config.token_length) {
             return Err(invalid().into());
         }
@@ -203,14 +199,36 @@ impl DatabaseTokenBackend {
         if let Some(hit) = self
             .cache
             .as_ref()
-            .and_then(|c| c.get(&hash, TokenType::Access, now))
+            .and_then(|c| c.get(&hash, expected, now))
         {
-            return Ok((hit, None));
+            return Ok(Lookup::Cached(hit));
         }
         let epoch = self.cache.as_ref().map(|c| c.epoch());
-        let (row, extra) = fetch(hash.clone()).await?.ok_or_else(invalid)?;
-        let payload = self.check(&Row::from(&row), &hash, TokenType::Access)?;
-        self.remember(epoch, hash, &payload, &row.family_id, row.expires_at, now);
-        Ok((payload, Some(extra)))
+        Ok(Lookup::Miss { hash, now, epoch })
+    }
+
+    /// The row of table `E` whose digest `column` equals `hash`.
+    async fn find<E: EntityTrait>(
+        &self,
+        column: E::Column,
+        hash: &str,
+    ) -> Result<Option<E::Model>> {
+        Ok(E::find().filter(column.eq(hash)).one(self.conn()).await?)
+    }
+
+    /// Checks a row read from the database (`None`: no such token) and caches the answer with
+    /// the epoch taken before the read.
+    fn accept(
+        &self,
+        row: Option<Row<'_>>,
+        hash: String,
+        expected: TokenType,
+        epoch: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPayload> {
+        let row = row.ok_or_else(invalid)?;
+        let payload = self.check(&row, &hash, expected)?;
+        self.remember(epoch, hash, &payload, row.family_id, row.expires_at, now);
+        Ok(payload)
     }
 }
