@@ -295,3 +295,64 @@ fn a_crate_with_features_but_no_docs_rs_metadata_is_caught() {
     assert_eq!(docs_rs_metadata_problems(elsewhere).len(), 1);
     assert!(docs_rs_metadata_problems("[package]\nname = \"x\"\n").is_empty());
 }
+
+/// The features of `manifest` (except `default`) that `readme` has no table row for: a line
+/// starting with `|` that names the feature in backticks.
+fn features_missing_from_readme(manifest: &str, readme: &str) -> Vec<String> {
+    let mut table = "";
+    let mut features = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if let Some(header) = line.strip_prefix('[') {
+            table = header.trim_end_matches(']').trim();
+            continue;
+        }
+        if table == "features"
+            && let Some((name, _)) = line.split_once('=')
+        {
+            let name = name.trim();
+            if !name.is_empty() && !name.starts_with('#') && name != "default" {
+                features.push(name.to_owned());
+            }
+        }
+    }
+    features
+        .into_iter()
+        .filter(|f| {
+            let quoted = format!("`{f}`");
+            !readme
+                .lines()
+                .any(|l| l.trim_start().starts_with('|') && l.contains(&quoted))
+        })
+        .collect()
+}
+
+#[test]
+fn every_published_crate_with_features_has_a_feature_table() {
+    let mut dirs = crate_dirs();
+    dirs.push(project_root().join("migrations"));
+    let violations: Vec<String> = dirs
+        .iter()
+        .filter(|dir| !read(&dir.join("Cargo.toml")).contains("publish = false"))
+        .flat_map(|dir| {
+            let manifest = dir.join("Cargo.toml");
+            features_missing_from_readme(&read(&manifest), &read(&dir.join("README.md")))
+                .into_iter()
+                .map(move |f| {
+                    format!(
+                        "{}: feature `{f}` has no row in the README's feature table",
+                        relative(&manifest)
+                    )
+                })
+        })
+        .collect();
+    assert_clean("feature tables", &violations);
+}
+
+#[test]
+fn a_feature_without_a_table_row_is_caught() {
+    let manifest = "[package]\nname = \"x\"\n\n[features]\ndefault = []\n## doc\nsqlite = []\npostgres = [\"a\"]\n\n[dependencies]\nb = \"1\"\n";
+    let readme = "Drivers are `sqlite` and `postgres`.\n\n| feature | adds |\n|---|---|\n| `sqlite` | SQLite |\n";
+    assert_eq!(features_missing_from_readme(manifest, readme), ["postgres"]);
+    let both = format!("{readme}| `postgres` | PostgreSQL |\n");
+    assert!(features_missing_from_readme(manifest, &both).is_empty());
+}
