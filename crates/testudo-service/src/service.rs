@@ -162,8 +162,9 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     }
 
     /// The clock deciding expiry and login times (by default the system clock). It is handed to
-    /// the backends this builder makes, not to a backend given with
-    /// [`AuthServiceBuilder::backend`].
+    /// the token backend and the email-token store this builder makes; not to a backend given
+    /// with [`AuthServiceBuilder::backend`], nor to the store (give a [`crate::DbUserStore`] the
+    /// same clock with [`crate::DbUserStore::with_clock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
