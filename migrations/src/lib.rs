@@ -8,6 +8,8 @@ mod m20261123_000004_create_jwt_tokens;
 mod m20261123_000005_create_email_tokens;
 mod m20261123_000006_index_active_refresh_tokens;
 mod m20261201_000007_create_user_locks;
+mod m20261201_000008_add_credential_version;
+mod m20261201_000009_exact_text_on_mysql;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -42,6 +44,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_email_tokens::Migration),
             Box::new(m20261123_000006_index_active_refresh_tokens::Migration),
             Box::new(m20261201_000007_create_user_locks::Migration),
+            Box::new(m20261201_000008_add_credential_version::Migration),
+            Box::new(m20261201_000009_exact_text_on_mysql::Migration),
         ]
     }
 

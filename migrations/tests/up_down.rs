@@ -19,7 +19,7 @@ async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
         assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
     }
     assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
-    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 7);
+    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 9);
     Migrator::down(conn, None).await?;
     for t in TABLES {
         assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
@@ -45,6 +45,15 @@ async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
         )
         .await;
     assert!(dup.is_err(), "{name}: email must be unique");
+    // Exact comparison (migration 9 on MySQL / MariaDB): look-alikes are other addresses.
+    for look_alike in ["a@ex\u{e4}mple.com", "A@example.com", "a@example.com "] {
+        conn.execute_unprepared(&format!(
+            "INSERT INTO testudo_users (email, created_at, updated_at) \
+             VALUES ('{look_alike}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        ))
+        .await
+        .map_err(|e| format!("{name}: {look_alike:?} is taken: {e}"))?;
+    }
     db.cleanup().await?;
     Ok(())
 }
@@ -66,6 +75,8 @@ async fn migrations_are_named_after_their_files() {
             "m20261123_000005_create_email_tokens",
             "m20261123_000006_index_active_refresh_tokens",
             "m20261201_000007_create_user_locks",
+            "m20261201_000008_add_credential_version",
+            "m20261201_000009_exact_text_on_mysql",
         ]
     );
 }

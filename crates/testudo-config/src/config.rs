@@ -177,7 +177,9 @@ pub struct AuthConfig {
     /// Default maximum age of signed tokens. Default 86 400 s (24 hours).
     #[serde(deserialize_with = "secret::seconds")]
     pub signing_token_lifetime: Duration,
-    /// Secret key for HS* JWTs; falls back to `signing_secret`. Default unset.
+    /// Secret key for HS* JWTs. Default unset: the JWT key is then *derived* from
+    /// `signing_secret` (HMAC-SHA512 of a fixed label), never `signing_secret` itself, unless
+    /// `jwt_raw_signing_secret` is on.
     #[serde(deserialize_with = "secret::optional_secret")]
     pub jwt_secret: Option<SecretString>,
     /// The pinned JWT algorithm. Default HS256.
@@ -207,6 +209,11 @@ pub struct AuthConfig {
     pub refresh_reuse_detection: bool,
     /// *testudo*: revoke every token of a user when the password changes. Default true.
     pub revoke_tokens_on_password_change: bool,
+    /// *testudo*: with `jwt_secret` unset, sign and verify HS* JWTs with `signing_secret`
+    /// itself, as tortoise-auth does. Default false. Only to keep accepting tokens tortoise-auth
+    /// issued that way: with it on, an unsalted `Signer::sign(v)` is exactly the HS256
+    /// signature of `v`, so any endpoint that signs text a user chooses forges JWTs.
+    pub jwt_raw_signing_secret: bool,
     /// *testudo*: lifetime of passwordless email tokens. Default 900 s (15 minutes).
     #[serde(deserialize_with = "secret::seconds")]
     pub email_token_lifetime: Duration,
@@ -244,6 +251,7 @@ impl Default for AuthConfig {
             jwt_leeway: Duration::ZERO,
             refresh_reuse_detection: true,
             revoke_tokens_on_password_change: true,
+            jwt_raw_signing_secret: false,
             email_token_lifetime: Duration::from_secs(900),
             token_backend: TokenBackendKind::Database,
         }
@@ -264,7 +272,8 @@ impl AuthConfig {
         self.signing_secret.as_ref()
     }
 
-    /// The secret used for HS* JWTs: `jwt_secret`, or `signing_secret` when that is unset.
+    /// The secret HS* JWT keys are made from: `jwt_secret`, or `signing_secret` when that is
+    /// unset (from which the JWT backend derives its key, unless `jwt_raw_signing_secret`).
     #[must_use]
     pub fn effective_jwt_secret(&self) -> Option<&SecretString> {
         self.jwt_secret.as_ref().or(self.signing_secret.as_ref())
@@ -483,6 +492,8 @@ impl AuthConfigBuilder {
         jwt_leeway: Duration,
         /// Sets [`AuthConfig::refresh_reuse_detection`].
         refresh_reuse_detection: bool,
+        /// Sets [`AuthConfig::jwt_raw_signing_secret`].
+        jwt_raw_signing_secret: bool,
         /// Sets [`AuthConfig::revoke_tokens_on_password_change`].
         revoke_tokens_on_password_change: bool,
         /// Sets [`AuthConfig::email_token_lifetime`].

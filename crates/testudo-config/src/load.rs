@@ -149,6 +149,7 @@ impl AuthConfig {
             }
             Setting::JwtLeeway => self.jwt_leeway = v.seconds()?,
             Setting::RefreshReuseDetection => self.refresh_reuse_detection = v.boolean()?,
+            Setting::JwtRawSigningSecret => self.jwt_raw_signing_secret = v.boolean()?,
             Setting::RevokeTokensOnPasswordChange => {
                 self.revoke_tokens_on_password_change = v.boolean()?;
             }

@@ -70,6 +70,7 @@ settings! {
     JwtLeeway => "jwt_leeway", "JWT_LEEWAY";
     RefreshReuseDetection => "refresh_reuse_detection", "REFRESH_REUSE_DETECTION";
     RevokeTokensOnPasswordChange => "revoke_tokens_on_password_change", "REVOKE_TOKENS_ON_PASSWORD_CHANGE";
+    JwtRawSigningSecret => "jwt_raw_signing_secret", "JWT_RAW_SIGNING_SECRET";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
 }

@@ -125,6 +125,20 @@ pub trait TokenBackend: Send + Sync + std::fmt::Debug {
     /// [`crate::Error::Storage`] when the store cannot be written.
     async fn revoke_token(&self, token: &str) -> Result<()>;
 
+    /// Revokes the session `token` belongs to: the pair it was issued with and every pair
+    /// rotation made of it (its token family), so a logout leaves no refresh token alive.
+    /// Unknown tokens are ignored.
+    ///
+    /// The default revokes `token` alone; the built-in backends revoke the family (the JWT
+    /// backend with its revocation list only).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn revoke_session(&self, token: &str) -> Result<()> {
+        self.revoke_token(token).await
+    }
+
     /// Revokes every token of `user_id` and returns how many were revoked.
     ///
     /// # Errors

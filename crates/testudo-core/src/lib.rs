@@ -5,6 +5,7 @@ mod backend;
 mod clock;
 mod email;
 mod error;
+pub mod pause;
 mod token;
 mod user;
 mod validator;
@@ -21,6 +22,6 @@ pub use error::{
     InvalidReason, Result, SignatureError, SignatureExpired, TokenError,
 };
 pub use secrecy::{ExposeSecret, SecretString};
-pub use token::{AuthResult, Claims, TokenPair, TokenPayload, TokenType};
+pub use token::{AuthResult, CREDENTIAL_VERSION_CLAIM, Claims, TokenPair, TokenPayload, TokenType};
 pub use user::{AuthUser, UserAttributes, UserStore};
 pub use validator::PasswordValidator;

@@ -109,6 +109,26 @@ pub struct TokenPayload {
     pub extra: Option<Claims>,
 }
 
+/// The extra claim that carries the user's [credential
+/// version](crate::AuthUser::credential_version) in both tokens of a pair (absent for version
+/// 0): `AuthService` sets it at login and checks it on `authenticate` and `refresh`; the
+/// built-in backends carry it into the refresh token and across rotation. Reserved: a value an
+/// application passes under this name is replaced.
+pub const CREDENTIAL_VERSION_CLAIM: &str = "cv";
+
+impl TokenPayload {
+    /// The credential version the token was issued under
+    /// ([`CREDENTIAL_VERSION_CLAIM`]; 0 when absent or not a non-negative integer).
+    #[must_use]
+    pub fn credential_version(&self) -> u64 {
+        self.extra
+            .as_ref()
+            .and_then(|e| e.get(CREDENTIAL_VERSION_CLAIM))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    }
+}
+
 /// The result of a successful login: the user and a fresh token pair.
 #[derive(Debug, Clone)]
 pub struct AuthResult<U> {

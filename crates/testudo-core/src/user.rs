@@ -62,6 +62,17 @@ pub trait AuthUser: UserAttributes + Clone + Send + Sync + std::fmt::Debug + 'st
     fn is_verified(&self) -> bool;
     /// When the user last logged in, if ever.
     fn last_login(&self) -> Option<DateTime<Utc>>;
+    /// The user's credential version (security stamp): changed by every
+    /// [`UserStore::set_password_hash`], and carried by every token issued to the user (claim
+    /// [`CREDENTIAL_VERSION_CLAIM`](crate::CREDENTIAL_VERSION_CLAIM)), so that `AuthService`
+    /// refuses a token issued under an older version, such as one a login in flight obtained
+    /// after a password change it had not seen.
+    ///
+    /// The default, a constant 0, binds nothing: sessions then end on a password change only
+    /// through the backend's revocation. A store with a version column returns it here.
+    fn credential_version(&self) -> u64 {
+        0
+    }
 }
 
 /// Where `AuthService` finds and updates users.
@@ -150,7 +161,9 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     type User: AuthUser;
 
     /// Finds a user by email. `normalised_email` is already trimmed and lower-cased
-    /// ([`normalize_email`](crate::normalize_email)).
+    /// ([`normalize_email`](crate::normalize_email)); the store must compare it **exactly**
+    /// (byte for byte) with the stored addresses, never through an accent- or case-insensitive
+    /// collation: `alice@exämple.com` must not find `alice@example.com`.
     ///
     /// # Errors
     ///
@@ -165,12 +178,33 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     /// [`crate::Error::Storage`] when the store cannot be read.
     async fn find_by_id(&self, id: &str) -> Result<Option<Self::User>>;
 
-    /// Saves a new password hash for the user (set password, or transparent upgrade at login).
+    /// Saves a new password hash for the user (a password change, or an unusable password)
+    /// and, in the same write, changes the user's
+    /// [credential version](AuthUser::credential_version), so that tokens issued before stop
+    /// authenticating.
     ///
     /// # Errors
     ///
     /// [`crate::Error::Storage`] when the store cannot be written.
     async fn set_password_hash(&self, id: &str, hash: &str) -> Result<()>;
+
+    /// Replaces the hash `old` of the same password with its `upgraded` rehash (transparent
+    /// upgrade at login), only if the stored hash is still `old` (a compare-and-swap), without
+    /// changing the credential version; returns whether it replaced it. `false` means the
+    /// password changed meanwhile: the stale upgrade must not undo that change.
+    ///
+    /// The default is **not** a compare-and-swap: it calls [`UserStore::set_password_hash`]
+    /// (which also ends the user's other sessions) and answers `true`. Override it in a store
+    /// that can make the write conditional.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn upgrade_password_hash(&self, id: &str, old: &str, upgraded: &str) -> Result<bool> {
+        let _ = old;
+        self.set_password_hash(id, upgraded).await?;
+        Ok(true)
+    }
 
     /// Records a successful login at `at`.
     ///

@@ -45,16 +45,22 @@ pub enum LoginFailureReason {
     Inactive,
     /// The password was wrong.
     BadPassword,
+    /// The password was right, but the user's credentials changed (a password change) while
+    /// the login was in flight: its tokens were revoked (testudo only; the reference has no
+    /// such case).
+    CredentialsChanged,
 }
 
 impl LoginFailureReason {
-    /// The reference's reason string: `not_found`, `inactive` or `bad_password`.
+    /// The reference's reason string (`not_found`, `inactive`, `bad_password`), or testudo's
+    /// `credentials_changed`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
             Self::Inactive => "inactive",
             Self::BadPassword => "bad_password",
+            Self::CredentialsChanged => "credentials_changed",
         }
     }
 }

@@ -28,6 +28,8 @@ pub mod user {
         pub created_at: DateTimeUtc,
         /// Last modification time.
         pub updated_at: DateTimeUtc,
+        /// The credential version: incremented with every password change (migration 8).
+        pub credential_version: i64,
     }
 
     /// No relations.

@@ -18,7 +18,8 @@ const COLUMNS: &str = "t.id AS a_id, t.token_hash AS a_token_hash, t.jti AS a_jt
     t.created_at AS a_created_at, t.expires_at AS a_expires_at, t.is_revoked AS a_is_revoked, \
     t.revoked_at AS a_revoked_at, u.id AS u_id, u.email AS u_email, u.password AS u_password, \
     u.last_login AS u_last_login, u.is_active AS u_is_active, u.is_verified AS u_is_verified, \
-    u.joined_at AS u_joined_at, u.created_at AS u_created_at, u.updated_at AS u_updated_at";
+    u.joined_at AS u_joined_at, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+    u.credential_version AS u_credential_version";
 
 /// The joined query for `backend`. `testudo_users.id` is an integer and the token's `user_id`
 /// text, so the join casts the text: SQLite's `CAST` never fails; on PostgreSQL and MySQL /
@@ -123,7 +124,10 @@ impl Joined {
         match user {
             None => Err(AuthenticationError::UserNotFound.into()),
             Some(user) if !user.is_active => Err(AuthenticationError::UserInactive.into()),
-            Some(user) => Ok(user),
+            Some(user) => {
+                crate::service::check_version(&payload, &user)?;
+                Ok(user)
+            }
         }
     }
 }

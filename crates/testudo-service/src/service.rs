@@ -5,8 +5,9 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
-    AuthResult, AuthUser, AuthenticationError, Claims, Clock, Error, Result, SystemClock,
-    TokenBackend, TokenPair, TokenType, UserStore, normalize_email,
+    AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims, Clock, Error,
+    Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, UserStore,
+    normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
@@ -517,28 +518,73 @@ impl<S: UserStore> AuthService<S> {
                 .login_failed(email, LoginFailureReason::BadPassword)
                 .await;
         }
+        // The worst moment for a concurrent password change: verified, nothing written yet.
+        testudo_core::pause::point("service.login.after_verify").await;
         if let Some(upgraded) = verification.upgraded {
-            self.store.set_password_hash(&id, &upgraded).await?;
-            tracing::info!("password hash upgraded");
+            self.upgrade_hash(&id, user.password_hash(), &upgraded)
+                .await?;
         }
-        self.finish_login(user, extra).await
+        self.finish_login(user, extra, &email).await
     }
 
-    async fn finish_login(&self, user: S::User, extra: Claims) -> Result<AuthResult<S::User>> {
+    /// Saves the rehash of a verified password, only if the stored hash is still the one
+    /// verified (a password changed meanwhile is not undone).
+    async fn upgrade_hash(&self, id: &str, old: &str, upgraded: &str) -> Result<()> {
+        if self.store.upgrade_password_hash(id, old, upgraded).await? {
+            tracing::info!("password hash upgraded");
+        } else {
+            tracing::info!("password hash not upgraded: the password changed meanwhile");
+        }
+        Ok(())
+    }
+
+    /// Issues the pair of a successful login, bound to the credential version `user` was read
+    /// with; saves `last_login` and emits `user_login`. When the version changed since (a
+    /// password change raced this login), the pair is revoked and the login fails as
+    /// [`LoginFailureReason::CredentialsChanged`].
+    async fn finish_login(
+        &self,
+        user: S::User,
+        mut extra: Claims,
+        identifier: &str,
+    ) -> Result<AuthResult<S::User>> {
         let id = user.id();
+        let version = user.credential_version();
+        if version == 0 {
+            extra.remove(CREDENTIAL_VERSION_CLAIM);
+        } else {
+            extra.insert(CREDENTIAL_VERSION_CLAIM.to_owned(), version.into());
+        }
         let tokens = self.backend.create_tokens(&id, extra).await?;
         self.store.record_login(&id, self.clock.now()).await?;
-        let user = self.store.find_by_id(&id).await?.unwrap_or(user);
+        let current = self.store.find_by_id(&id).await?;
+        let Some(user) = current.filter(|u| u.credential_version() == version) else {
+            // Changed (or deleted) after it was read: this pair must not outlive the change.
+            self.backend.revoke_session(tokens.access_token()).await?;
+            return self
+                .login_failed(
+                    identifier.to_owned(),
+                    LoginFailureReason::CredentialsChanged,
+                )
+                .await;
+        };
         let event = Event::UserLogin {
             user: EventUser::from_user(&user),
         };
         if let Err(e) = self.events.emit(&event).await {
             // A propagating handler refused the login: leave no valid pair behind.
-            self.backend.revoke_token(tokens.access_token()).await?;
-            self.backend.revoke_token(tokens.refresh_token()).await?;
+            self.backend.revoke_session(tokens.access_token()).await?;
             return Err(e.into());
         }
         Ok(AuthResult { user, tokens })
+    }
+
+    /// The user of a verified token: active, and with the credential version the token was
+    /// issued under (a token from before a password change is [`TokenError::Revoked`]).
+    async fn token_user(&self, payload: &TokenPayload) -> Result<S::User> {
+        let user = self.active_user(&payload.sub).await?;
+        check_version(payload, &user)?;
+        Ok(user)
     }
 
     /// The active user an access token belongs to.
@@ -559,7 +605,7 @@ impl<S: UserStore> AuthService<S> {
             .verify_token(access_token, TokenType::Access)
             .await?;
         tracing::Span::current().record("user_id", payload.sub.as_str());
-        self.active_user(&payload.sub).await
+        self.token_user(&payload).await
     }
 
     /// Exchanges a refresh token for a new pair, atomically (of concurrent refreshes with one
@@ -578,11 +624,10 @@ impl<S: UserStore> AuthService<S> {
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let (payload, pair) = self.backend.rotate(refresh_token).await?;
         tracing::Span::current().record("user_id", payload.sub.as_str());
-        match self.active_user(&payload.sub).await {
+        match self.token_user(&payload).await {
             Ok(_) => Ok(pair),
             Err(e) => {
-                self.backend.revoke_token(pair.access_token()).await?;
-                self.backend.revoke_token(pair.refresh_token()).await?;
+                self.backend.revoke_session(pair.access_token()).await?;
                 if matches!(e, Error::Authentication(_)) {
                     let n = self.backend.revoke_all_for_user(&payload.sub).await?;
                     tracing::info!(revoked = n, "refresh refused: user deleted or inactive");
@@ -606,7 +651,7 @@ impl<S: UserStore> AuthService<S> {
         match self.backend.verify_token(token, TokenType::Access).await {
             Ok(payload) => {
                 tracing::Span::current().record("user_id", payload.sub.as_str());
-                self.backend.revoke_token(token).await?;
+                self.backend.revoke_session(token).await?;
                 if let Some(user) = self.store.find_by_id(&payload.sub).await? {
                     self.emit(Event::UserLogout {
                         user: EventUser::from_user(&user),
@@ -614,7 +659,7 @@ impl<S: UserStore> AuthService<S> {
                     .await?;
                 }
             }
-            Err(Error::Token(_)) => self.backend.revoke_token(token).await?,
+            Err(Error::Token(_)) => self.backend.revoke_session(token).await?,
             Err(e) => return Err(e),
         }
         Ok(())
@@ -703,8 +748,8 @@ impl<S: UserStore> AuthService<S> {
             )
             .await?;
         if let (true, Some(upgraded)) = (verification.valid, verification.upgraded) {
-            self.store.set_password_hash(&id, &upgraded).await?;
-            tracing::info!("password hash upgraded");
+            self.upgrade_hash(&id, user.password_hash(), &upgraded)
+                .await?;
         }
         Ok(verification.valid)
     }
@@ -766,6 +811,8 @@ impl<S: UserStore> AuthService<S> {
         if let Some(ip) = ip {
             options = options.ip(ip);
         }
+        // The stored address, never the typed one: the link goes where the account's mail goes.
+        let email = user.email().to_owned();
         let token = tokens.create_token(&email, options).await?;
         self.emit(Event::EmailTokenCreated {
             email,
@@ -798,7 +845,10 @@ impl<S: UserStore> AuthService<S> {
         let tokens = self.email_tokens()?;
         let email = normalize_email(email);
         tokens.auth_token(&email, token, ip).await?;
-        let Some(user) = self.store.find_by_email(&email).await? else {
+        // The token was made for the stored address of the account: the one found must have
+        // exactly that address (a store that matched a look-alike does not log anyone in).
+        let found = self.store.find_by_email(&email).await?;
+        let Some(user) = found.filter(|u| u.email() == email) else {
             return self.login_failed(email, LoginFailureReason::NotFound).await;
         };
         tracing::Span::current().record("user_id", user.id().as_str());
@@ -808,6 +858,16 @@ impl<S: UserStore> AuthService<S> {
         if !user.is_verified() {
             self.store.mark_verified(&user.id()).await?;
         }
-        self.finish_login(user, Claims::new()).await
+        self.finish_login(user, Claims::new(), &email).await
+    }
+}
+
+/// Refuses a token issued under another credential version than the user's current one.
+pub(crate) fn check_version<U: AuthUser>(payload: &TokenPayload, user: &U) -> Result<()> {
+    if payload.credential_version() == user.credential_version() {
+        Ok(())
+    } else {
+        tracing::info!("token refused: issued before the user's credentials changed");
+        Err(TokenError::Revoked.into())
     }
 }

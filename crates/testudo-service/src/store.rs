@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use testudo_core::{Clock, Error, Result, SystemClock, UserStore, async_trait};
 use testudo_db::CacheOptions;
@@ -28,6 +28,8 @@ impl From<user::Model> for User {
             joined_at: m.joined_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            // Never negative: it starts at 0 and only grows.
+            credential_version: u64::try_from(m.credential_version).unwrap_or(0),
         }
     }
 }
@@ -145,6 +147,7 @@ impl DbUserStore {
             joined_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            credential_version: Set(0),
             ..Default::default()
         }
         .insert(self.conn())
@@ -205,11 +208,15 @@ impl UserStore for DbUserStore {
     type User = User;
 
     async fn find_by_email(&self, normalised_email: &str) -> Result<Option<User>> {
+        // Exact on every database (binary collation on MySQL / MariaDB, migration 9); checked
+        // here as well, so a database left with a case- or accent-insensitive collation still
+        // never answers with a look-alike's account.
         Ok(user::Entity::find()
             .filter(user::Column::Email.eq(normalised_email))
             .one(self.conn())
             .await
             .map_err(storage)?
+            .filter(|m| m.email == normalised_email)
             .map(User::from))
     }
 
@@ -238,9 +245,37 @@ impl UserStore for DbUserStore {
     }
 
     async fn set_password_hash(&self, id: &str, hash: &str) -> Result<()> {
-        self.update(id, user::Column::Password, hash.to_owned())
-            .await
-            .map(drop)
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(());
+        };
+        // Hash and credential version in one statement: no reader sees one without the other.
+        let res = user::Entity::update_many()
+            .col_expr(user::Column::Password, Expr::value(hash.to_owned()))
+            .col_expr(
+                user::Column::CredentialVersion,
+                Expr::col(user::Column::CredentialVersion).add(1),
+            )
+            .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(user::Column::Id.eq(id))
+            .exec(self.conn())
+            .await;
+        self.invalidate(id);
+        res.map_err(storage).map(drop)
+    }
+
+    async fn upgrade_password_hash(&self, id: &str, old: &str, upgraded: &str) -> Result<bool> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        let res = user::Entity::update_many()
+            .col_expr(user::Column::Password, Expr::value(upgraded.to_owned()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::Password.eq(old))
+            .exec(self.conn())
+            .await;
+        self.invalidate(id);
+        Ok(res.map_err(storage)?.rows_affected == 1)
     }
 
     async fn record_login(&self, id: &str, at: DateTime<Utc>) -> Result<()> {

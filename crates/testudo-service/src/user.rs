@@ -32,6 +32,9 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last modification time.
     pub updated_at: DateTime<Utc>,
+    /// The credential version ([`AuthUser::credential_version`]): incremented by every
+    /// password change; tokens issued under an older one no longer authenticate.
+    pub credential_version: u64,
 }
 
 impl std::fmt::Debug for User {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for User {
             .field("joined_at", &self.joined_at)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
+            .field("credential_version", &self.credential_version)
             .finish()
     }
 }
@@ -110,6 +114,9 @@ impl AuthUser for User {
     }
     fn last_login(&self) -> Option<DateTime<Utc>> {
         self.last_login
+    }
+    fn credential_version(&self) -> u64 {
+        self.credential_version
     }
 }
 

@@ -30,7 +30,13 @@
 //! With the `db` feature: per-test databases in `db`, and `per_database!`, which runs a test
 //! written once on each database as its own test case (`NAME::sqlite`, `NAME::postgres`,
 //! `NAME::mariadb`).
+//!
+//! With the `adversary` feature: `adversary`, attacks on a token backend's revocation
+//! guarantees (a `logout_all` during a rotation, a replay during the thief's rotation, refresh
+//! chains against `logout_all`), written once and run against each backend.
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 #[cfg(feature = "db")]
 pub mod db;
 #[cfg(feature = "db")]

@@ -667,3 +667,34 @@ fn debug_shows_no_secret_or_key() -> TestResult {
     );
     Ok(())
 }
+
+/// Finding 4: with `jwt_secret` unset, HS256 used `signing_secret` raw, so the unsalted
+/// signature `Signer::signature(header.payload)` was the JWT's own signature: any endpoint
+/// signing user-chosen text forged tokens. The key is now derived; the reference's raw key only
+/// with `jwt_raw_signing_secret` (where the forgery works, which is why it is an opt-in).
+#[tokio::test]
+async fn finding_4_the_signers_signature_never_forges_a_jwt()
+-> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let signer = testudo_signing::Signer::new(SECRET)?;
+    for raw in [false, true] {
+        let mut c = AuthConfig::default();
+        c.signing_secret = Some(SECRET.into());
+        c.jwt_raw_signing_secret = raw;
+        let backend = JwtBackend::new(Arc::new(c))?;
+        // A token with claims of the attacker's choosing, "signed" by the signer.
+        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"HS256"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(
+            br#"{"sub":"1","token_type":"access","jti":"00000000000000000000000000000000","iat":1,"exp":99999999999}"#,
+        );
+        let signed = format!("{header}.{claims}");
+        let forged = format!("{signed}.{}", signer.signature(&signed));
+        let verified = backend.verify_token(&forged, TokenType::Access).await;
+        assert_eq!(verified.is_ok(), raw, "raw key: {raw}: {verified:?}");
+        // Either way the backend's own tokens verify.
+        let pair = backend.create_tokens("1", Claims::new()).await?;
+        backend
+            .verify_token(pair.access_token(), TokenType::Access)
+            .await?;
+    }
+    Ok(())
+}

@@ -100,7 +100,9 @@ fn config(s: &Settings<'_>) -> Result<AuthConfig, String> {
     match s.secret_source {
         "jwt_secret" => c.jwt_secret = Some(s.secret.into()),
         "signing_secret" | "signing_secret (jwt_secret empty)" => {
+            // tortoise-auth signs with signing_secret itself: testudo only with the opt-in.
             c.signing_secret = Some(s.secret.into());
+            c.jwt_raw_signing_secret = true;
         }
         other => return Err(format!("unknown secret_source {other:?}")),
     }

@@ -250,6 +250,11 @@ impl TokenBackend for DatabaseTokenBackend {
         Ok(self.revoke(token).await?)
     }
 
+    async fn revoke_session(&self, token: &str) -> testudo_core::Result<()> {
+        self.revoke_session(token).await?;
+        Ok(())
+    }
+
     async fn revoke_all_for_user(&self, user_id: &str) -> testudo_core::Result<u64> {
         Ok(self.revoke_all(user_id).await?)
     }

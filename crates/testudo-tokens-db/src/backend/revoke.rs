@@ -1,11 +1,16 @@
-//! Revocation: [`DatabaseTokenBackend::revoke`], [`DatabaseTokenBackend::revoke_all`], family
-//! revocation on reuse detection, [`DatabaseTokenBackend::cleanup`], and the one revoking
-//! `UPDATE` of each table that every revocation (rotation and `max_tokens_per_user` included)
-//! is made of.
+//! Revocation: [`DatabaseTokenBackend::revoke`], [`DatabaseTokenBackend::revoke_session`],
+//! [`DatabaseTokenBackend::revoke_all`], family revocation on reuse detection,
+//! [`DatabaseTokenBackend::cleanup`], and the one revoking `UPDATE` of each table that every
+//! revocation (rotation and `max_tokens_per_user` included) is made of. Every revoking
+//! transaction is serialized with the user's other token writes
+//! ([`testudo_db::Database::begin_for_user`]) and retried on transient errors.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, IntoCondition};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, UpdateMany};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, UpdateMany,
+};
+use testudo_db::retrying;
 
 use super::DatabaseTokenBackend;
 use crate::Result;
@@ -55,8 +60,54 @@ pub(super) fn refresh_revocation(
     }
 }
 
+/// Whose a token is: the user and the token family of its row.
+pub(super) struct Holder {
+    /// The user the token was issued to.
+    pub(super) user_id: String,
+    /// Its token family.
+    pub(super) family_id: String,
+}
+
+/// Which table [`DatabaseTokenBackend::holder`] looks a digest up in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tables {
+    /// Refresh tokens only.
+    Refresh,
+    /// Access tokens, then refresh tokens.
+    Both,
+}
+
 impl DatabaseTokenBackend {
-    /// Revokes every token of a family inside `txn` (reuse detection); returns how many rows.
+    /// Whose the token with digest `hash` is, read outside any transaction: a row's user and
+    /// family never change, and the writing transaction must know the user before it begins,
+    /// to be [serialized](testudo_db::Database::begin_for_user) with the user's other writes.
+    pub(super) async fn holder(&self, hash: &str, tables: Tables) -> Result<Option<Holder>> {
+        if tables == Tables::Both {
+            let row: Option<(String, String)> = access::Entity::find()
+                .select_only()
+                .column(access::Column::UserId)
+                .column(access::Column::FamilyId)
+                .filter(access::Column::TokenHash.eq(hash))
+                .into_tuple()
+                .one(self.conn())
+                .await?;
+            if let Some((user_id, family_id)) = row {
+                return Ok(Some(Holder { user_id, family_id }));
+            }
+        }
+        let row: Option<(String, String)> = refresh::Entity::find()
+            .select_only()
+            .column(refresh::Column::UserId)
+            .column(refresh::Column::FamilyId)
+            .filter(refresh::Column::TokenHash.eq(hash))
+            .into_tuple()
+            .one(self.conn())
+            .await?;
+        Ok(row.map(|(user_id, family_id)| Holder { user_id, family_id }))
+    }
+
+    /// Revokes every token of a family inside `txn` (reuse detection, logout); returns how many
+    /// rows.
     pub(super) async fn revoke_family(
         txn: &DatabaseTransaction,
         family_id: &str,
@@ -75,8 +126,9 @@ impl DatabaseTokenBackend {
         Ok(a.rows_affected + r.rows_affected)
     }
 
-    /// Revokes one token; see
-    /// [`TokenBackend::revoke_token`](testudo_core::TokenBackend::revoke_token).
+    /// Revokes one token (a refresh token with the access token issued with it); see
+    /// [`TokenBackend::revoke_token`](testudo_core::TokenBackend::revoke_token). Serialized with
+    /// the user's other token writes, retried on transient errors.
     ///
     /// # Errors
     ///
@@ -86,21 +138,29 @@ impl DatabaseTokenBackend {
             return Ok(());
         }
         let hash = hash_token(token);
+        let Some(holder) = self.holder(&hash, Tables::Both).await? else {
+            return Ok(());
+        };
+        retrying(|| self.revoke_once(&holder.user_id, &hash)).await
+    }
+
+    /// One attempt of [`Self::revoke`].
+    async fn revoke_once(&self, user_id: &str, hash: &str) -> Result<()> {
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        let txn = self.db.begin_for_user(user_id).await?;
         let mut keys = Vec::new();
-        let a = access_revocation(access::Column::TokenHash.eq(hash.as_str()), now)
+        let a = access_revocation(access::Column::TokenHash.eq(hash), now)
             .exec(&txn)
             .await?;
         if a.rows_affected > 0 {
-            keys.push(Key::Token(hash.clone()));
+            keys.push(Key::Token(hash.to_owned()));
         } else {
             let row = refresh::Entity::find()
-                .filter(refresh::Column::TokenHash.eq(hash.as_str()))
+                .filter(refresh::Column::TokenHash.eq(hash))
                 .one(&txn)
                 .await?;
             if let Some(row) = row {
-                keys.push(Key::Token(hash.clone()));
+                keys.push(Key::Token(hash.to_owned()));
                 keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
                 refresh_revocation(refresh::Column::Id.eq(row.id), Matched::Unrevoked, now)
                     .exec(&txn)
@@ -116,25 +176,59 @@ impl DatabaseTokenBackend {
         Ok(())
     }
 
-    /// Revokes every token of a user in one transaction; returns the number of rows revoked.
+    /// Revokes the session a token belongs to: every token of its family (the pair it was
+    /// issued with, and what rotation made of it); see
+    /// [`TokenBackend::revoke_session`](testudo_core::TokenBackend::revoke_session). Returns
+    /// how many rows were revoked (0 for an unknown token).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage).
+    pub async fn revoke_session(&self, token: &str) -> Result<u64> {
+        if !plausible(token, self.config.token_length) {
+            return Ok(0);
+        }
+        let Some(holder) = self.holder(&hash_token(token), Tables::Both).await? else {
+            return Ok(0);
+        };
+        retrying(|| async {
+            let now = self.clock.now();
+            let txn = self.db.begin_for_user(&holder.user_id).await?;
+            let n = Self::revoke_family(&txn, &holder.family_id, now).await?;
+            let keys = [Key::Family(holder.family_id.clone())];
+            self.notify(&txn, &keys).await?;
+            txn.commit().await?;
+            self.invalidate(&keys);
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Revokes every token of a user in one transaction, serialized with the user's other token
+    /// writes (so a rotation in flight is either revoked here or refused afterwards) and retried
+    /// on transient errors; returns the number of rows revoked.
     ///
     /// # Errors
     ///
     /// [`Error::Storage`](crate::Error::Storage).
     pub async fn revoke_all(&self, user_id: &str) -> Result<u64> {
-        let now = self.clock.now();
-        let txn = self.db.begin().await?;
-        let a = access_revocation(access::Column::UserId.eq(user_id), now)
-            .exec(&txn)
-            .await?;
-        let r = refresh_revocation(refresh::Column::UserId.eq(user_id), Matched::Unrevoked, now)
-            .exec(&txn)
-            .await?;
-        let keys = [Key::User(user_id.to_owned())];
-        self.notify(&txn, &keys).await?;
-        txn.commit().await?;
-        self.invalidate(&keys);
-        Ok(a.rows_affected + r.rows_affected)
+        retrying(|| async {
+            let now = self.clock.now();
+            let txn = self.db.begin_for_user(user_id).await?;
+            let a = access_revocation(access::Column::UserId.eq(user_id), now)
+                .exec(&txn)
+                .await?;
+            let r =
+                refresh_revocation(refresh::Column::UserId.eq(user_id), Matched::Unrevoked, now)
+                    .exec(&txn)
+                    .await?;
+            let keys = [Key::User(user_id.to_owned())];
+            self.notify(&txn, &keys).await?;
+            txn.commit().await?;
+            self.invalidate(&keys);
+            Ok(a.rows_affected + r.rows_affected)
+        })
+        .await
     }
 
     /// Deletes expired rows (revoked or not) of both tables; returns how many.

@@ -7,7 +7,7 @@ use testudo_core::{TokenError, TokenPair, TokenPayload, TokenType, saturating_ch
 use testudo_db::retrying;
 
 use super::issue::NewPair;
-use super::revoke::access_revocation;
+use super::revoke::{Tables, access_revocation};
 use super::{DatabaseTokenBackend, invalid, parse_extra};
 use crate::Result;
 use crate::cache::Key;
@@ -26,9 +26,14 @@ impl DatabaseTokenBackend {
             return Err(invalid().into());
         }
         let hash = hash_token(token);
+        let Some(holder) = self.holder(&hash, Tables::Refresh).await? else {
+            return Err(invalid().into());
+        };
         let access_raw = generate_token(self.config.token_length)?;
         let refresh_raw = generate_token(self.config.token_length)?;
-        let payload = retrying(|| self.rotate_once(&hash, &access_raw, &refresh_raw)).await?;
+        let payload =
+            retrying(|| self.rotate_once(&holder.user_id, &hash, &access_raw, &refresh_raw))
+                .await?;
         Ok((payload, TokenPair::new(access_raw, refresh_raw)))
     }
 
@@ -38,17 +43,21 @@ impl DatabaseTokenBackend {
         now.signed_duration_since(rotated_at) >= saturating_chrono(self.rotation_grace)
     }
 
-    /// One attempt at a rotation: one transaction, run again by [`retrying`] when the
-    /// database aborts it to break a deadlock.
+    /// One attempt at a rotation: one transaction, serialized with the other token writes of
+    /// `user_id` (the token's holder), run again by [`retrying`] when the database aborts it to
+    /// break a deadlock.
     async fn rotate_once(
         &self,
+        user_id: &str,
         hash: &str,
         access_raw: &str,
         refresh_raw: &str,
     ) -> Result<TokenPayload> {
         let new_refresh_jti = new_id();
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        // Serialized with the user's revocations: a `revoke_all` either sees the pair written
+        // here (and revokes it) or runs first (and this rotation then finds its token revoked).
+        let txn = self.db.begin_for_user(user_id).await?;
         // The conditional UPDATE decides: only one caller can flip is_revoked.
         let res = refresh::Entity::update_many()
             .col_expr(refresh::Column::IsRevoked, Expr::value(true))
@@ -115,6 +124,7 @@ impl DatabaseTokenBackend {
         )
         .await?;
         self.notify(&txn, &keys).await?;
+        testudo_core::pause::point("tokens_db.rotate.before_commit").await;
         txn.commit().await?;
         self.invalidate(&keys);
         Ok(TokenPayload {

@@ -25,6 +25,22 @@ fn jwt_algorithm(algorithm: JwtAlgorithm) -> Result<Algorithm> {
     })
 }
 
+/// What the HS* key is derived from `signing_secret` with, when `jwt_secret` is unset.
+const DERIVED_KEY_LABEL: &[u8] = b"testudo.jwt-key.v1";
+
+/// The HS* key made from `signing_secret`: HMAC-SHA512 keyed with it over
+/// [`DERIVED_KEY_LABEL`]. Never the secret itself, which the signer uses raw for unsalted
+/// signatures: with one key for both, `Signer::sign(v)` would be the HS256 signature of `v`.
+/// (A salted signer key is an HMAC-SHA256 output, 32 bytes, so it is never this 64-byte key
+/// either.)
+fn derived_key(signing_secret: &[u8]) -> zeroize::Zeroizing<[u8; 64]> {
+    use hmac::{KeyInit, Mac as _};
+    let mut mac = <hmac::Hmac<sha2::Sha512> as KeyInit>::new_from_slice(signing_secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(DERIVED_KEY_LABEL);
+    zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
 /// A lifetime in whole seconds (saturating at `i64::MAX`).
 fn seconds(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
@@ -91,10 +107,17 @@ impl JwtBackend {
                     len: secret.len(),
                 });
             }
+            let derived;
+            let key = if config.jwt_secret.is_none() && !config.jwt_raw_signing_secret {
+                derived = derived_key(secret);
+                derived.as_slice()
+            } else {
+                secret
+            };
             (
                 None,
-                EncodingKey::from_secret(secret),
-                vec![(None, DecodingKey::from_secret(secret))],
+                EncodingKey::from_secret(key),
+                vec![(None, DecodingKey::from_secret(key))],
             )
         } else {
             let keys = keys.ok_or(Error::MissingKeys { algorithm: pinned })?;

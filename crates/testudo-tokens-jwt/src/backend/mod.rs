@@ -205,6 +205,15 @@ impl TokenBackend for JwtBackend {
         self.revoke_recorded(db, token).await
     }
 
+    /// With the list on, blacklists the token and every outstanding token of its family.
+    /// Without it: a no-op.
+    async fn revoke_session(&self, token: &str) -> testudo_core::Result<()> {
+        let Some(db) = self.list()? else {
+            return Ok(());
+        };
+        self.revoke_session_recorded(db, token).await
+    }
+
     /// With the list on, blacklists every outstanding `jti` of the user that is not blacklisted
     /// yet (one transaction) and returns how many. Without it: a no-op returning 0.
     async fn revoke_all_for_user(&self, user_id: &str) -> testudo_core::Result<u64> {

@@ -8,15 +8,18 @@ use testudo_db::{Database, retrying};
 use super::JwtBackend;
 use crate::revocation::{self, Scope};
 
-/// Blacklists every outstanding token in `scope` in one transaction (run again while the
-/// database aborts it with a transient error); returns how many.
+/// Blacklists every outstanding token of `user_id` in `scope` in one transaction, serialized
+/// with the user's other writes to the list (so a rotation in flight is either blacklisted here
+/// or refused afterwards) and run again while the database aborts it with a transient error;
+/// returns how many.
 pub(super) async fn blacklist(
     db: &Database,
+    user_id: &str,
     scope: Scope<'_>,
     now: DateTime<Utc>,
 ) -> testudo_db::Result<u64> {
     retrying(|| async {
-        let txn = db.begin().await?;
+        let txn = db.begin_for_user(user_id).await?;
         let n = revocation::blacklist_outstanding(&txn, scope, now).await?;
         txn.commit().await?;
         Ok(n)
@@ -55,7 +58,34 @@ impl JwtBackend {
         db: &Database,
         user_id: &str,
     ) -> testudo_core::Result<u64> {
-        Ok(blacklist(db, Scope::User(user_id), self.clock.now()).await?)
+        Ok(blacklist(db, user_id, Scope::User(user_id), self.clock.now()).await?)
+    }
+
+    /// [`TokenBackend::revoke_session`](testudo_core::TokenBackend::revoke_session) with the
+    /// list on: blacklists the token's `jti` and every outstanding token of its family (the
+    /// login it descends from), even when the token has expired; a token that does not verify
+    /// otherwise is ignored.
+    pub(super) async fn revoke_session_recorded(
+        &self,
+        db: &Database,
+        token: &str,
+    ) -> testudo_core::Result<()> {
+        let Some((jti, exp)) = self.decode_for_revoke(token) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        revocation::blacklist_one(db.as_sea_orm(), &jti, now, exp.map(saturating_from_unix))
+            .await
+            .map_err(testudo_db::Error::from)?;
+        let row = revocation::outstanding_row(db.as_sea_orm(), &jti)
+            .await
+            .map_err(testudo_db::Error::from)?;
+        if let Some(row) = row
+            && let Some(family) = &row.family_id
+        {
+            blacklist(db, &row.user_id, Scope::Family(family), now).await?;
+        }
+        Ok(())
     }
 
     /// [`TokenBackend::cleanup_expired`](testudo_core::TokenBackend::cleanup_expired) with the

@@ -35,7 +35,7 @@ impl JwtBackend {
             family = %family,
             "rotated refresh token presented again: revoking its family"
         );
-        blacklist(db, Scope::Family(&family), now).await?;
+        blacklist(db, &payload.sub, Scope::Family(&family), now).await?;
         Err(TokenError::Revoked.into())
     }
 
@@ -48,7 +48,10 @@ impl JwtBackend {
         issued: &[Issued<'_>; 2],
         now: DateTime<Utc>,
     ) -> testudo_db::Result<Rotation> {
-        let txn = db.begin().await?;
+        // Serialized with the user's revocations: a `revoke_all` either sees the pair recorded
+        // here (and blacklists it) or runs first (and this rotation then finds its token
+        // blacklisted).
+        let txn = db.begin_for_user(&payload.sub).await?;
         // The unique jti decides: only one caller inserts the blacklist row.
         let won = revocation::blacklist_one(
             &txn,
@@ -86,6 +89,7 @@ impl JwtBackend {
             None => new_jti(),
         };
         revocation::record(&txn, &payload.sub, &family, now, issued).await?;
+        testudo_core::pause::point("tokens_jwt.rotate.before_commit").await;
         txn.commit().await?;
         Ok(Rotation::Rotated)
     }

@@ -3,7 +3,7 @@
 
 use jsonwebtoken::Header;
 use serde::Serialize;
-use testudo_core::{Claims, TokenPair, TokenType};
+use testudo_core::{CREDENTIAL_VERSION_CLAIM, Claims, TokenPair, TokenType};
 use testudo_db::{Database, retrying};
 
 use super::{JwtBackend, new_jti};
@@ -92,6 +92,11 @@ impl JwtBackend {
             aud: self.config.jwt_audience.as_deref(),
             extra: (!extra.is_empty()).then_some(extra),
         })?;
+        // The refresh token carries no extra claims but the credential version, so the session
+        // stays bound to it across rotation.
+        let version: Option<Claims> = extra
+            .get(CREDENTIAL_VERSION_CLAIM)
+            .map(|v| Claims::from_iter([(CREDENTIAL_VERSION_CLAIM.to_owned(), v.clone())]));
         let refresh = self.sign(&OutgoingClaims {
             sub: user_id,
             token_type: TokenType::Refresh.as_str(),
@@ -100,7 +105,7 @@ impl JwtBackend {
             exp: iat.saturating_add(self.refresh_lifetime),
             iss: self.config.jwt_issuer.as_deref(),
             aud: self.config.jwt_audience.as_deref(),
-            extra: None,
+            extra: version.as_ref(),
         })?;
         Ok(TokenPair::new(access, refresh))
     }
@@ -118,7 +123,8 @@ impl JwtBackend {
         let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, now.timestamp())?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
         retrying(|| async {
-            let txn = db.begin().await?;
+            // Serialized with the user's revocations, as every write of the list is.
+            let txn = db.begin_for_user(user_id).await?;
             revocation::record(&txn, user_id, family_id, now, &issued).await?;
             txn.commit().await?;
             Ok::<_, testudo_db::Error>(())

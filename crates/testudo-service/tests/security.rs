@@ -1,0 +1,332 @@
+//! The security review's findings, each tried as an attacker would, on SQLite and, when their
+//! URLs are set, PostgreSQL and MariaDB, with every token backend where tokens are involved.
+//! Each test is named after its finding (`finding_N_...`).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Env, Tokens};
+use testudo_core::pause;
+use testudo_core::{
+    AuthUser, AuthenticationError, Claims, Error, TokenError, TokenPair, UserStore,
+};
+use testudo_events::{Event, LoginFailureReason};
+use testudo_hashers::PasswordHasher;
+use testudo_service::{AuthService, DbUserStore, ValidatorPolicy};
+use testudo_test_support::db::Backend;
+use testudo_test_support::{TestResult, per_database};
+
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a completely different passphrase";
+
+fn token_error<T>(r: &Result<T, Error>) -> Option<TokenError> {
+    r.as_ref().err().and_then(Error::as_token_error).cloned()
+}
+
+/// Fails unless `pair` is dead at the service: its access token does not authenticate and its
+/// refresh token does not refresh.
+async fn assert_dead(auth: &AuthService<DbUserStore>, pair: &TokenPair, what: &str) -> TestResult {
+    let a = auth.authenticate(pair.access_token()).await;
+    if a.is_ok() {
+        return Err(format!("{what}: its access token still authenticates").into());
+    }
+    let r = auth.refresh(pair.refresh_token()).await;
+    if r.is_ok() {
+        return Err(format!("{what}: its refresh token still refreshes").into());
+    }
+    Ok(())
+}
+
+/// The login links (address, raw token) emitted since the last call.
+fn links(env: &Env) -> Vec<(String, String)> {
+    env.events
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::EmailTokenCreated { email, token, .. } => Some((
+                email,
+                testudo_core::ExposeSecret::expose_secret(&token).to_owned(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Finding 2: on MariaDB the default collation found `alice@example.com` for
+/// `alice@exämple.com`, mailed the link to the typed address and logged the typist in as Alice.
+/// Look-alikes that stay distinct after normalisation find nobody (and can be registered as
+/// accounts of their own); those that normalise to the stored address get the link at the
+/// *stored* address.
+async fn finding_2_look_alike_addresses_never_reach_another_account(b: Backend) -> TestResult {
+    let env = Env::new(b, Tokens::Database, |_| {}).await?;
+    let auth = &env.auth;
+    let alice = auth.create_user("alice@example.com", PASSWORD).await?;
+    let emile = auth.create_user("\u{e9}mile@example.com", PASSWORD).await?;
+    let kate = auth.create_user("kate@example.com", PASSWORD).await?;
+    env.events.take();
+
+    let distinct = [
+        ("accent", "alice@ex\u{e4}mple.com"),
+        ("NFD of \u{e9}mile", "e\u{301}mile@example.com"),
+        ("accent dropped", "emile@example.com"),
+        ("fullwidth a", "\u{ff41}lice@example.com"),
+        ("dotted capital I", "al\u{130}ce@example.com"),
+        ("trailing dot", "alice@example.com."),
+        ("zero-width space", "alice@example.com\u{200b}"),
+    ];
+    for (what, address) in distinct {
+        auth.request_login_link(address, None).await?;
+        let sent = links(&env);
+        assert!(sent.is_empty(), "{what}: a link was sent: {sent:?}");
+        let login = auth.login(address, PASSWORD, Claims::new()).await;
+        assert!(
+            matches!(
+                login,
+                Err(Error::Authentication(
+                    AuthenticationError::InvalidCredentials
+                ))
+            ),
+            "{what}: {login:?}"
+        );
+        env.events.take();
+        // A distinct address is a distinct account: registering it is not EmailTaken.
+        let own = auth.create_user(address, PASSWORD).await?;
+        assert!(own.id != alice.id && own.id != emile.id, "{what}");
+        auth.request_login_link(address, None).await?;
+        let [(to, token)] = &links(&env)[..] else {
+            return Err(format!("{what}: no link for the look-alike's own account").into());
+        };
+        assert_eq!(to, &own.email, "{what}");
+        let login = auth.login_with_email_token(address, token, None).await?;
+        assert_eq!(login.user.id, own.id, "{what}: logged into another account");
+        env.events.take();
+    }
+
+    // Look-alikes that normalise to a stored address: the link goes to the stored address.
+    let same = [
+        ("Kelvin sign", "\u{212a}ate@example.com", &kate),
+        ("case", "ALICE@Example.com", &alice),
+        ("surrounding spaces", "  alice@example.com \t", &alice),
+    ];
+    for (what, address, user) in same {
+        auth.request_login_link(address, None).await?;
+        let [(to, token)] = &links(&env)[..] else {
+            return Err(format!("{what}: no link").into());
+        };
+        assert_eq!(
+            to, &user.email,
+            "{what}: the link must go to the stored address"
+        );
+        let login = auth.login_with_email_token(address, token, None).await?;
+        assert_eq!(login.user.id, user.id, "{what}");
+        env.events.take();
+    }
+    env.cleanup().await
+}
+per_database!(finding_2_look_alike_addresses_never_reach_another_account);
+
+/// A hash of `PASSWORD` with the test configuration's Argon2 time cost 1: the services below
+/// run with time cost 2, so a login with it has an upgrade due.
+fn outdated_hash() -> TestResult<String> {
+    Ok(PasswordHasher::from_config(&common::config(|_| {}))?.hash(PASSWORD)?)
+}
+
+/// Finding 3: a login that has verified the old password when a password change commits gets
+/// no live session, and its hash upgrade (due) does not write the old password back. The
+/// interleaving is fixed by the pause point after the verification. 20 rounds per backend.
+async fn finding_3_a_login_in_flight_loses_to_a_password_change(b: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(b.clone(), tokens, |c| c.argon2_time_cost = 2).await?;
+        let name = &env.name;
+        for round in 0..20 {
+            let email = format!("user{round}@example.com");
+            let user = env
+                .auth
+                .store()
+                .insert_user(&email, &outdated_hash()?)
+                .await?;
+            let paused = pause::arm("service.login.after_verify");
+            let login = tokio::spawn({
+                let auth = env.auth.clone();
+                let email = email.clone();
+                async move { auth.login(&email, PASSWORD, Claims::new()).await }
+            });
+            paused.reached().await;
+            env.auth
+                .set_password(&user, NEW_PASSWORD, ValidatorPolicy::Skip)
+                .await?;
+            paused.release();
+            match login.await? {
+                Err(Error::Authentication(AuthenticationError::InvalidCredentials)) => {}
+                Ok(r) => assert_dead(&env.auth, &r.tokens, "the login in flight").await?,
+                Err(e) => return Err(format!("{name} round {round}: {e:?}").into()),
+            }
+            let failed = env.events.take().into_iter().any(|e| {
+                matches!(
+                    e,
+                    Event::UserLoginFailed {
+                        reason: LoginFailureReason::CredentialsChanged,
+                        ..
+                    }
+                )
+            });
+            assert!(
+                failed,
+                "{name} round {round}: no credentials_changed failure"
+            );
+            let stored = env
+                .auth
+                .store()
+                .find_by_id(&user.id())
+                .await?
+                .ok_or("user gone")?;
+            assert!(
+                !env.auth.check_password(&stored, PASSWORD).await?,
+                "{name} round {round}: the old password was written back"
+            );
+            assert!(
+                env.auth.check_password(&stored, NEW_PASSWORD).await?,
+                "{name} round {round}"
+            );
+            let next = env.auth.login(&email, NEW_PASSWORD, Claims::new()).await?;
+            env.auth.authenticate(next.tokens.access_token()).await?;
+        }
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    finding_3_a_login_in_flight_loses_to_a_password_change
+);
+
+/// Finding 3, the binding itself: a token issued before a password change stops
+/// authenticating and refreshing even where nothing was revoked (stateless JWTs, or a store
+/// written to directly), because it carries the old credential version.
+async fn finding_3_tokens_from_before_a_password_change_stop_working(b: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(b.clone(), tokens, |c| {
+            c.revoke_tokens_on_password_change = false;
+        })
+        .await?;
+        let name = &env.name;
+        let user = env.auth.create_user("bob@example.com", PASSWORD).await?;
+        let before = env
+            .auth
+            .login("bob@example.com", PASSWORD, Claims::new())
+            .await?;
+        env.auth.authenticate(before.tokens.access_token()).await?;
+        let rotated = env.auth.refresh(before.tokens.refresh_token()).await?;
+        env.auth
+            .set_password(&user, NEW_PASSWORD, ValidatorPolicy::Skip)
+            .await?;
+        let a = env.auth.authenticate(rotated.access_token()).await;
+        assert_eq!(token_error(&a), Some(TokenError::Revoked), "{name}: {a:?}");
+        let r = env.auth.refresh(rotated.refresh_token()).await;
+        assert_eq!(token_error(&r), Some(TokenError::Revoked), "{name}: {r:?}");
+        // The next login is bound to the new version and works.
+        let after = env
+            .auth
+            .login("bob@example.com", NEW_PASSWORD, Claims::new())
+            .await?;
+        env.auth.authenticate(after.tokens.access_token()).await?;
+        let next = env.auth.refresh(after.tokens.refresh_token()).await?;
+        env.auth.authenticate(next.access_token()).await?;
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(finding_3_tokens_from_before_a_password_change_stop_working);
+
+/// Five refresh chains of one user against `set_password`, 20 rounds per revoking backend:
+/// nothing issued before the change survives it, and no chain sees an error other than a token
+/// refusal.
+async fn finding_1_refresh_chains_vs_set_password_x20(b: Backend) -> TestResult {
+    for tokens in [Tokens::Database, Tokens::JwtRevocable] {
+        let env = Env::new(b.clone(), tokens, |_| {}).await?;
+        let name = &env.name;
+        for round in 0..20 {
+            let email = format!("chain{round}@example.com");
+            let user = env.auth.create_user(&email, PASSWORD).await?;
+            let rotations = Arc::new(AtomicUsize::new(0));
+            let mut chains = Vec::new();
+            for _ in 0..5 {
+                let first = env
+                    .auth
+                    .login(&email, PASSWORD, Claims::new())
+                    .await?
+                    .tokens;
+                let auth = env.auth.clone();
+                let rotations = Arc::clone(&rotations);
+                chains.push(tokio::spawn(async move {
+                    let mut issued = vec![first];
+                    for _ in 0..400 {
+                        let current = issued.last().map(|p| p.refresh_token().to_owned());
+                        match auth.refresh(&current.unwrap_or_default()).await {
+                            Ok(next) => {
+                                issued.push(next);
+                                rotations.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(Error::Token(_)) => return Ok(issued),
+                            Err(e) => return Err(format!("a chain got an error: {e:?}")),
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    Err("a chain outlived the password change".to_owned())
+                }));
+            }
+            while rotations.load(Ordering::SeqCst) < 10 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            env.auth
+                .set_password(&user, NEW_PASSWORD, ValidatorPolicy::Skip)
+                .await?;
+            for chain in chains {
+                let issued = chain
+                    .await?
+                    .map_err(|e| format!("{name} round {round}: {e}"))?;
+                for pair in &issued {
+                    assert_dead(&env.auth, pair, &format!("{name} round {round}")).await?;
+                }
+            }
+        }
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    finding_1_refresh_chains_vs_set_password_x20,
+    sqlite_file
+);
+
+/// Finding 5: `logout` revoked the access token only; the refresh token of the session went on
+/// refreshing.
+async fn finding_5_logout_ends_the_whole_session(b: Backend) -> TestResult {
+    for tokens in [Tokens::Database, Tokens::JwtRevocable] {
+        let env = Env::new(b.clone(), tokens, |_| {}).await?;
+        let name = &env.name;
+        env.auth.create_user("carol@example.com", PASSWORD).await?;
+        let login = env
+            .auth
+            .login("carol@example.com", PASSWORD, Claims::new())
+            .await?;
+        let rotated = env.auth.refresh(login.tokens.refresh_token()).await?;
+        let other = env
+            .auth
+            .login("carol@example.com", PASSWORD, Claims::new())
+            .await?;
+        env.auth.logout(rotated.access_token()).await?;
+        assert_dead(&env.auth, &rotated, name).await?;
+        assert_dead(&env.auth, &login.tokens, name).await?;
+        // Only that session: the other login goes on.
+        env.auth.authenticate(other.tokens.access_token()).await?;
+        env.auth.refresh(other.tokens.refresh_token()).await?;
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(finding_5_logout_ends_the_whole_session);
