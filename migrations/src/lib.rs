@@ -10,6 +10,8 @@ mod m20261123_000006_index_active_refresh_tokens;
 mod m20261201_000007_create_user_locks;
 mod m20261201_000008_add_credential_version;
 mod m20261201_000009_exact_text_on_mysql;
+mod m20261201_000010_email_token_purpose;
+mod m20261201_000011_session_start;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -46,6 +48,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_create_user_locks::Migration),
             Box::new(m20261201_000008_add_credential_version::Migration),
             Box::new(m20261201_000009_exact_text_on_mysql::Migration),
+            Box::new(m20261201_000010_email_token_purpose::Migration),
+            Box::new(m20261201_000011_session_start::Migration),
         ]
     }
 

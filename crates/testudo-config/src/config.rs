@@ -163,6 +163,12 @@ pub struct AuthConfig {
     /// Refresh-token lifetime. Default 604 800 s (7 days).
     #[serde(deserialize_with = "secret::seconds")]
     pub refresh_token_lifetime: Duration,
+    /// *testudo*: the longest a session (one login and every pair rotation makes of it) lives:
+    /// no token of it expires later than this after the login, however often it is refreshed.
+    /// Default 2 592 000 s (30 days); 0 turns the limit off (the reference's behaviour: every
+    /// rotation grants a fresh `refresh_token_lifetime`).
+    #[serde(deserialize_with = "secret::seconds")]
+    pub session_max_lifetime: Duration,
     /// Length of opaque database tokens, in characters of `[A-Za-z0-9]`. Default 64; at least 32.
     pub token_length: usize,
     /// Maximum active token pairs per user; beyond it the oldest pairs are revoked when a new one
@@ -214,6 +220,14 @@ pub struct AuthConfig {
     /// issued that way: with it on, an unsalted `Signer::sign(v)` is exactly the HS256
     /// signature of `v`, so any endpoint that signs text a user chooses forges JWTs.
     pub jwt_raw_signing_secret: bool,
+    /// *testudo*: password login refuses an account whose email address is not verified
+    /// (`EmailNotVerified`, after the password check). Default false, as the reference.
+    pub require_verified_email: bool,
+    /// *testudo*: the first verification of an account's address by an emailed link ends the
+    /// sessions it had and replaces a password set before it with an unusable one: whoever
+    /// registered the address without owning it (pre-account takeover) loses access. Default
+    /// true.
+    pub reset_account_on_first_verification: bool,
     /// *testudo*: lifetime of passwordless email tokens. Default 900 s (15 minutes).
     #[serde(deserialize_with = "secret::seconds")]
     pub email_token_lifetime: Duration,
@@ -236,6 +250,7 @@ impl Default for AuthConfig {
             password_validators: PasswordValidatorConfig::defaults(),
             access_token_lifetime: Duration::from_secs(900),
             refresh_token_lifetime: Duration::from_secs(604_800),
+            session_max_lifetime: Duration::from_secs(2_592_000),
             token_length: 64,
             max_tokens_per_user: 100,
             max_password_length: 4096,
@@ -252,6 +267,8 @@ impl Default for AuthConfig {
             refresh_reuse_detection: true,
             revoke_tokens_on_password_change: true,
             jwt_raw_signing_secret: false,
+            require_verified_email: false,
+            reset_account_on_first_verification: true,
             email_token_lifetime: Duration::from_secs(900),
             token_backend: TokenBackendKind::Database,
         }
@@ -474,6 +491,8 @@ impl AuthConfigBuilder {
         access_token_lifetime: Duration,
         /// Sets [`AuthConfig::refresh_token_lifetime`].
         refresh_token_lifetime: Duration,
+        /// Sets [`AuthConfig::session_max_lifetime`].
+        session_max_lifetime: Duration,
         /// Sets [`AuthConfig::token_length`].
         token_length: usize,
         /// Sets [`AuthConfig::max_tokens_per_user`] (0: no limit).
@@ -494,6 +513,10 @@ impl AuthConfigBuilder {
         refresh_reuse_detection: bool,
         /// Sets [`AuthConfig::jwt_raw_signing_secret`].
         jwt_raw_signing_secret: bool,
+        /// Sets [`AuthConfig::require_verified_email`].
+        require_verified_email: bool,
+        /// Sets [`AuthConfig::reset_account_on_first_verification`].
+        reset_account_on_first_verification: bool,
         /// Sets [`AuthConfig::revoke_tokens_on_password_change`].
         revoke_tokens_on_password_change: bool,
         /// Sets [`AuthConfig::email_token_lifetime`].

@@ -126,6 +126,7 @@ impl AuthConfig {
             Setting::PasswordValidators => return Err(v.error(EnvReason::NotFromEnvironment)),
             Setting::AccessTokenLifetime => self.access_token_lifetime = v.seconds()?,
             Setting::RefreshTokenLifetime => self.refresh_token_lifetime = v.seconds()?,
+            Setting::SessionMaxLifetime => self.session_max_lifetime = v.seconds()?,
             Setting::TokenLength => self.token_length = v.parse()?,
             Setting::MaxTokensPerUser => self.max_tokens_per_user = v.parse()?,
             Setting::MaxPasswordLength => self.max_password_length = v.parse()?,
@@ -150,6 +151,10 @@ impl AuthConfig {
             Setting::JwtLeeway => self.jwt_leeway = v.seconds()?,
             Setting::RefreshReuseDetection => self.refresh_reuse_detection = v.boolean()?,
             Setting::JwtRawSigningSecret => self.jwt_raw_signing_secret = v.boolean()?,
+            Setting::RequireVerifiedEmail => self.require_verified_email = v.boolean()?,
+            Setting::ResetAccountOnFirstVerification => {
+                self.reset_account_on_first_verification = v.boolean()?;
+            }
             Setting::RevokeTokensOnPasswordChange => {
                 self.revoke_tokens_on_password_change = v.boolean()?;
             }

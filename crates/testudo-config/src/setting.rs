@@ -55,6 +55,7 @@ settings! {
     PasswordValidators => "password_validators", "PASSWORD_VALIDATORS";
     AccessTokenLifetime => "access_token_lifetime", "ACCESS_TOKEN_LIFETIME";
     RefreshTokenLifetime => "refresh_token_lifetime", "REFRESH_TOKEN_LIFETIME";
+    SessionMaxLifetime => "session_max_lifetime", "SESSION_MAX_LIFETIME";
     TokenLength => "token_length", "TOKEN_LENGTH";
     MaxTokensPerUser => "max_tokens_per_user", "MAX_TOKENS_PER_USER";
     MaxPasswordLength => "max_password_length", "MAX_PASSWORD_LENGTH";
@@ -71,6 +72,8 @@ settings! {
     RefreshReuseDetection => "refresh_reuse_detection", "REFRESH_REUSE_DETECTION";
     RevokeTokensOnPasswordChange => "revoke_tokens_on_password_change", "REVOKE_TOKENS_ON_PASSWORD_CHANGE";
     JwtRawSigningSecret => "jwt_raw_signing_secret", "JWT_RAW_SIGNING_SECRET";
+    RequireVerifiedEmail => "require_verified_email", "REQUIRE_VERIFIED_EMAIL";
+    ResetAccountOnFirstVerification => "reset_account_on_first_verification", "RESET_ACCOUNT_ON_FIRST_VERIFICATION";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
 }

@@ -113,6 +113,10 @@ pub enum AuthenticationError {
     /// A valid token names a user that no longer exists.
     #[error("user not found")]
     UserNotFound,
+    /// The password was right but the account's email address is not verified, and
+    /// `require_verified_email` is on (only a caller who knows the password learns this).
+    #[error("email address not verified")]
+    EmailNotVerified,
     /// A valid token names a user that has been deactivated.
     #[error("user is inactive")]
     UserInactive,

@@ -24,6 +24,54 @@ pub struct Database {
     dialect: Dialect,
     /// Shared by the clones of one handle only: what [`Database::same_pool`] compares.
     pool: Arc<PoolId>,
+    /// SQLite: the queue of this handle's [`Database::begin_for_user`] transactions for the
+    /// database's one write lock (a fair, first-come first-served turn; SQLite's own busy
+    /// handler lets a writer in a tight loop starve the others).
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A transaction begun by [`Database::begin_for_user`]: use it as the sea-orm transaction it
+/// dereferences to, and end it with [`UserTransaction::commit`] or
+/// [`UserTransaction::rollback`] (dropping it rolls back). On SQLite it also holds this
+/// handle's writer turn until it ends.
+pub struct UserTransaction {
+    txn: DatabaseTransaction,
+    /// SQLite: this handle's turn as the database's writer.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl fmt::Debug for UserTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserTransaction").finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for UserTransaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl UserTransaction {
+    /// Commits, then gives the writer turn to the next transaction.
+    ///
+    /// # Errors
+    ///
+    /// sea-orm's error when `COMMIT` fails.
+    pub async fn commit(self) -> std::result::Result<(), sea_orm::DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then gives the writer turn to the next transaction.
+    ///
+    /// # Errors
+    ///
+    /// sea-orm's error when `ROLLBACK` fails.
+    pub async fn rollback(self) -> std::result::Result<(), sea_orm::DbErr> {
+        self.txn.rollback().await
+    }
 }
 
 /// Whether `conn` is sea-orm's disconnected placeholder (`DatabaseConnection::default()`), on
@@ -94,6 +142,7 @@ impl Database {
             dialect,
             conn,
             pool: Arc::new(PoolId),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -163,7 +212,11 @@ impl Database {
     /// - MySQL / MariaDB: an upsert of the user's row in `testudo_user_locks` (migration 7),
     ///   which holds that row's exclusive lock (independent of the isolation level);
     /// - SQLite: `BEGIN IMMEDIATE`, which takes the database's write lock at once (SQLite has
-    ///   one writer at a time, so every such transaction is serialized, whatever the user).
+    ///   one writer at a time, so every such transaction is serialized, whatever the user),
+    ///   after waiting for this handle's turn: the clones of one handle queue first come,
+    ///   first served, so a caller rotating tokens in a tight loop cannot starve a
+    ///   `logout_all` (another process on the same file still competes through SQLite's busy
+    ///   timeout).
     ///
     /// A deadlock or lock timeout is reported as [`ErrorKind::Transient`](crate::ErrorKind):
     /// run the whole transaction in [`crate::retrying`].
@@ -171,11 +224,13 @@ impl Database {
     /// # Errors
     ///
     /// [`crate::Error`] when no connection can be had, `BEGIN` fails or the lock cannot be had.
-    pub async fn begin_for_user(&self, user_id: &str) -> Result<DatabaseTransaction> {
+    pub async fn begin_for_user(&self, user_id: &str) -> Result<UserTransaction> {
         self.connected()?;
         let backend = self.dialect.backend();
+        let mut turn = None;
         let txn = match self.dialect {
             Dialect::Sqlite => {
+                turn = Some(Arc::clone(&self.writer).lock_owned().await);
                 self.conn
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
@@ -205,6 +260,6 @@ impl Database {
                 txn
             }
         };
-        Ok(txn)
+        Ok(UserTransaction { txn, _turn: turn })
     }
 }

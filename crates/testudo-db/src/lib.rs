@@ -9,7 +9,7 @@ mod options;
 mod retry;
 
 pub use cache::{CacheOptions, EpochCache};
-pub use database::Database;
+pub use database::{Database, UserTransaction};
 pub use dialect::Dialect;
 pub use error::{Error, ErrorKind, Result};
 pub use options::{

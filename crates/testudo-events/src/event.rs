@@ -49,11 +49,14 @@ pub enum LoginFailureReason {
     /// the login was in flight: its tokens were revoked (testudo only; the reference has no
     /// such case).
     CredentialsChanged,
+    /// The password was right, but the address is not verified and `require_verified_email`
+    /// is on (testudo only).
+    Unverified,
 }
 
 impl LoginFailureReason {
     /// The reference's reason string (`not_found`, `inactive`, `bad_password`), or testudo's
-    /// `credentials_changed`.
+    /// `credentials_changed` / `unverified`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +64,7 @@ impl LoginFailureReason {
             Self::Inactive => "inactive",
             Self::BadPassword => "bad_password",
             Self::CredentialsChanged => "credentials_changed",
+            Self::Unverified => "unverified",
         }
     }
 }

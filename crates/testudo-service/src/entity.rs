@@ -4,8 +4,9 @@
 pub mod user {
     use sea_orm::entity::prelude::*;
 
-    /// A row of `testudo_users`.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    /// A row of `testudo_users`. `Debug` leaves the password hash out (an offline-crackable
+    /// secret has no place in logs).
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "testudo_users")]
     pub struct Model {
         /// Primary key.
@@ -30,6 +31,23 @@ pub mod user {
         pub updated_at: DateTimeUtc,
         /// The credential version: incremented with every password change (migration 8).
         pub credential_version: i64,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Model")
+                .field("id", &self.id)
+                .field("email", &self.email)
+                .field("password", &"[REDACTED]")
+                .field("last_login", &self.last_login)
+                .field("is_active", &self.is_active)
+                .field("is_verified", &self.is_verified)
+                .field("joined_at", &self.joined_at)
+                .field("created_at", &self.created_at)
+                .field("updated_at", &self.updated_at)
+                .field("credential_version", &self.credential_version)
+                .finish()
+        }
     }
 
     /// No relations.

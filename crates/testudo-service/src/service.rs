@@ -385,6 +385,25 @@ impl AuthService<crate::DbUserStore> {
         tracing::Span::current().record("user_id", user.id);
         Ok(user)
     }
+
+    /// Deletes a user: every token of theirs is revoked first (when the backend can revoke;
+    /// a stateless JWT is refused anyway once its user is gone), their pending email tokens
+    /// are deleted, then the row. Returns whether the user existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`].
+    #[tracing::instrument(name = "testudo.delete_user", skip_all, fields(user_id = id))]
+    pub async fn delete_user(&self, id: &str) -> Result<bool> {
+        if self.backend.supports_revocation() {
+            let n = self.backend.revoke_all_for_user(id).await?;
+            tracing::info!(revoked = n, "tokens revoked before deleting the user");
+        }
+        if let Some(user) = self.store.find_by_id(id).await? {
+            self.clear_email_tokens(&user).await?;
+        }
+        self.store.delete_user(id).await
+    }
 }
 
 impl<S: UserStore> AuthService<S> {
@@ -517,6 +536,15 @@ impl<S: UserStore> AuthService<S> {
             return self
                 .login_failed(email, LoginFailureReason::BadPassword)
                 .await;
+        }
+        if self.config.require_verified_email && !user.is_verified() {
+            tracing::info!(reason = "unverified", "login failed");
+            self.emit(Event::UserLoginFailed {
+                identifier: email,
+                reason: LoginFailureReason::Unverified,
+            })
+            .await?;
+            return Err(AuthenticationError::EmailNotVerified.into());
         }
         // The worst moment for a concurrent password change: verified, nothing written yet.
         testudo_core::pause::point("service.login.after_verify").await;
@@ -665,7 +693,8 @@ impl<S: UserStore> AuthService<S> {
         Ok(())
     }
 
-    /// Revokes every token of `user_id` and emits `user_logout` when the user exists.
+    /// Revokes every token of `user_id`, deletes the user's pending email tokens and emits
+    /// `user_logout` when the user exists.
     ///
     /// With a backend that cannot revoke, answers [`LogoutAll::NotSupported`] and emits nothing,
     /// instead of pretending as tortoise-auth does.
@@ -681,6 +710,7 @@ impl<S: UserStore> AuthService<S> {
         }
         let revoked = self.backend.revoke_all_for_user(user_id).await?;
         if let Some(user) = self.store.find_by_id(user_id).await? {
+            self.clear_email_tokens(&user).await?;
             self.emit(Event::UserLogout {
                 user: EventUser::from_user(&user),
             })
@@ -690,9 +720,12 @@ impl<S: UserStore> AuthService<S> {
     }
 
     /// Sets a new password and returns the updated user: length limit, the validators when
-    /// `policy` is [`ValidatorPolicy::Run`], Argon2id off the runtime, save; then, when
+    /// `policy` is [`ValidatorPolicy::Run`], Argon2id off the runtime, save (hash and
+    /// [credential version](AuthUser::credential_version) in one write, so every token issued
+    /// before stops authenticating, whatever the backend); then, when
     /// `config.revoke_tokens_on_password_change` is on (the default) and the backend can revoke,
-    /// every token of the user is revoked; then `password_changed` is emitted.
+    /// every token of the user is revoked too; the user's pending email tokens are deleted;
+    /// then `password_changed` is emitted.
     ///
     /// # Errors
     ///
@@ -722,6 +755,7 @@ impl<S: UserStore> AuthService<S> {
             let n = self.backend.revoke_all_for_user(&id).await?;
             tracing::info!(revoked = n, "tokens revoked after a password change");
         }
+        self.clear_email_tokens(&updated).await?;
         self.emit(Event::PasswordChanged {
             user: EventUser::from_user(&updated),
         })
@@ -778,6 +812,19 @@ impl<S: UserStore> AuthService<S> {
         testudo_hashers::is_usable(user.password_hash())
     }
 
+    /// Deletes the user's pending email tokens (login links), when there is an email-token
+    /// store: called wherever the user's sessions end, so no mailed link outlives them.
+    async fn clear_email_tokens(&self, user: &S::User) -> Result<()> {
+        #[cfg(feature = "db")]
+        if let Some(tokens) = &self.email_tokens {
+            let n = tokens.remove_tokens(user.email()).await?;
+            tracing::debug!(removed = n, "pending email tokens removed");
+        }
+        #[cfg(not(feature = "db"))]
+        let _ = user;
+        Ok(())
+    }
+
     #[cfg(feature = "db")]
     fn email_tokens(&self) -> Result<&EmailTokenStore> {
         self.email_tokens
@@ -807,7 +854,7 @@ impl<S: UserStore> AuthService<S> {
             return Ok(());
         };
         tracing::Span::current().record("user_id", user.id().as_str());
-        let mut options = EmailTokenOptions::new().single_use(true);
+        let mut options = EmailTokenOptions::new();
         if let Some(ip) = ip {
             options = options.ip(ip);
         }
@@ -825,7 +872,9 @@ impl<S: UserStore> AuthService<S> {
 
     /// Logs in with a token from [`Self::request_login_link`] (used from `ip`): the token is
     /// consumed, the email marked verified, and the login finished as [`Self::login`] does
-    /// (pair issued, `last_login` saved, `user_login` emitted).
+    /// (pair issued, `last_login` saved, `user_login` emitted). The first verification of an
+    /// address first resets the account (see `reset_account_on_first_verification`): a
+    /// password set before it is discarded and earlier sessions revoked.
     ///
     /// # Errors
     ///
@@ -855,10 +904,39 @@ impl<S: UserStore> AuthService<S> {
         if !user.is_active() {
             return self.login_failed(email, LoginFailureReason::Inactive).await;
         }
-        if !user.is_verified() {
-            self.store.mark_verified(&user.id()).await?;
-        }
+        let user = if user.is_verified() {
+            user
+        } else {
+            self.first_verification(&user).await?
+        };
         self.finish_login(user, Claims::new(), &email).await
+    }
+
+    /// Marks the user's address verified, the first time it is proven (an emailed link used).
+    /// With `reset_account_on_first_verification` (the default) the account is first taken
+    /// from whoever registered the address before its owner proved it (pre-account takeover):
+    /// a password set before is replaced by an unusable one (which also ends every session
+    /// through the credential version) and the user's tokens are revoked. Returns the user as
+    /// stored afterwards.
+    #[cfg(feature = "db")]
+    async fn first_verification(&self, user: &S::User) -> Result<S::User> {
+        let id = user.id();
+        if self.config.reset_account_on_first_verification {
+            if testudo_hashers::is_usable(user.password_hash()) {
+                let sentinel = testudo_hashers::make_unusable_password()?;
+                self.store.set_password_hash(&id, &sentinel).await?;
+                tracing::info!("first verification: the password set before it was discarded");
+            }
+            if self.backend.supports_revocation() {
+                let n = self.backend.revoke_all_for_user(&id).await?;
+                tracing::info!(revoked = n, "first verification: earlier sessions revoked");
+            }
+        }
+        self.store.mark_verified(&id).await?;
+        self.store
+            .find_by_id(&id)
+            .await?
+            .ok_or_else(|| AuthenticationError::UserNotFound.into())
     }
 }
 

@@ -170,8 +170,9 @@ impl DbUserStore {
         self.update(id, user::Column::IsActive, active).await
     }
 
-    /// Deletes the user; returns whether it existed. (Their tokens stay until they expire or are
-    /// revoked, but `AuthService` refuses them once the user is gone.)
+    /// Deletes the user's row; returns whether it existed. Their tokens stay until they expire
+    /// or are revoked (`AuthService` refuses them once the user is gone):
+    /// [`AuthService::delete_user`](crate::AuthService::delete_user) revokes them first.
     ///
     /// # Errors
     ///

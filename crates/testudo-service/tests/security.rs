@@ -330,3 +330,264 @@ async fn finding_5_logout_ends_the_whole_session(b: Backend) -> TestResult {
     Ok(())
 }
 per_database!(finding_5_logout_ends_the_whole_session);
+
+/// Finding 8: email tokens were multi-use by default, had no purpose (any email token logged
+/// in), and survived `logout_all` and a password change.
+async fn finding_8_email_tokens_are_single_use_purpose_bound_and_end_with_the_sessions(
+    b: Backend,
+) -> TestResult {
+    let env = Env::new(b, Tokens::Database, |_| {}).await?;
+    let auth = &env.auth;
+    let user = auth.create_user("dora@example.com", PASSWORD).await?;
+    env.events.take();
+    let store =
+        testudo_tokens_db::EmailTokenStore::new(env.db.db().clone(), Arc::clone(auth.config()));
+    let options = testudo_tokens_db::EmailTokenOptions::new();
+    assert!(options.single_use, "single use by default");
+    assert_eq!(options.purpose, testudo_tokens_db::LOGIN_PURPOSE);
+
+    // A token made for another purpose does not log in.
+    let other = store
+        .create_token("dora@example.com", options.clone().purpose("email_change"))
+        .await?;
+    let r = auth
+        .login_with_email_token("dora@example.com", &other, None)
+        .await;
+    assert!(
+        matches!(token_error(&r), Some(TokenError::Invalid { .. })),
+        "{r:?}"
+    );
+    store
+        .auth_token_for("email_change", "dora@example.com", &other, None)
+        .await?;
+
+    // A login link works once.
+    auth.request_login_link("dora@example.com", None).await?;
+    let [(_, link)] = &links(&env)[..] else {
+        return Err("no link".into());
+    };
+    auth.login_with_email_token("dora@example.com", link, None)
+        .await?;
+    let again = auth
+        .login_with_email_token("dora@example.com", link, None)
+        .await;
+    assert!(
+        matches!(token_error(&again), Some(TokenError::Invalid { .. })),
+        "{again:?}"
+    );
+
+    // Pending links die with the sessions: logout everywhere, a password change.
+    for end in ["logout_all", "set_password"] {
+        auth.request_login_link("dora@example.com", None).await?;
+        let [(_, link)] = &links(&env)[..] else {
+            return Err(format!("{end}: no link").into());
+        };
+        let pending = store
+            .create_token("dora@example.com", options.clone().purpose("email_change"))
+            .await?;
+        if end == "logout_all" {
+            auth.logout_all(&user.id.to_string()).await?;
+        } else {
+            auth.set_password(&user, NEW_PASSWORD, ValidatorPolicy::Skip)
+                .await?;
+        }
+        let r = auth
+            .login_with_email_token("dora@example.com", link, None)
+            .await;
+        assert!(
+            matches!(token_error(&r), Some(TokenError::Invalid { .. })),
+            "{end}: {r:?}"
+        );
+        let r = store
+            .auth_token_for("email_change", "dora@example.com", &pending, None)
+            .await;
+        assert!(r.is_err(), "{end}: {r:?}");
+        env.events.take();
+    }
+    env.cleanup().await
+}
+per_database!(finding_8_email_tokens_are_single_use_purpose_bound_and_end_with_the_sessions);
+
+/// Finding 9: deleting a user left their tokens valid in the backend (only the service's user
+/// lookup refused them); `AuthService::delete_user` revokes them first. Also: JWTs carry
+/// `typ`, and the user entity's `Debug` hides the hash.
+async fn finding_9_delete_user_revokes_their_tokens(b: Backend) -> TestResult {
+    for tokens in [Tokens::Database, Tokens::JwtRevocable] {
+        let env = Env::new(b.clone(), tokens, |_| {}).await?;
+        let name = &env.name;
+        let user = env.auth.create_user("erin@example.com", PASSWORD).await?;
+        let login = env
+            .auth
+            .login("erin@example.com", PASSWORD, Claims::new())
+            .await?;
+        assert!(env.auth.delete_user(&user.id.to_string()).await?, "{name}");
+        assert!(!env.auth.delete_user(&user.id.to_string()).await?, "{name}");
+        let backend = env.auth.backend();
+        for (token, kind) in [
+            (login.tokens.access_token(), testudo_core::TokenType::Access),
+            (
+                login.tokens.refresh_token(),
+                testudo_core::TokenType::Refresh,
+            ),
+        ] {
+            let r = backend.verify_token(token, kind).await;
+            assert_eq!(
+                token_error(&r),
+                Some(TokenError::Revoked),
+                "{name} {kind}: {r:?}"
+            );
+        }
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(finding_9_delete_user_revokes_their_tokens);
+
+#[tokio::test]
+async fn finding_9_jwts_carry_typ_and_the_entity_debug_hides_the_hash() -> TestResult {
+    let backend = testudo_tokens_jwt::JwtBackend::new(common::config(|_| {}))?;
+    let pair = testudo_core::TokenBackend::create_tokens(&backend, "1", Claims::new()).await?;
+    for token in [pair.access_token(), pair.refresh_token()] {
+        let header = jsonwebtoken::decode_header(token)?;
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+    }
+    let model = testudo_service::entity::user::Model {
+        id: 1,
+        email: "a@example.com".into(),
+        password: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        last_login: None,
+        is_active: true,
+        is_verified: false,
+        joined_at: None,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+        credential_version: 0,
+    };
+    let debug = format!("{model:?}");
+    assert!(
+        !debug.contains("argon2") && debug.contains("[REDACTED]"),
+        "{debug}"
+    );
+    Ok(())
+}
+
+/// Finding 7, pre-account takeover: the attacker registers the victim's address with a
+/// password of their own and keeps a session; the victim later logs in by emailed link. The
+/// first verification must take the account back: the attacker's session and password die.
+/// With `require_verified_email`, the unverified account cannot log in by password at all.
+async fn finding_7_the_first_verification_takes_the_account_back(b: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(b.clone(), tokens, |_| {}).await?;
+        let name = env.name.clone();
+        let auth = &env.auth;
+        auth.create_user("victim@example.com", PASSWORD).await?;
+        let attacker = auth
+            .login("victim@example.com", PASSWORD, Claims::new())
+            .await?;
+        env.events.take();
+        auth.request_login_link("victim@example.com", None).await?;
+        let [(_, link)] = &links(&env)[..] else {
+            return Err(format!("{name}: no link").into());
+        };
+        let victim = auth
+            .login_with_email_token("victim@example.com", link, None)
+            .await?;
+        assert!(victim.user.is_verified, "{name}");
+        assert_dead(
+            auth,
+            &attacker.tokens,
+            &format!("{name}: the attacker's session"),
+        )
+        .await?;
+        let r = auth
+            .login("victim@example.com", PASSWORD, Claims::new())
+            .await;
+        assert!(r.is_err(), "{name}: the attacker's password still works");
+        auth.authenticate(victim.tokens.access_token()).await?;
+        env.cleanup().await?;
+
+        let env = Env::new(b.clone(), tokens, |c| c.require_verified_email = true).await?;
+        env.auth.create_user("new@example.com", PASSWORD).await?;
+        let r = env
+            .auth
+            .login("new@example.com", PASSWORD, Claims::new())
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Authentication(AuthenticationError::EmailNotVerified))
+            ),
+            "{name}: {r:?}"
+        );
+        let r = env
+            .auth
+            .login("new@example.com", "wrong password", Claims::new())
+            .await;
+        assert!(
+            matches!(
+                r,
+                Err(Error::Authentication(
+                    AuthenticationError::InvalidCredentials
+                ))
+            ),
+            "{name}: a wrong password must not learn the verification state: {r:?}"
+        );
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(finding_7_the_first_verification_takes_the_account_back);
+
+/// Finding 6: every rotation granted a fresh `refresh_token_lifetime`, so a session refreshed
+/// often enough never ended. With `session_max_lifetime` no token of a session expires later
+/// than that after the login, and refreshing past it fails.
+async fn finding_6_a_session_never_outlives_session_max_lifetime(b: Backend) -> TestResult {
+    for tokens in Tokens::ALL {
+        let env = Env::new(b.clone(), tokens, |c| {
+            c.session_max_lifetime = Duration::from_secs(3600);
+        })
+        .await?;
+        let name = &env.name;
+        let end = common::T0 + 3600;
+        env.auth.create_user("fay@example.com", PASSWORD).await?;
+        let mut pair = env
+            .auth
+            .login("fay@example.com", PASSWORD, Claims::new())
+            .await?
+            .tokens;
+        for step in 1..=5 {
+            env.clock.advance(Duration::from_secs(600));
+            pair = env.auth.refresh(pair.refresh_token()).await?;
+            let backend = env.auth.backend();
+            let access = backend
+                .verify_token(pair.access_token(), testudo_core::TokenType::Access)
+                .await?;
+            let refresh = backend
+                .verify_token(pair.refresh_token(), testudo_core::TokenType::Refresh)
+                .await?;
+            assert!(
+                access.exp <= end && refresh.exp <= end,
+                "{name} step {step}"
+            );
+            assert!(
+                access.extra.as_ref().is_none_or(|e| !e.contains_key("ss")),
+                "{name}: the session start stays out of the access token"
+            );
+        }
+        assert_eq!(
+            env.auth
+                .backend()
+                .verify_token(pair.refresh_token(), testudo_core::TokenType::Refresh)
+                .await?
+                .exp,
+            end,
+            "{name}: the last refresh token ends with the session"
+        );
+        env.clock.advance(Duration::from_secs(600));
+        let r = env.auth.refresh(pair.refresh_token()).await;
+        assert_eq!(token_error(&r), Some(TokenError::Expired), "{name}: {r:?}");
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(finding_6_a_session_never_outlives_session_max_lifetime);

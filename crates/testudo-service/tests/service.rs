@@ -481,7 +481,11 @@ async fn set_password_validates_hashes_revokes_and_emits(backend: Backend) -> Te
                 .verify_token(login.access_token(), TokenType::Access)
                 .await;
             if revoke && env.revokes() {
-                assert_eq!(token_error(&in_backend), Some(TokenError::Revoked), "{name}");
+                assert_eq!(
+                    token_error(&in_backend),
+                    Some(TokenError::Revoked),
+                    "{name}"
+                );
             } else {
                 assert!(in_backend.is_ok(), "{name}");
             }

@@ -8,7 +8,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything signing and unsigning can report.
 ///
 /// Converts into [`testudo_core::Error`]: [`Error::Signature`] stays a refused signed value;
-/// [`Error::InvalidSeparator`] and [`Error::MissingSecret`] are
+/// [`Error::InvalidSeparator`], [`Error::MissingSecret`] and [`Error::ShortSecret`] are
 /// [`Configuration`](testudo_core::Error::Configuration) errors (the signer is set up wrong).
 /// Signing itself cannot fail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,15 @@ pub enum Error {
     /// or by the module functions when given an empty secret) has no `signing_secret`.
     #[error("no signing secret: pass one or set `signing_secret` in the configuration")]
     MissingSecret,
+    /// A secret is shorter than [`MIN_SECRET_BYTES`](crate::MIN_SECRET_BYTES): too short to
+    /// resist a brute-force search of the key (use
+    /// [`Signer::new_unchecked`](crate::Signer::new_unchecked) only for tortoise-auth's own
+    /// values).
+    #[error("signing secret shorter than {min_bytes} bytes")]
+    ShortSecret {
+        /// The least accepted length, in bytes.
+        min_bytes: usize,
+    },
 }
 
 /// Why a separator was refused, as [`Error::InvalidSeparator`]'s `reason`. Its `Display` is the
@@ -79,9 +88,9 @@ impl From<Error> for testudo_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Signature(s) => Self::Signature(s),
-            other @ (Error::InvalidSeparator { .. } | Error::MissingSecret) => {
-                Self::configuration(other)
-            }
+            other @ (Error::InvalidSeparator { .. }
+            | Error::MissingSecret
+            | Error::ShortSecret { .. }) => Self::configuration(other),
         }
     }
 }

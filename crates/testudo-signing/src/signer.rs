@@ -57,6 +57,23 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// The shortest secret [`Signer::new`], [`Signer::from_config`] and
+/// [`Signer::with_fallback_secrets`] accept, in bytes (as `AuthConfig::validate` requires).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Refuses an empty secret or one shorter than [`MIN_SECRET_BYTES`].
+fn check_secret(secret: &str) -> Result<()> {
+    if secret.is_empty() {
+        Err(Error::MissingSecret)
+    } else if secret.len() < MIN_SECRET_BYTES {
+        Err(Error::ShortSecret {
+            min_bytes: MIN_SECRET_BYTES,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 fn key_for(secret: &SecretString, salt: Option<&str>) -> HmacSha256 {
     let secret = secret.expose_secret().as_bytes();
     match salt {
@@ -116,8 +133,22 @@ impl Signer {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingSecret`] if `secret` is empty: nothing is ever signed with an empty key.
+    /// [`Error::MissingSecret`] if `secret` is empty: nothing is ever signed with an empty key;
+    /// [`Error::ShortSecret`] if it is shorter than [`MIN_SECRET_BYTES`].
     pub fn new(secret: &str) -> Result<Self> {
+        check_secret(secret)?;
+        Self::new_unchecked(secret)
+    }
+
+    /// As [`Signer::new`] but accepting any non-empty secret, however short, as tortoise-auth
+    /// does: only to verify (or reproduce) values tortoise-auth signed with a short secret,
+    /// such as its conformance vectors. The reference-compatible
+    /// [`make_token`](crate::make_token) / [`verify_token`](crate::verify_token) use it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingSecret`] if `secret` is empty.
+    pub fn new_unchecked(secret: &str) -> Result<Self> {
         if secret.is_empty() {
             return Err(Error::MissingSecret);
         }
@@ -138,18 +169,23 @@ impl Signer {
     ///
     /// # Errors
     ///
-    /// [`Error::MissingSecret`] if `signing_secret` is unset or empty.
+    /// [`Error::MissingSecret`] if `signing_secret` is unset or empty; [`Error::ShortSecret`]
+    /// if it or a fallback secret is shorter than [`MIN_SECRET_BYTES`].
     pub fn from_config(config: &AuthConfig) -> Result<Self> {
         let current = config
             .effective_signing_secret()
             .filter(|s| !s.expose_secret().is_empty())
             .ok_or(Error::MissingSecret)?;
-        let fallbacks = config
+        check_secret(current.expose_secret())?;
+        let fallbacks: Vec<SecretString> = config
             .signing_fallback_secrets
             .iter()
             .filter(|s| !s.expose_secret().is_empty())
             .cloned()
             .collect();
+        for s in &fallbacks {
+            check_secret(s.expose_secret())?;
+        }
         Ok(Self::from_resolved(current.clone(), fallbacks))
     }
 
@@ -187,20 +223,26 @@ impl Signer {
 
     /// Adds older secrets still accepted by [`Signer::unsign`] (key rotation), tried in order
     /// after the current one. Empty secrets are ignored.
-    #[must_use]
-    pub fn with_fallback_secrets<I, S>(mut self, secrets: I) -> Self
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShortSecret`] if one is shorter than [`MIN_SECRET_BYTES`] (nothing is added).
+    pub fn with_fallback_secrets<I, S>(mut self, secrets: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        self.secrets.extend(
-            secrets
-                .into_iter()
-                .filter(|s| !s.as_ref().is_empty())
-                .map(|s| SecretString::from(s.as_ref())),
-        );
+        let mut added = Vec::new();
+        for s in secrets {
+            let s = s.as_ref();
+            if !s.is_empty() {
+                check_secret(s)?;
+                added.push(SecretString::from(s));
+            }
+        }
+        self.secrets.extend(added);
         self.rebuild_keys();
-        self
+        Ok(self)
     }
 
     /// Separates purposes (beyond the reference): the HMAC key becomes

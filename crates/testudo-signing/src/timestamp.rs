@@ -41,8 +41,8 @@ impl From<Signer> for TimestampSigner {
 }
 
 impl TimestampSigner {
-    /// A timestamp signer with `secret` and the `:` separator (an empty secret is refused, as by
-    /// [`Signer::new`]; wrap [`Signer::from_config`] for the configured one).
+    /// A timestamp signer with `secret` and the `:` separator (an empty or short secret is
+    /// refused, as by [`Signer::new`]; wrap [`Signer::from_config`] for the configured one).
     ///
     /// # Errors
     ///

@@ -59,15 +59,16 @@ impl From<Option<u64>> for MaxAge {
 /// The signer of the module functions: `secret`, or, when it is empty, the process-wide
 /// configuration's signing secret (tortoise-auth's fallback; its fallback secrets are not used).
 fn signer_for(secret: &str) -> Result<TimestampSigner> {
+    // The reference accepts any non-empty secret: so do its module functions.
     if !secret.is_empty() {
-        return TimestampSigner::new(secret);
+        return Signer::new_unchecked(secret).map(TimestampSigner::from);
     }
     let config = testudo_config::get_config();
     let configured: &SecretString = config
         .effective_signing_secret()
         .filter(|s| !s.expose_secret().is_empty())
         .ok_or(Error::MissingSecret)?;
-    Signer::from_secret(configured).map(TimestampSigner::from)
+    Signer::new_unchecked(configured.expose_secret()).map(TimestampSigner::from)
 }
 
 /// `TimestampSigner::new(secret)?.sign_with_timestamp(value)`: an empty `secret` uses the

@@ -89,7 +89,7 @@ fn from_config_needs_a_secret_and_uses_fallbacks() -> TestResult {
 #[test]
 fn fallback_secrets_verify_but_never_sign() -> TestResult {
     let old = Signer::new(OLD)?;
-    let rotated = Signer::new(SECRET)?.with_fallback_secrets(["", OLD]);
+    let rotated = Signer::new(SECRET)?.with_fallback_secrets(["", OLD])?;
     let old_token = old.sign("user-1");
     assert_eq!(rotated.unsign(&old_token)?, "user-1");
     assert_eq!(rotated.sign("user-1"), Signer::new(SECRET)?.sign("user-1"));
@@ -121,7 +121,7 @@ fn salts_separate_purposes_and_none_is_compatible() -> TestResult {
     assert_eq!(reset.salt(), Some("password-reset"));
     // Salt applies to fallbacks too.
     let rotated = Signer::new(SECRET)?
-        .with_fallback_secrets([OLD])
+        .with_fallback_secrets([OLD])?
         .with_salt("password-reset");
     let old = Signer::new(OLD)?.with_salt("password-reset");
     assert_eq!(rotated.unsign(&old.sign("7"))?, "7");
@@ -294,7 +294,7 @@ fn separator_errors_read_as_messages_and_are_configuration_errors() {
 
 #[test]
 fn debug_and_errors_never_show_secrets() -> TestResult {
-    let s = Signer::new(SECRET)?.with_fallback_secrets([OLD]);
+    let s = Signer::new(SECRET)?.with_fallback_secrets([OLD])?;
     let debug = format!("{s:?} {:?}", TimestampSigner::from(s.clone()));
     assert!(!debug.contains(SECRET) && !debug.contains(OLD), "{debug}");
     let core: testudo_core::Error = Error::MissingSecret.into();
@@ -329,4 +329,36 @@ proptest! {
         let token = ts.sign_with_timestamp(&value);
         prop_assert_eq!(ts.unsign_with_timestamp(&token, Some(0)).ok(), Some(value.as_str()));
     }
+}
+
+/// Finding 9 (security review): signers took secrets of any length; `new`, `from_config` and
+/// `with_fallback_secrets` now refuse one shorter than 32 bytes, and only the explicitly named
+/// `new_unchecked` (and the reference-compatible module functions) accept it.
+#[test]
+fn finding_9_short_secrets_are_refused_except_by_the_unchecked_constructor() -> TestResult {
+    let short = "x".repeat(testudo_signing::MIN_SECRET_BYTES - 1);
+    let short_error = Some(Error::ShortSecret { min_bytes: 32 });
+    assert_eq!(Signer::new(&short).err(), short_error);
+    assert_eq!(TimestampSigner::new(&short).err(), short_error);
+    assert_eq!(
+        Signer::new(SECRET)?
+            .with_fallback_secrets([short.as_str()])
+            .err(),
+        short_error
+    );
+    let mut config = AuthConfig::default();
+    config.signing_secret = Some(short.clone().into());
+    assert_eq!(Signer::from_config(&config).err(), short_error);
+    config.signing_secret = Some(SECRET.into());
+    config.signing_fallback_secrets = vec![short.clone().into()];
+    assert_eq!(Signer::from_config(&config).err(), short_error);
+    let unchecked = Signer::new_unchecked(&short)?;
+    assert_eq!(unchecked.unsign(&unchecked.sign("v"))?, "v");
+    assert_eq!(
+        Signer::new(&"x".repeat(32))?.sign("v").len(),
+        "v:".len() + 43
+    );
+    let token = make_token("v", &short)?;
+    assert_eq!(verify_token(&token, MaxAge::Unlimited, &short)?, "v");
+    Ok(())
 }

@@ -16,8 +16,13 @@ use crate::Result;
 use crate::entity::{email_retval as retval, email_token as token};
 use crate::token::{digest_eq, generate_token, hash_token};
 
-/// Options of [`EmailTokenStore::create_token`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The purpose of passwordless login tokens: the default of [`EmailTokenOptions::purpose`] and
+/// what [`EmailTokenStore::auth_token`] accepts.
+pub const LOGIN_PURPOSE: &str = "login";
+
+/// Options of [`EmailTokenStore::create_token`]: by default a single-use login token
+/// ([`LOGIN_PURPOSE`]) with the configured lifetime and length, bound to no IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EmailTokenOptions {
     /// Bind the token to this IP address: it only authenticates from there.
@@ -28,8 +33,26 @@ pub struct EmailTokenOptions {
     pub token_size: Option<usize>,
     /// Store this return value for the address (as [`EmailTokenStore::set_retval`]).
     pub retval: Option<String>,
-    /// Consume the token on its first successful use.
+    /// Consume the token on its first successful use. Default true: a link that keeps working
+    /// after it was used is a credential lying in a mailbox; turn it off only for a flow that
+    /// needs it (Moth's default, testudo's opt-in).
     pub single_use: bool,
+    /// What the token may be used for ([`LOGIN_PURPOSE`] by default): it is accepted only by
+    /// [`EmailTokenStore::auth_token_for`] with the same purpose.
+    pub purpose: String,
+}
+
+impl Default for EmailTokenOptions {
+    fn default() -> Self {
+        Self {
+            ip: None,
+            expires_in: None,
+            token_size: None,
+            retval: None,
+            single_use: true,
+            purpose: LOGIN_PURPOSE.to_owned(),
+        }
+    }
 }
 
 impl EmailTokenOptions {
@@ -71,6 +94,13 @@ impl EmailTokenOptions {
     #[must_use]
     pub fn single_use(mut self, yes: bool) -> Self {
         self.single_use = yes;
+        self
+    }
+
+    /// Sets [`EmailTokenOptions::purpose`].
+    #[must_use]
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = purpose.into();
         self
     }
 }
@@ -138,6 +168,7 @@ impl EmailTokenStore {
             created_at: Set(now),
             expires_at: Set(expires),
             single_use: Set(options.single_use),
+            purpose: Set(options.purpose),
             ..Default::default()
         }
         .insert(&txn)
@@ -149,16 +180,33 @@ impl EmailTokenStore {
         Ok(raw)
     }
 
-    /// Authenticates `email` with `token` from `ip`. On success returns the stored return value
-    /// (or [`AuthOutcome::Success`]) and deletes a single-use token; a token that is expired or
-    /// used from another IP than the one it is bound to is deleted and refused.
+    /// Authenticates `email` with a login token ([`LOGIN_PURPOSE`]) from `ip`: see
+    /// [`EmailTokenStore::auth_token_for`].
     ///
     /// # Errors
     ///
-    /// [`TokenError::Invalid`] (unknown token, other address, wrong IP), [`TokenError::Expired`],
-    /// [`Error::Storage`](crate::Error::Storage).
+    /// As [`EmailTokenStore::auth_token_for`].
     pub async fn auth_token(
         &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+    ) -> Result<AuthOutcome> {
+        self.auth_token_for(LOGIN_PURPOSE, email, token, ip).await
+    }
+
+    /// Authenticates `email` with `token`, created for `purpose`, from `ip`. On success returns
+    /// the stored return value (or [`AuthOutcome::Success`]) and deletes a single-use token; a
+    /// token that is expired or used from another IP than the one it is bound to is deleted and
+    /// refused; a token of another purpose or another address is unknown here.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Invalid`] (unknown token, other address or purpose, wrong IP),
+    /// [`TokenError::Expired`], [`Error::Storage`](crate::Error::Storage).
+    pub async fn auth_token_for(
+        &self,
+        purpose: &str,
         email: &str,
         token: &str,
         ip: Option<&str>,
@@ -176,7 +224,9 @@ impl EmailTokenStore {
             .filter(token::Column::Email.eq(email.as_str()))
             .one(self.db.as_sea_orm())
             .await?;
-        let Some(row) = row.filter(|r| digest_eq(&r.token_hash, &hash)) else {
+        let Some(row) = row.filter(|r| {
+            digest_eq(&r.token_hash, &hash) && r.email == email && r.purpose == purpose
+        }) else {
             return Err(TokenError::invalid(InvalidReason::NotFound).into());
         };
         let now = self.clock.now();
@@ -266,6 +316,21 @@ impl EmailTokenStore {
             .exec(self.db.as_sea_orm())
             .await?;
         Ok(res.rows_affected > 0)
+    }
+
+    /// Deletes every pending token of `email` (whatever its purpose), keeping its return value;
+    /// returns how many. `AuthService` calls it when it ends the user's sessions (logout
+    /// everywhere, a password change), so no link mailed before outlives them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`](crate::Error::Storage).
+    pub async fn remove_tokens(&self, email: &str) -> Result<u64> {
+        let res = token::Entity::delete_many()
+            .filter(token::Column::Email.eq(normalize_email(email)))
+            .exec(self.db.as_sea_orm())
+            .await?;
+        Ok(res.rows_affected)
     }
 
     /// Deletes every token and the return value of `email`; returns the rows deleted.

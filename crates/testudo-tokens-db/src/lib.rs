@@ -17,6 +17,6 @@ pub use backend::{
     DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, REVOCATION_CHANNEL, StoredAccessToken,
 };
 pub use cache::CacheOptions;
-pub use email::{AuthOutcome, EmailTokenOptions, EmailTokenStore};
+pub use email::{AuthOutcome, EmailTokenOptions, EmailTokenStore, LOGIN_PURPOSE};
 pub use error::{Error, Result};
 pub use token::{generate_token, hash_token};

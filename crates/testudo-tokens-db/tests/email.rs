@@ -29,8 +29,12 @@ async fn create_auth_retval_and_removal(b: Backend) -> TestResult {
     let clock = clock();
     let store = EmailTokenStore::new(db.db().clone(), Arc::new(AuthConfig::default()))
         .with_clock(clock.clone());
+    // Multi-use (single use is the default, tested below).
     let t = store
-        .create_token(" Ann@Example.COM", EmailTokenOptions::new())
+        .create_token(
+            " Ann@Example.COM",
+            EmailTokenOptions::new().single_use(false),
+        )
         .await?;
     assert_eq!(t.len(), 64);
     assert_eq!(
@@ -124,7 +128,10 @@ async fn moth_defect_bad_tokens_are_deleted_on_failure(b: Backend) -> TestResult
     assert!(matches!(token_err(e), Some(TokenError::Invalid { .. })));
     // Right IP works.
     let t = store
-        .create_token("a@example.com", EmailTokenOptions::new().ip("10.0.0.1"))
+        .create_token(
+            "a@example.com",
+            EmailTokenOptions::new().ip("10.0.0.1").single_use(false),
+        )
         .await?;
     store
         .auth_token("a@example.com", &t, Some("10.0.0.1"))
@@ -154,7 +161,9 @@ async fn moth_defect_string_compared_expiry_avoided(b: Backend) -> TestResult {
     let t = store
         .create_token(
             "a@example.com",
-            EmailTokenOptions::new().expires_in(Duration::from_secs(10)),
+            EmailTokenOptions::new()
+                .expires_in(Duration::from_secs(10))
+                .single_use(false),
         )
         .await?;
     clock.advance(Duration::from_secs(9));

@@ -96,8 +96,9 @@ async fn hmac_pairs_round_trip_with_the_reference_layout() -> TestResult {
         );
         let refresh = payload_json(pair.refresh_token())?;
         assert!(refresh.starts_with("{\"sub\":\"42\",\"token_type\":\"refresh\",\"jti\":\""));
+        // The reference's layout, plus (testudo) the session's start for session_max_lifetime.
         assert!(refresh.ends_with(&format!(
-            "\"iat\":{NOW},\"exp\":{},\"iss\":\"iss\",\"aud\":\"aud\"}}",
+            "\"iat\":{NOW},\"exp\":{},\"iss\":\"iss\",\"aud\":\"aud\",\"extra\":{{\"ss\":{NOW}}}}}",
             NOW + 604_800
         )));
         let p = backend
@@ -111,7 +112,11 @@ async fn hmac_pairs_round_trip_with_the_reference_layout() -> TestResult {
         let p = backend
             .verify_token(pair.refresh_token(), TokenType::Refresh)
             .await?;
-        assert_eq!((p.token_type, p.extra), (TokenType::Refresh, None));
+        let session_start = Claims::from_iter([("ss".to_owned(), NOW.into())]);
+        assert_eq!(
+            (p.token_type, p.extra),
+            (TokenType::Refresh, Some(session_start))
+        );
     }
     Ok(())
 }

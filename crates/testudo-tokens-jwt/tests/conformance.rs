@@ -106,6 +106,8 @@ fn config(s: &Settings<'_>) -> Result<AuthConfig, String> {
         }
         other => return Err(format!("unknown secret_source {other:?}")),
     }
+    // tortoise-auth has no session limit (its refresh tokens carry no session start).
+    c.session_max_lifetime = Duration::ZERO;
     c.jwt_issuer = non_empty(s.issuer);
     c.jwt_audience = non_empty(s.audience);
     c.access_token_lifetime = Duration::from_secs(s.access);

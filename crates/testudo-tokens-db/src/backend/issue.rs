@@ -27,6 +27,9 @@ pub(super) struct NewPair<'a> {
     pub(super) extra: Option<String>,
     /// The issue time (`created_at`; the expiries are counted from it).
     pub(super) now: DateTime<Utc>,
+    /// When the session (the login the family descends from) started: no token of the pair
+    /// expires later than `session_max_lifetime` after it.
+    pub(super) session_started: DateTime<Utc>,
     /// The refresh token's jti (the access token's is made here).
     pub(super) refresh_jti: String,
     /// The raw access token (only its digest is stored).
@@ -85,6 +88,7 @@ impl DatabaseTokenBackend {
                 family_id,
                 extra,
                 now,
+                session_started: now,
                 refresh_jti: new_id(),
                 access_raw,
                 refresh_raw,
@@ -110,10 +114,12 @@ impl DatabaseTokenBackend {
             family_id,
             extra,
             now,
+            session_started,
             refresh_jti,
             access_raw,
             refresh_raw,
         } = pair;
+        let expiry = |lifetime| self.expiry(now, lifetime, session_started);
         // Without RETURNING: nothing is read back (MySQL / MariaDB would re-select the row).
         let access_jti = new_id();
         let access = access::Entity::insert(access::ActiveModel {
@@ -123,7 +129,7 @@ impl DatabaseTokenBackend {
             family_id: Set(family_id.to_owned()),
             extra: Set(extra.clone()),
             created_at: Set(now),
-            expires_at: Set(saturating_add(now, self.config.access_token_lifetime)),
+            expires_at: Set(expiry(self.config.access_token_lifetime)),
             is_revoked: Set(false),
             revoked_at: Set(None),
             ..Default::default()
@@ -136,11 +142,12 @@ impl DatabaseTokenBackend {
             access_jti: Set(access_jti),
             extra: Set(extra),
             created_at: Set(now),
-            expires_at: Set(saturating_add(now, self.config.refresh_token_lifetime)),
+            expires_at: Set(expiry(self.config.refresh_token_lifetime)),
             is_revoked: Set(false),
             revoked_at: Set(None),
             rotated_at: Set(None),
             replaced_by_jti: Set(None),
+            session_started_at: Set(Some(session_started)),
             ..Default::default()
         });
         if txn.get_database_backend() == DatabaseBackend::Sqlite {
@@ -174,6 +181,23 @@ impl DatabaseTokenBackend {
             refresh.exec_without_returning(txn).await?;
         }
         Ok(())
+    }
+
+    /// When a token issued at `now` with `lifetime` expires: `now + lifetime`, but never later
+    /// than `session_max_lifetime` after `session_started` (when that limit is on).
+    fn expiry(
+        &self,
+        now: DateTime<Utc>,
+        lifetime: std::time::Duration,
+        session_started: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let expires = saturating_add(now, lifetime);
+        let max = self.config.session_max_lifetime;
+        if max.is_zero() {
+            expires
+        } else {
+            expires.min(saturating_add(session_started, max))
+        }
     }
 
     /// Revokes the user's oldest active pairs beyond `max_tokens_per_user` (after the new pair

@@ -150,23 +150,23 @@ impl DatabaseTokenBackend {
         let txn = self.db.begin_for_user(user_id).await?;
         let mut keys = Vec::new();
         let a = access_revocation(access::Column::TokenHash.eq(hash), now)
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         if a.rows_affected > 0 {
             keys.push(Key::Token(hash.to_owned()));
         } else {
             let row = refresh::Entity::find()
                 .filter(refresh::Column::TokenHash.eq(hash))
-                .one(&txn)
+                .one(&*txn)
                 .await?;
             if let Some(row) = row {
                 keys.push(Key::Token(hash.to_owned()));
                 keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
                 refresh_revocation(refresh::Column::Id.eq(row.id), Matched::Unrevoked, now)
-                    .exec(&txn)
+                    .exec(&*txn)
                     .await?;
                 access_revocation(access::Column::Jti.eq(row.access_jti.as_str()), now)
-                    .exec(&txn)
+                    .exec(&*txn)
                     .await?;
             }
         }
@@ -216,11 +216,11 @@ impl DatabaseTokenBackend {
             let now = self.clock.now();
             let txn = self.db.begin_for_user(user_id).await?;
             let a = access_revocation(access::Column::UserId.eq(user_id), now)
-                .exec(&txn)
+                .exec(&*txn)
                 .await?;
             let r =
                 refresh_revocation(refresh::Column::UserId.eq(user_id), Matched::Unrevoked, now)
-                    .exec(&txn)
+                    .exec(&*txn)
                     .await?;
             let keys = [Key::User(user_id.to_owned())];
             self.notify(&txn, &keys).await?;

@@ -70,11 +70,11 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::TokenHash.eq(hash))
             .filter(refresh::Column::IsRevoked.eq(false))
             .filter(refresh::Column::ExpiresAt.gt(now))
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         let row = refresh::Entity::find()
             .filter(refresh::Column::TokenHash.eq(hash))
-            .one(&txn)
+            .one(&*txn)
             .await?;
         let Some(row) = row.filter(|r| digest_eq(&r.token_hash, hash)) else {
             txn.rollback().await?;
@@ -108,7 +108,7 @@ impl DatabaseTokenBackend {
             keys.extend(self.access_keys(&txn, vec![row.access_jti.clone()]).await?);
         }
         access_revocation(access::Column::Jti.eq(row.access_jti.as_str()), now)
-            .exec(&txn)
+            .exec(&*txn)
             .await?;
         self.insert_pair(
             &txn,
@@ -117,6 +117,8 @@ impl DatabaseTokenBackend {
                 family_id: &row.family_id,
                 extra: row.extra.clone(),
                 now,
+                // Rows from before migration 11 start their session at this rotation.
+                session_started: row.session_started_at.unwrap_or(row.created_at),
                 refresh_jti: new_refresh_jti,
                 access_raw,
                 refresh_raw,

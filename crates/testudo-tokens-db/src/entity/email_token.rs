@@ -22,6 +22,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// Consumed by its first successful use.
     pub single_use: bool,
+    /// What the token may be used for (migration 10).
+    pub purpose: String,
 }
 
 /// No relations.

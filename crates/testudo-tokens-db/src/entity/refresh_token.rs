@@ -35,6 +35,8 @@ pub struct Model {
     pub rotated_at: Option<DateTimeUtc>,
     /// The jti of the refresh token that replaced it.
     pub replaced_by_jti: Option<String>,
+    /// When the login its family descends from happened (migration 11; `None` on older rows).
+    pub session_started_at: Option<DateTimeUtc>,
 }
 
 /// No relations.

@@ -182,6 +182,7 @@ impl JwtBackend {
             leeway_ms: i128::try_from(config.jwt_leeway.as_millis()).unwrap_or(i128::MAX),
             access_lifetime: seconds(config.access_token_lifetime),
             refresh_lifetime: seconds(config.refresh_token_lifetime),
+            session_max_lifetime: seconds(config.session_max_lifetime),
             config,
         })
     }

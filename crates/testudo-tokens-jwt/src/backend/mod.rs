@@ -47,6 +47,8 @@ pub struct JwtBackend {
     leeway_ms: i128,
     access_lifetime: i64,
     refresh_lifetime: i64,
+    /// `session_max_lifetime` in seconds (0: no limit).
+    session_max_lifetime: i64,
 }
 
 impl JwtBackend {
@@ -184,11 +186,13 @@ impl TokenBackend for JwtBackend {
             Some(db) => self.rotate_recorded(db, refresh_token).await,
             None => {
                 let payload = self.decode(refresh_token, TokenType::Refresh)?;
-                let pair = self.sign_now(
+                let pair = self.sign_pair(
                     &payload.sub,
                     payload.extra.as_ref().unwrap_or(&Claims::new()),
                     &new_jti(),
                     &new_jti(),
+                    self.clock.now().timestamp(),
+                    sign::session_start(&payload),
                 )?;
                 Ok((payload, pair))
             }

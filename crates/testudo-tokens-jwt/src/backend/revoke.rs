@@ -20,7 +20,7 @@ pub(super) async fn blacklist(
 ) -> testudo_db::Result<u64> {
     retrying(|| async {
         let txn = db.begin_for_user(user_id).await?;
-        let n = revocation::blacklist_outstanding(&txn, scope, now).await?;
+        let n = revocation::blacklist_outstanding(&*txn, scope, now).await?;
         txn.commit().await?;
         Ok(n)
     })

@@ -5,6 +5,7 @@ use testudo_core::{Claims, TokenError, TokenPair, TokenPayload, TokenType, satur
 use testudo_db::{Database, retrying};
 
 use super::revoke::blacklist;
+use super::sign::session_start;
 use super::{JwtBackend, new_jti};
 use crate::revocation::{self, Issued, Scope};
 
@@ -24,6 +25,7 @@ impl JwtBackend {
             &access_jti,
             &refresh_jti,
             now.timestamp(),
+            session_start(&payload),
         )?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
         let family = match retrying(|| self.try_rotate(db, &payload, &issued, now)).await? {
@@ -54,20 +56,20 @@ impl JwtBackend {
         let txn = db.begin_for_user(&payload.sub).await?;
         // The unique jti decides: only one caller inserts the blacklist row.
         let won = revocation::blacklist_one(
-            &txn,
+            &*txn,
             &payload.jti,
             now,
             Some(saturating_from_unix(payload.exp)),
         )
         .await?;
-        let row = revocation::outstanding_row(&txn, &payload.jti).await?;
+        let row = revocation::outstanding_row(&*txn, &payload.jti).await?;
         if !won {
             // Already blacklisted: rotated before (a successor exists in its family) or revoked.
             // A rotation less than the grace window ago: the loser of a concurrent rotation,
             // answered Revoked without revoking the winner's new pair.
             let reused = match row {
                 Some(row) if self.config.refresh_reuse_detection => {
-                    match revocation::rotated_at(&txn, &row).await? {
+                    match revocation::rotated_at(&*txn, &row).await? {
                         Some(at) if now.signed_duration_since(at) >= self.grace() => row.family_id,
                         _ => None,
                     }
@@ -82,13 +84,13 @@ impl JwtBackend {
         let family = match row.and_then(|r| r.family_id) {
             Some(family) => {
                 // The access token issued with the rotated refresh token goes too.
-                revocation::blacklist_outstanding(&txn, Scope::FamilyAccess(&family), now).await?;
+                revocation::blacklist_outstanding(&*txn, Scope::FamilyAccess(&family), now).await?;
                 family
             }
             // Issued while the list was off, or its row was cleaned up: a new family.
             None => new_jti(),
         };
-        revocation::record(&txn, &payload.sub, &family, now, issued).await?;
+        revocation::record(&*txn, &payload.sub, &family, now, issued).await?;
         testudo_core::pause::point("tokens_jwt.rotate.before_commit").await;
         txn.commit().await?;
         Ok(Rotation::Rotated)

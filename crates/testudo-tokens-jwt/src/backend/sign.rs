@@ -10,6 +10,21 @@ use super::{JwtBackend, new_jti};
 use crate::error::{Error, Result};
 use crate::revocation::{self, Issued};
 
+/// The claim (in a refresh token's `extra`) that carries when its session started, in Unix
+/// seconds; rotation keeps it, so `session_max_lifetime` counts from the login.
+pub(super) const SESSION_START_CLAIM: &str = "ss";
+
+/// When the session of a verified refresh token started: its [`SESSION_START_CLAIM`], or its
+/// own `iat` (a token from before the limit, or issued by tortoise-auth).
+pub(super) fn session_start(payload: &testudo_core::TokenPayload) -> i64 {
+    payload
+        .extra
+        .as_ref()
+        .and_then(|e| e.get(SESSION_START_CLAIM))
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(payload.iat)
+}
+
 /// The claims written to a token, in the reference's order.
 #[derive(Serialize)]
 struct OutgoingClaims<'a> {
@@ -55,8 +70,8 @@ impl JwtBackend {
         self.sign_now(user_id, extra, access_jti, refresh_jti)
     }
 
-    /// Signs a pair with the given `jti`s, issued now by the backend's clock (stateless issue
-    /// and rotation).
+    /// Signs a pair with the given `jti`s, issued now by the backend's clock, starting a
+    /// session (stateless issue).
     pub(super) fn sign_now(
         &self,
         user_id: &str,
@@ -64,16 +79,14 @@ impl JwtBackend {
         access_jti: &str,
         refresh_jti: &str,
     ) -> Result<TokenPair> {
-        self.sign_pair(
-            user_id,
-            extra,
-            access_jti,
-            refresh_jti,
-            self.clock.now().timestamp(),
-        )
+        let now = self.clock.now().timestamp();
+        self.sign_pair(user_id, extra, access_jti, refresh_jti, now, now)
     }
 
-    /// Signs an access / refresh pair issued at `iat` with these `jti`s.
+    /// Signs an access / refresh pair issued at `iat` with these `jti`s, in a session started
+    /// at `session_start` (Unix seconds): with `session_max_lifetime` on, neither token expires
+    /// later than that after it, and the refresh token carries the start (claim
+    /// [`SESSION_START_CLAIM`] in its `extra`) to the pairs rotation makes of it.
     pub(super) fn sign_pair(
         &self,
         user_id: &str,
@@ -81,31 +94,51 @@ impl JwtBackend {
         access_jti: &str,
         refresh_jti: &str,
         iat: i64,
+        session_start: i64,
     ) -> Result<TokenPair> {
+        let session_end = (self.session_max_lifetime > 0)
+            .then(|| session_start.saturating_add(self.session_max_lifetime));
+        let expiry = |lifetime: i64| {
+            let exp = iat.saturating_add(lifetime);
+            session_end.map_or(exp, |end| exp.min(end))
+        };
+        let stripped;
+        let access_extra = if extra.contains_key(SESSION_START_CLAIM) {
+            let mut e = extra.clone();
+            e.remove(SESSION_START_CLAIM);
+            stripped = e;
+            &stripped
+        } else {
+            extra
+        };
         let access = self.sign(&OutgoingClaims {
             sub: user_id,
             token_type: TokenType::Access.as_str(),
             jti: access_jti,
             iat,
-            exp: iat.saturating_add(self.access_lifetime),
+            exp: expiry(self.access_lifetime),
             iss: self.config.jwt_issuer.as_deref(),
             aud: self.config.jwt_audience.as_deref(),
-            extra: (!extra.is_empty()).then_some(extra),
+            extra: (!access_extra.is_empty()).then_some(access_extra),
         })?;
-        // The refresh token carries no extra claims but the credential version, so the session
-        // stays bound to it across rotation.
-        let version: Option<Claims> = extra
-            .get(CREDENTIAL_VERSION_CLAIM)
-            .map(|v| Claims::from_iter([(CREDENTIAL_VERSION_CLAIM.to_owned(), v.clone())]));
+        // The refresh token carries no extra claims but what binds the session: the credential
+        // version and, with the limit on, the session's start.
+        let mut binding = Claims::new();
+        if let Some(v) = extra.get(CREDENTIAL_VERSION_CLAIM) {
+            binding.insert(CREDENTIAL_VERSION_CLAIM.to_owned(), v.clone());
+        }
+        if session_end.is_some() {
+            binding.insert(SESSION_START_CLAIM.to_owned(), session_start.into());
+        }
         let refresh = self.sign(&OutgoingClaims {
             sub: user_id,
             token_type: TokenType::Refresh.as_str(),
             jti: refresh_jti,
             iat,
-            exp: iat.saturating_add(self.refresh_lifetime),
+            exp: expiry(self.refresh_lifetime),
             iss: self.config.jwt_issuer.as_deref(),
             aud: self.config.jwt_audience.as_deref(),
-            extra: version.as_ref(),
+            extra: (!binding.is_empty()).then_some(&binding),
         })?;
         Ok(TokenPair::new(access, refresh))
     }
@@ -120,12 +153,13 @@ impl JwtBackend {
     ) -> testudo_core::Result<TokenPair> {
         let now = self.clock.now();
         let (access_jti, refresh_jti) = (new_jti(), new_jti());
-        let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, now.timestamp())?;
+        let iat = now.timestamp();
+        let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, iat, iat)?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
         retrying(|| async {
             // Serialized with the user's revocations, as every write of the list is.
             let txn = db.begin_for_user(user_id).await?;
-            revocation::record(&txn, user_id, family_id, now, &issued).await?;
+            revocation::record(&*txn, user_id, family_id, now, &issued).await?;
             txn.commit().await?;
             Ok::<_, testudo_db::Error>(())
         })
