@@ -76,3 +76,30 @@ pub(crate) fn index<T: IntoIden + Clone + 'static, C: IntoIden + 'static>(
         .col(col)
         .to_owned()
 }
+
+/// `ALTER TABLE table ADD COLUMN column` (the up of a migration that adds one column).
+pub(crate) async fn add_column<T: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    mut column: ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table)
+                .add_column(&mut column)
+                .to_owned(),
+        )
+        .await
+}
+
+/// `ALTER TABLE table DROP COLUMN column` (the down of a migration that adds one column).
+pub(crate) async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    column: C,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+        .await
+}

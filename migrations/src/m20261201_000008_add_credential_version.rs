@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::{add_column, drop_column};
+
 /// Adds `credential_version BIGINT NOT NULL DEFAULT 0` to `testudo_users`.
 ///
 /// Every password change (and every other credential change) increments it in the same
@@ -20,30 +22,13 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Users::Table)
-                    .add_column(
-                        ColumnDef::new(Users::CredentialVersion)
-                            .big_integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .to_owned(),
-            )
-            .await
+        let mut column = ColumnDef::new(Users::CredentialVersion);
+        column.big_integer().not_null().default(0);
+        add_column(manager, Users::Table, column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Users::Table)
-                    .drop_column(Users::CredentialVersion)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, Users::Table, Users::CredentialVersion).await
     }
 }
 

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::common::{add_column, drop_column};
+
 /// Adds `purpose VARCHAR(64) NOT NULL DEFAULT 'login'` to `testudo_email_tokens`.
 ///
 /// A token is accepted only for the purpose it was created for (a login link never passes as
@@ -17,30 +19,13 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(EmailTokens::Table)
-                    .add_column(
-                        ColumnDef::new(EmailTokens::Purpose)
-                            .string_len(64)
-                            .not_null()
-                            .default("login"),
-                    )
-                    .to_owned(),
-            )
-            .await
+        let mut column = ColumnDef::new(EmailTokens::Purpose);
+        column.string_len(64).not_null().default("login");
+        add_column(manager, EmailTokens::Table, column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(EmailTokens::Table)
-                    .drop_column(EmailTokens::Purpose)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, EmailTokens::Table, EmailTokens::Purpose).await
     }
 }
 

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::common::ts_null;
+use crate::common::{add_column, drop_column, ts_null};
 
 /// Adds a nullable `session_started_at` timestamp to `testudo_refresh_tokens`.
 ///
@@ -21,25 +21,12 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Refresh::Table)
-                    .add_column(ts_null(manager, Refresh::SessionStartedAt))
-                    .to_owned(),
-            )
-            .await
+        let column = ts_null(manager, Refresh::SessionStartedAt);
+        add_column(manager, Refresh::Table, column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Refresh::Table)
-                    .drop_column(Refresh::SessionStartedAt)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, Refresh::Table, Refresh::SessionStartedAt).await
     }
 }
 

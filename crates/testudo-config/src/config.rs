@@ -202,6 +202,11 @@ pub struct AuthConfig {
     /// *testudo*: at most this many password hashes run at once (each Argon2 hash holds
     /// `argon2_memory_cost` KiB). Default: the number of CPUs.
     pub hash_concurrency: usize,
+    /// *testudo*: how long a login (or any hashing call) waits for one of the
+    /// `hash_concurrency` slots before it fails with `Error::Busy` instead of queueing
+    /// without bound. Default 10 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub hash_queue_timeout: Duration,
     /// *testudo*: older signing secrets still accepted when verifying (key rotation); new
     /// signatures always use `signing_secret`. Default empty.
     #[serde(deserialize_with = "secret::secret_list")]
@@ -262,6 +267,7 @@ impl Default for AuthConfig {
             jwt_audience: None,
             jwt_blacklist_enabled: false,
             hash_concurrency: default_hash_concurrency(),
+            hash_queue_timeout: Duration::from_secs(10),
             signing_fallback_secrets: Vec::new(),
             jwt_leeway: Duration::ZERO,
             refresh_reuse_detection: true,
@@ -507,6 +513,8 @@ impl AuthConfigBuilder {
         jwt_blacklist_enabled: bool,
         /// Sets [`AuthConfig::hash_concurrency`].
         hash_concurrency: usize,
+        /// Sets [`AuthConfig::hash_queue_timeout`].
+        hash_queue_timeout: Duration,
         /// Sets [`AuthConfig::jwt_leeway`].
         jwt_leeway: Duration,
         /// Sets [`AuthConfig::refresh_reuse_detection`].

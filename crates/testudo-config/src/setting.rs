@@ -67,6 +67,7 @@ settings! {
     JwtAudience => "jwt_audience", "JWT_AUDIENCE";
     JwtBlacklistEnabled => "jwt_blacklist_enabled", "JWT_BLACKLIST_ENABLED";
     HashConcurrency => "hash_concurrency", "HASH_CONCURRENCY";
+    HashQueueTimeout => "hash_queue_timeout", "HASH_QUEUE_TIMEOUT";
     SigningFallbackSecrets => "signing_fallback_secrets", "SIGNING_FALLBACK_SECRETS";
     JwtLeeway => "jwt_leeway", "JWT_LEEWAY";
     RefreshReuseDetection => "refresh_reuse_detection", "REFRESH_REUSE_DETECTION";

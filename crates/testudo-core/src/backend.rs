@@ -118,6 +118,28 @@ pub trait TokenBackend: Send + Sync + std::fmt::Debug {
         Ok((payload, pair))
     }
 
+    /// As [`TokenBackend::rotate`], the new pair carrying `extra` as its extra claims instead
+    /// of the presented token's (`AuthService` uses it when a refresh-claims hook recomputes
+    /// them from the user). The built-in backends keep what binds the session (its start, for
+    /// `session_max_lifetime`) from the presented token.
+    ///
+    /// The default verifies, revokes and issues, **not atomically** (as the default
+    /// [`TokenBackend::rotate`]); override it along with `rotate`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenBackend::rotate`].
+    async fn rotate_with_claims(
+        &self,
+        refresh_token: &str,
+        extra: Claims,
+    ) -> Result<(TokenPayload, TokenPair)> {
+        let payload = self.verify_token(refresh_token, TokenType::Refresh).await?;
+        self.revoke_token(refresh_token).await?;
+        let pair = self.create_tokens(&payload.sub, extra).await?;
+        Ok((payload, pair))
+    }
+
     /// Revokes one token (access or refresh). Unknown tokens are ignored.
     ///
     /// # Errors

@@ -65,6 +65,10 @@ pub enum Error {
     /// A user with this email address exists already.
     #[error("email address already in use")]
     EmailTaken,
+    /// The service is saturated: no password-hashing slot came free within
+    /// `hash_queue_timeout`. Nothing was done; retry later (HTTP 503).
+    #[error("too busy: password hashing is saturated")]
+    Busy,
 }
 
 impl Error {

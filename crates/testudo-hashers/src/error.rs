@@ -31,6 +31,10 @@ pub enum Error {
     /// source.
     #[error("the password hashing task did not complete")]
     Task(#[source] BoxError),
+    /// Every hashing slot stayed taken for the whole queue timeout (`hash_queue_timeout`):
+    /// nothing was hashed.
+    #[error("password hashing is saturated")]
+    Busy,
 }
 
 impl Error {
@@ -45,6 +49,7 @@ impl From<Error> for testudo_core::Error {
             Error::InvalidPassword(e) => Self::InvalidPassword(e),
             e @ Error::Parameters(_) => Self::configuration(e),
             e @ (Error::Hashing(_) | Error::Task(_)) => Self::internal(e),
+            Error::Busy => Self::Busy,
         }
     }
 }

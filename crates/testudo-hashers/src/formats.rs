@@ -50,6 +50,8 @@ pub enum HashFormat {
 pub(crate) struct Limits {
     pub(crate) argon2_max_m: u32,
     pub(crate) argon2_max_t: u32,
+    /// The most `m * t` (KiB times passes) a stored Argon2 hash may ask for.
+    pub(crate) argon2_max_work: u64,
     pub(crate) argon2_max_p: u32,
     pub(crate) bcrypt_max_cost: u32,
     pub(crate) pbkdf2_max_iterations: u32,
@@ -128,17 +130,24 @@ pub(crate) fn parse_argon2(stored: &str) -> Option<Argon2Hash> {
 }
 
 impl Argon2Hash {
-    /// Verifies `password`, refusing parameters beyond `limits` before allocating.
-    pub(crate) fn verify(&self, password: &[u8], limits: &Limits) -> bool {
+    /// The algorithm's parameters, when they are valid and within `limits` (memory, passes,
+    /// lanes, and the work `m * t`).
+    fn params_within(&self, limits: &Limits) -> Option<Params> {
         if self.m > limits.argon2_max_m
             || self.t > limits.argon2_max_t
+            || u64::from(self.m) * u64::from(self.t) > limits.argon2_max_work
             || self.p > limits.argon2_max_p
             || !ARGON2_SALT_LEN.contains(&self.salt.len())
             || !ARGON2_OUTPUT_LEN.contains(&self.hash.len())
         {
-            return false;
+            return None;
         }
-        let Ok(params) = Params::new(self.m, self.t, self.p, Some(self.hash.len())) else {
+        Params::new(self.m, self.t, self.p, Some(self.hash.len())).ok()
+    }
+
+    /// Verifies `password`, refusing parameters beyond `limits` before allocating.
+    pub(crate) fn verify(&self, password: &[u8], limits: &Limits) -> bool {
+        let Some(params) = self.params_within(limits) else {
             return false;
         };
         let argon = Argon2::new(self.algorithm, self.version, params);
@@ -175,12 +184,15 @@ pub(crate) fn parse_bcrypt(stored: &str) -> Option<u32> {
     Some(u32::from(b[4] - b'0') * 10 + u32::from(b[5] - b'0'))
 }
 
+/// Whether `stored` is a bcrypt string whose cost the bcrypt crate accepts (4 or more) and is
+/// within `limits`.
+fn bcrypt_within(stored: &str, limits: &Limits) -> bool {
+    parse_bcrypt(stored).is_some_and(|cost| (4..=limits.bcrypt_max_cost).contains(&cost))
+}
+
 /// bcrypt verification with bcrypt's own 72-byte truncation (bcrypt 4.x behaviour).
 pub(crate) fn verify_bcrypt(password: &[u8], stored: &str, limits: &Limits) -> bool {
-    let Some(cost) = parse_bcrypt(stored) else {
-        return false;
-    };
-    if cost > limits.bcrypt_max_cost {
+    if !bcrypt_within(stored, limits) {
         return false;
     }
     // The bcrypt crate reads `$2x$`/`$2y$`/`$2a$` itself; pyca treats them all as `$2b$`.
@@ -230,8 +242,13 @@ pub(crate) fn parse_pbkdf2(stored: &str) -> Option<Pbkdf2Hash> {
 }
 
 impl Pbkdf2Hash {
+    /// Whether the iteration count is within `limits` and the hash has SHA-256's length.
+    fn within(&self, limits: &Limits) -> bool {
+        self.iterations <= limits.pbkdf2_max_iterations && self.hash.len() == 32
+    }
+
     pub(crate) fn verify(&self, password: &[u8], limits: &Limits) -> bool {
-        if self.iterations > limits.pbkdf2_max_iterations || self.hash.len() != 32 {
+        if !self.within(limits) {
             return false;
         }
         let mut out = Zeroizing::new([0_u8; 32]);
@@ -278,16 +295,48 @@ pub(crate) fn identify(stored: &str) -> Option<HashFormat> {
     }
 }
 
+/// Django's `argon2$argon2id$...` as the PHC string `$argon2id$...`.
+fn django_argon2(stored: &str) -> Option<Argon2Hash> {
+    stored
+        .strip_prefix("argon2")
+        .and_then(|rest| parse_argon2(&format!("${}", rest.strip_prefix('$')?)))
+}
+
+/// Whether [`verify_any`] would do the work for `stored`: a known, well-formed format whose
+/// cost is within `limits` (nothing is hashed here).
+pub(crate) fn acceptable(stored: &str, limits: &Limits) -> bool {
+    let Some(format) = identify(stored) else {
+        return false;
+    };
+    match format {
+        HashFormat::Argon2 => {
+            parse_argon2(stored).is_some_and(|h| h.params_within(limits).is_some())
+        }
+        HashFormat::DjangoArgon2 => {
+            django_argon2(stored).is_some_and(|h| h.params_within(limits).is_some())
+        }
+        HashFormat::Bcrypt => bcrypt_within(stored, limits),
+        HashFormat::DjangoBcrypt => stored
+            .strip_prefix("bcrypt$")
+            .is_some_and(|h| bcrypt_within(h, limits)),
+        HashFormat::DjangoBcryptSha256 => stored
+            .strip_prefix("bcrypt_sha256$")
+            .is_some_and(|h| bcrypt_within(h, limits)),
+        HashFormat::Pbkdf2Sha256 | HashFormat::DjangoPbkdf2Sha256 => {
+            parse_pbkdf2(stored).is_some_and(|h| h.within(limits))
+        }
+    }
+}
+
 /// Verifies `password` against `stored` in whatever format it is. Returns the format when the
 /// password matched.
 pub(crate) fn verify_any(password: &[u8], stored: &str, limits: &Limits) -> Option<HashFormat> {
     let format = identify(stored)?;
     let ok = match format {
         HashFormat::Argon2 => parse_argon2(stored).is_some_and(|h| h.verify(password, limits)),
-        HashFormat::DjangoArgon2 => stored
-            .strip_prefix("argon2")
-            .and_then(|rest| parse_argon2(&format!("${}", rest.strip_prefix('$')?)))
-            .is_some_and(|h| h.verify(password, limits)),
+        HashFormat::DjangoArgon2 => {
+            django_argon2(stored).is_some_and(|h| h.verify(password, limits))
+        }
         HashFormat::Bcrypt => verify_bcrypt(password, stored, limits),
         HashFormat::DjangoBcrypt => stored
             .strip_prefix("bcrypt$")

@@ -8,9 +8,10 @@ mod service;
 pub use error::{Error, Result};
 pub use formats::HashFormat;
 pub use password::{
-    HASH_LEN, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM, MAX_ARGON2_TIME_COST, MAX_BCRYPT_COST,
-    MAX_PBKDF2_ITERATIONS, PasswordHasher, SALT_LEN, Verification, check_password,
+    HASH_LEN, MAX_ARGON2_PARALLELISM, MAX_ARGON2_TIME_COST, PasswordHasher,
+    REFERENCE_ARGON2_MEMORY_KIB, REFERENCE_ARGON2_TIME_COST, REFERENCE_BCRYPT_COST,
+    REFERENCE_PBKDF2_ITERATIONS, SALT_LEN, STORED_COST_FACTOR, Verification, check_password,
     check_password_length, default_password_hasher, identify, is_usable, make_password,
     make_unusable_password,
 };
-pub use service::AsyncHasher;
+pub use service::{AsyncHasher, DEFAULT_QUEUE_TIMEOUT};

@@ -14,17 +14,26 @@ pub const SALT_LEN: usize = 16;
 /// Output length of new Argon2 hashes, in bytes (as tortoise-auth / argon2-cffi).
 pub const HASH_LEN: usize = 32;
 
-/// Fixed ceiling on a stored Argon2 memory cost: 1 GiB in KiB (or the configured cost, if higher).
-pub const MAX_ARGON2_MEMORY_KIB: u32 = 1024 * 1024;
-/// Fixed ceiling on a stored Argon2 time cost (or the configured cost, if higher).
+/// How much more a stored hash may cost than the reference cost, for each measure below: a
+/// hash planted in (or imported into) the users table holds a hashing slot for at most about
+/// this many times as long as a normal login, so it cannot monopolise the slots.
+pub const STORED_COST_FACTOR: u32 = 4;
+/// The Argon2 memory cost the stored-hash budget is counted from when the configured one is
+/// lower: 64 MiB in KiB, the library default (so cheap test or development parameters do not
+/// lock out hashes made with the defaults).
+pub const REFERENCE_ARGON2_MEMORY_KIB: u32 = 65_536;
+/// The Argon2 time cost the budget is counted from when the configured one is lower (the
+/// library default).
+pub const REFERENCE_ARGON2_TIME_COST: u32 = 3;
+/// The bcrypt cost the budget is counted from when the configured one is lower.
+pub const REFERENCE_BCRYPT_COST: u32 = 12;
+/// The PBKDF2 iteration count the budget is counted from when the configured one is lower.
+pub const REFERENCE_PBKDF2_ITERATIONS: u32 = 600_000;
+/// Fixed ceiling on a stored Argon2 time cost (or the configured cost, if higher), on top of
+/// the work budget.
 pub const MAX_ARGON2_TIME_COST: u32 = 64;
 /// Fixed ceiling on a stored Argon2 parallelism (or the configured value, if higher).
 pub const MAX_ARGON2_PARALLELISM: u32 = 255;
-/// Fixed ceiling on a stored bcrypt cost (or the configured rounds, if higher). Cost 20 is
-/// already about four minutes per verification; real databases hold 10 to 14.
-pub const MAX_BCRYPT_COST: u32 = 20;
-/// Fixed ceiling on stored PBKDF2 iterations (or the configured count, if higher).
-pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
 /// The outcome of [`check_password`] / [`PasswordHasher::verify`].
 #[derive(Clone, PartialEq, Eq)]
@@ -82,12 +91,21 @@ impl PasswordHasher {
             Some(HASH_LEN),
         )
         .map_err(|e| Error::Parameters(Box::new(e)))?;
+        let factor = STORED_COST_FACTOR;
+        let m = config.argon2_memory_cost.max(REFERENCE_ARGON2_MEMORY_KIB);
+        let t = config.argon2_time_cost.max(REFERENCE_ARGON2_TIME_COST);
+        // Work grows with m * t; bcrypt's doubles with each cost step (log2 of the factor).
         let limits = Limits {
-            argon2_max_m: MAX_ARGON2_MEMORY_KIB.max(config.argon2_memory_cost),
+            argon2_max_m: m.saturating_mul(factor),
             argon2_max_t: MAX_ARGON2_TIME_COST.max(config.argon2_time_cost),
+            argon2_max_work: u64::from(m) * u64::from(t) * u64::from(factor),
             argon2_max_p: MAX_ARGON2_PARALLELISM.max(config.argon2_parallelism),
-            bcrypt_max_cost: MAX_BCRYPT_COST.max(config.bcrypt_rounds).min(31),
-            pbkdf2_max_iterations: MAX_PBKDF2_ITERATIONS.max(config.pbkdf2_iterations),
+            bcrypt_max_cost: (config.bcrypt_rounds.max(REFERENCE_BCRYPT_COST) + factor.ilog2())
+                .min(31),
+            pbkdf2_max_iterations: config
+                .pbkdf2_iterations
+                .max(REFERENCE_PBKDF2_ITERATIONS)
+                .saturating_mul(factor),
         };
         Ok(Self {
             params,
@@ -160,6 +178,16 @@ impl PasswordHasher {
                 }
             }
         }
+    }
+
+    /// Whether verifying against `stored` would do the work: it is usable, in a known format,
+    /// well formed, and its cost is within the stored-hash budget ([`STORED_COST_FACTOR`] times
+    /// the configured cost, or the reference cost if higher). [`crate::AsyncHasher::verify`]
+    /// spends a dummy verification instead when it would not, so the answer's timing does not
+    /// tell a refused hash from a wrong password.
+    #[must_use]
+    pub fn accepts_stored(&self, stored: &str) -> bool {
+        is_usable(stored) && formats::acceptable(stored, &self.limits)
     }
 
     /// Whether `stored` should be replaced by a fresh hash: it is not an Argon2 PHC string, or

@@ -3,13 +3,18 @@
 use std::sync::Arc;
 #[cfg(feature = "test-hooks")]
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::password::exceeds_length;
-use crate::{Error, PasswordHasher, Result, Verification, identify, is_usable};
+use crate::{Error, PasswordHasher, Result, Verification};
+
+/// How long a call waits for a hashing slot by default before [`Error::Busy`]: 10 seconds
+/// (`AuthConfig::hash_queue_timeout`'s default).
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The candidate checked by [`AsyncHasher::verify_dummy`] (and for refused inputs).
 const DUMMY_PASSWORD: &str = "testudo-dummy-password";
@@ -29,6 +34,8 @@ pub struct AsyncHasher {
 struct Inner {
     hasher: PasswordHasher,
     permits: Semaphore,
+    /// How long a call waits for a permit before [`Error::Busy`].
+    queue_timeout: Duration,
     dummy: OnceCell<String>,
     #[cfg(feature = "test-hooks")]
     counters: Counters,
@@ -47,6 +54,7 @@ impl Inner {
 #[derive(Debug, Default)]
 struct Counters {
     verifications: AtomicU64,
+    dummies: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
 }
@@ -81,21 +89,37 @@ impl AsyncHasher {
         Ok(Self::with_hasher(
             PasswordHasher::from_config(config)?,
             config.hash_concurrency,
-        ))
+        )
+        .with_queue_timeout(config.hash_queue_timeout))
     }
 
-    /// Wraps `hasher`, allowing `concurrency` hashes at once (at least one).
+    /// Wraps `hasher`, allowing `concurrency` hashes at once (at least one), each call waiting
+    /// at most [`DEFAULT_QUEUE_TIMEOUT`] for its turn.
     #[must_use]
     pub fn with_hasher(hasher: PasswordHasher, concurrency: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 hasher,
+                queue_timeout: DEFAULT_QUEUE_TIMEOUT,
                 permits: Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)),
                 dummy: OnceCell::new(),
                 #[cfg(feature = "test-hooks")]
                 counters: Counters::default(),
             }),
         }
+    }
+
+    /// Replaces how long a call waits for a hashing slot before failing with [`Error::Busy`]
+    /// (so a login storm gets a fast, typed refusal instead of an unbounded queue). Call it
+    /// before cloning: clones made earlier keep the old value.
+    #[must_use]
+    pub fn with_queue_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.queue_timeout = timeout;
+        } else {
+            tracing::warn!("with_queue_timeout on a shared AsyncHasher: ignored");
+        }
+        self
     }
 
     /// The synchronous hasher inside.
@@ -109,12 +133,12 @@ impl AsyncHasher {
         T: Send + 'static,
         F: FnOnce(&PasswordHasher) -> T + Send + 'static,
     {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
+        let acquire = self.inner.permits.acquire();
+        let _permit = tokio::time::timeout(self.inner.queue_timeout, acquire)
             .await
+            .map_err(|_| Error::Busy)?
             .map_err(|e| Error::Task(Box::new(e)))?;
+        testudo_core::pause::point("hashers.slot_taken").await;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             #[cfg(feature = "test-hooks")]
@@ -137,17 +161,18 @@ impl AsyncHasher {
 
     /// Verifies `password` against `stored` (see [`PasswordHasher::verify`]).
     ///
-    /// To keep timing uniform, a stored value that is unusable (empty or `!...`) or in no known
-    /// format, or a password longer than `max_password_length`, still costs one dummy Argon2
-    /// verification with the current parameters, and answers `valid: false`.
+    /// To keep timing uniform, a stored value that is unusable (empty or `!...`), in no known
+    /// format, malformed or over the stored-cost budget
+    /// ([`PasswordHasher::accepts_stored`]), or a password longer than `max_password_length`,
+    /// still costs one dummy Argon2 verification with the current parameters, and answers
+    /// `valid: false`.
     ///
     /// # Errors
     ///
     /// [`Error::Task`] if the blocking task fails (never because of the inputs).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
-        let refused = !is_usable(&stored)
-            || identify(&stored).is_none()
+        let refused = !self.inner.hasher.accepts_stored(&stored)
             || exceeds_length(
                 password.expose_secret(),
                 self.inner.hasher.max_password_length(),
@@ -187,6 +212,8 @@ impl AsyncHasher {
             drop(v);
         })
         .await?;
+        #[cfg(feature = "test-hooks")]
+        self.inner.counters.dummies.fetch_add(1, Ordering::SeqCst);
         self.inner.record_verification();
         Ok(())
     }
@@ -199,6 +226,15 @@ impl AsyncHasher {
     #[must_use]
     pub fn verifications(&self) -> u64 {
         self.inner.counters.verifications.load(Ordering::SeqCst)
+    }
+
+    /// Test hook (feature `test-hooks`; not part of the public API, may change without notice):
+    /// how many of [`AsyncHasher::verifications`] were dummy verifications.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn dummy_verifications(&self) -> u64 {
+        self.inner.counters.dummies.load(Ordering::SeqCst)
     }
 
     /// Test hook (feature `test-hooks`; not part of the public API, may change without notice):

@@ -370,3 +370,122 @@ proptest! {
         prop_assert!(!v.valid || v.upgraded.is_some() || stored.starts_with("$argon2id$"));
     }
 }
+
+/// Finding 9 (security review): a call waited for a hashing slot without bound, so a login
+/// storm queued every request behind the slots. It now waits at most `hash_queue_timeout` and
+/// fails with `Busy` (core `Error::Busy`, an HTTP 503), having hashed nothing. The slot is held
+/// deterministically by a call paused inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_9_a_saturated_hasher_answers_busy_instead_of_queueing_forever() -> TestResult {
+    let config = cheap_with(|c| {
+        c.hash_concurrency = 1;
+        c.hash_queue_timeout = std::time::Duration::from_millis(50);
+    });
+    let hasher = AsyncHasher::new(&config)?;
+    let paused = testudo_core::pause::arm("hashers.slot_taken");
+    let holder = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.hash(SecretString::from("first")).await }
+    });
+    paused.reached().await;
+    let busy = hasher.hash(SecretString::from("second")).await;
+    assert!(matches!(busy, Err(Error::Busy)), "{busy:?}");
+    let verify = hasher
+        .verify(SecretString::from("x"), "unusable".to_owned())
+        .await;
+    assert!(matches!(verify, Err(Error::Busy)), "{verify:?}");
+    assert!(matches!(
+        testudo_core::Error::from(Error::Busy),
+        testudo_core::Error::Busy
+    ));
+    assert_eq!(hasher.verifications(), 0, "nothing was verified while busy");
+    paused.release();
+    assert!(holder.await??.starts_with("$argon2id$"));
+    // With the slot free again, calls go through.
+    hasher.hash(SecretString::from("third")).await?;
+    Ok(())
+}
+
+/// A syntactically valid Argon2id string with these parameters (its salt and hash are
+/// placeholders: only whether verification would run is checked, nothing is hashed).
+fn argon2_with(m: u32, t: u32, p: u32) -> String {
+    format!(
+        "$argon2id$v=19$m={m},t={t},p={p}$c29tZXNhbHRzb21lc2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+    )
+}
+
+/// Finding 9 (security review): stored-hash ceilings were fixed (Argon2 up to 1 GiB and 64
+/// passes, bcrypt 20, PBKDF2 10 million), so one planted hash could hold a hashing slot for
+/// minutes. The budget is now 4x the configured cost (counted from the library defaults when
+/// the configuration is cheaper), for Argon2 memory and work `m * t` together.
+#[test]
+fn finding_9_stored_hash_costs_are_bounded_relative_to_the_configuration() -> TestResult {
+    let defaults = PasswordHasher::from_config(&AuthConfig::default())?;
+    let cheap = cheap()?;
+    for hasher in [&defaults, &cheap] {
+        // Within: the defaults, Django's argon2 parameters, 4x the work.
+        assert!(hasher.accepts_stored(&argon2_with(65_536, 3, 4)));
+        assert!(hasher.accepts_stored(&argon2_with(102_400, 2, 8)));
+        assert!(hasher.accepts_stored(&argon2_with(262_144, 3, 4)));
+        assert!(hasher.accepts_stored(&argon2_with(65_536, 12, 4)));
+        // Over: memory over 4x, work over 4x with memory within, the old 1 GiB / 64 ceiling.
+        assert!(!hasher.accepts_stored(&argon2_with(262_145, 1, 4)));
+        assert!(!hasher.accepts_stored(&argon2_with(131_072, 7, 4)));
+        assert!(!hasher.accepts_stored(&argon2_with(1_048_576, 64, 4)));
+        // bcrypt: the reference cost 12 plus 2; PBKDF2: 4 x 600 000.
+        let bcrypt = |cost: u32| {
+            format!("$2b${cost:02}$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234")
+        };
+        assert!(hasher.accepts_stored(&bcrypt(14)));
+        assert!(!hasher.accepts_stored(&bcrypt(15)));
+        assert!(!hasher.accepts_stored(&bcrypt(3)));
+        let pbkdf2 =
+            |n: u32| format!("pbkdf2_sha256${n}$salt$c2hhMjU2c2hhMjU2c2hhMjU2c2hhMjU2c2hhMjU2c2g=");
+        assert!(hasher.accepts_stored(&pbkdf2(2_400_000)));
+        assert!(!hasher.accepts_stored(&pbkdf2(2_400_001)));
+        assert!(!hasher.accepts_stored("!unusable"));
+        assert!(!hasher.accepts_stored("$argon2id$v=19$m=65536,t=3,p=4$broken"));
+    }
+    // A configuration dearer than the defaults raises the budget with it.
+    let dear = PasswordHasher::from_config(&cheap_with(|c| {
+        c.argon2_memory_cost = 262_144;
+        c.argon2_time_cost = 4;
+    }))?;
+    assert!(dear.accepts_stored(&argon2_with(1_048_576, 4, 4)));
+    assert!(!dear.accepts_stored(&argon2_with(1_048_576, 5, 4)));
+    Ok(())
+}
+
+/// Finding 9: an over-budget or malformed stored hash answered at once (no work), faster than
+/// a wrong password; it now costs one dummy verification, counted by the hasher.
+#[tokio::test]
+async fn finding_9_refused_stored_hashes_still_cost_a_dummy_verification() -> TestResult {
+    let hasher = AsyncHasher::new(&cheap_config())?;
+    for (i, stored) in [
+        argon2_with(1_048_576, 64, 4),
+        "$argon2id$v=19$m=64,t=1,p=1$broken".to_owned(),
+        "!unusable".to_owned(),
+        "not a hash".to_owned(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let v = hasher
+            .verify(SecretString::from("pw"), stored.clone())
+            .await?;
+        assert!(!v.valid, "{stored}");
+        let n = u64::try_from(i)? + 1;
+        assert_eq!(
+            hasher.dummy_verifications(),
+            n,
+            "{stored}: no dummy verification"
+        );
+        assert_eq!(hasher.verifications(), n, "{stored}");
+    }
+    // A real hash: a real verification, no dummy.
+    let stored = hasher.hash(SecretString::from("pw")).await?;
+    assert!(hasher.verify(SecretString::from("pw"), stored).await?.valid);
+    assert_eq!(hasher.dummy_verifications(), 4);
+    assert_eq!(hasher.verifications(), 5);
+    Ok(())
+}

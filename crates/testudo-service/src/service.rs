@@ -69,11 +69,16 @@ pub struct AuthService<S: UserStore> {
     validators: Arc<Validators>,
     events: EventEmitter,
     clock: Arc<dyn Clock>,
+    refresh_claims: Option<RefreshClaims<S::User>>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
     /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
     #[cfg(feature = "db")]
     joined: Option<Arc<dyn JoinedAuthenticate<S::User>>>,
+    /// The database backend, when the builder made it (for
+    /// [`AuthService::listen_for_revocations`]).
+    #[cfg(feature = "db")]
+    made_backend: Option<Arc<DatabaseTokenBackend>>,
 }
 
 impl<S: UserStore> Clone for AuthService<S> {
@@ -86,10 +91,13 @@ impl<S: UserStore> Clone for AuthService<S> {
             validators: Arc::clone(&self.validators),
             events: self.events.clone(),
             clock: Arc::clone(&self.clock),
+            refresh_claims: self.refresh_claims.clone(),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
             #[cfg(feature = "db")]
             joined: self.joined.clone(),
+            #[cfg(feature = "db")]
+            made_backend: self.made_backend.clone(),
         }
     }
 }
@@ -116,6 +124,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     validators: Option<Validators>,
     events: Option<EventEmitter>,
     clock: Option<Arc<dyn Clock>>,
+    refresh_claims: Option<RefreshClaims<S::User>>,
     #[cfg(feature = "db")]
     db: Option<Database>,
     #[cfg(feature = "db")]
@@ -168,6 +177,21 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     /// same clock with [`crate::DbUserStore::with_clock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Recomputes a session's extra claims on every [`AuthService::refresh`] instead of
+    /// carrying the login's forever: `hook` gets the (active) user and the claims the presented
+    /// refresh token carries (with the database backend the login's; a JWT refresh token
+    /// carries none but testudo's reserved ones), and returns the claims of the next pair. The
+    /// reserved [`CREDENTIAL_VERSION_CLAIM`] is set by the service whatever `hook` returns.
+    ///
+    /// The refresh then reads the token and the user before rotating (one lookup more).
+    pub fn refresh_claims(
+        mut self,
+        hook: impl Fn(&S::User, &Claims) -> Claims + Send + Sync + 'static,
+    ) -> Self {
+        self.refresh_claims = Some(Arc::new(hook));
         self
     }
 
@@ -236,9 +260,16 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             (Chosen::Database(backend), Some(make)) => make(&self.store, backend),
             _ => None,
         };
+        #[cfg(feature = "db")]
+        let made_backend = match &chosen {
+            Chosen::Database(backend) => Some(Arc::clone(backend)),
+            _ => None,
+        };
         Ok(AuthService {
             #[cfg(feature = "db")]
             joined,
+            #[cfg(feature = "db")]
+            made_backend,
             #[cfg(feature = "db")]
             email_tokens: self.db.map(|db| {
                 EmailTokenStore::new(db, Arc::clone(&config)).with_clock(Arc::clone(&clock))
@@ -252,6 +283,7 @@ impl<S: UserStore> AuthServiceBuilder<S> {
                 .events
                 .unwrap_or_else(|| testudo_events::emitter().clone()),
             clock,
+            refresh_claims: self.refresh_claims,
         })
     }
 }
@@ -417,6 +449,7 @@ impl<S: UserStore> AuthService<S> {
             validators: None,
             events: None,
             clock: None,
+            refresh_claims: None,
             #[cfg(feature = "db")]
             db: None,
             #[cfg(feature = "db")]
@@ -578,11 +611,7 @@ impl<S: UserStore> AuthService<S> {
     ) -> Result<AuthResult<S::User>> {
         let id = user.id();
         let version = user.credential_version();
-        if version == 0 {
-            extra.remove(CREDENTIAL_VERSION_CLAIM);
-        } else {
-            extra.insert(CREDENTIAL_VERSION_CLAIM.to_owned(), version.into());
-        }
+        bind_version(&mut extra, version);
         let tokens = self.backend.create_tokens(&id, extra).await?;
         self.store.record_login(&id, self.clock.now()).await?;
         let current = self.store.find_by_id(&id).await?;
@@ -639,10 +668,13 @@ impl<S: UserStore> AuthService<S> {
     /// Exchanges a refresh token for a new pair, atomically (of concurrent refreshes with one
     /// token exactly one succeeds; with reuse detection on, presenting an already rotated token
     /// revokes the user's tokens). The database backend carries the login's extra claims over;
-    /// a JWT backend cannot (its refresh tokens carry none).
+    /// a JWT backend cannot (its refresh tokens carry none); with
+    /// [`AuthServiceBuilder::refresh_claims`] the hook recomputes them instead.
     ///
-    /// Unlike tortoise-auth, the user must still exist and be active: otherwise the new pair and
-    /// every token of the user are revoked and the refresh fails, so the chain ends.
+    /// Unlike tortoise-auth, the user must still exist and be active, and the token must carry
+    /// the user's current credential version: otherwise the refresh fails (a deleted or
+    /// inactive user's tokens are all revoked, so the chain ends). No pair outlives
+    /// `session_max_lifetime` from its login.
     ///
     /// # Errors
     ///
@@ -650,7 +682,34 @@ impl<S: UserStore> AuthService<S> {
     /// [`AuthenticationError::UserInactive`]; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.refresh", skip_all, fields(user_id = Empty))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        let (payload, pair) = self.backend.rotate(refresh_token).await?;
+        let (payload, pair) = match &self.refresh_claims {
+            None => self.backend.rotate(refresh_token).await?,
+            Some(hook) => {
+                let presented = self
+                    .backend
+                    .verify_token(refresh_token, TokenType::Refresh)
+                    .await?;
+                let user = match self.token_user(&presented).await {
+                    Ok(user) => user,
+                    Err(e) => {
+                        if matches!(e, Error::Authentication(_)) {
+                            let n = self.backend.revoke_all_for_user(&presented.sub).await?;
+                            tracing::info!(
+                                revoked = n,
+                                "refresh refused: user deleted or inactive"
+                            );
+                        }
+                        return Err(e);
+                    }
+                };
+                let mut extra = hook(&user, presented.extra.as_ref().unwrap_or(&Claims::new()));
+                // The session stays bound to the version it was issued under.
+                bind_version(&mut extra, presented.credential_version());
+                self.backend
+                    .rotate_with_claims(refresh_token, extra)
+                    .await?
+            }
+        };
         tracing::Span::current().record("user_id", payload.sub.as_str());
         match self.token_user(&payload).await {
             Ok(_) => Ok(pair),
@@ -788,8 +847,9 @@ impl<S: UserStore> AuthService<S> {
         Ok(verification.valid)
     }
 
-    /// Saves an unusable password for the user (no password login any more; other sessions and
-    /// passwordless login are unaffected) and returns the updated user.
+    /// Saves an unusable password for the user and returns the updated user: no password login
+    /// any more, and, as with any credential change, the user's sessions end (their tokens
+    /// carry the old credential version); passwordless login still works.
     ///
     /// # Errors
     ///
@@ -810,6 +870,27 @@ impl<S: UserStore> AuthService<S> {
     #[must_use]
     pub fn has_usable_password(&self, user: &S::User) -> bool {
         testudo_hashers::is_usable(user.password_hash())
+    }
+
+    /// Makes the verification cache of the database backend this service built
+    /// ([`AuthServiceBuilder::verification_cache`]) exact across nodes on PostgreSQL: the
+    /// backend listens for the revocations every node announces and drops those entries, as
+    /// [`DatabaseTokenBackend::listen_for_revocations`] describes (its guarantees and its
+    /// remaining window). Call it once after building; does nothing without the cache, or
+    /// when the backend was given with [`AuthServiceBuilder::backend`] (call it on that
+    /// backend).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] when the first `LISTEN` fails, [`Error::Configuration`] when the
+    /// database is not PostgreSQL.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub async fn listen_for_revocations(&self) -> Result<()> {
+        if let Some(backend) = &self.made_backend {
+            backend.listen_for_revocations().await?;
+        }
+        Ok(())
     }
 
     /// Deletes the user's pending email tokens (login links), when there is an email-token
@@ -939,6 +1020,18 @@ impl<S: UserStore> AuthService<S> {
             .ok_or_else(|| AuthenticationError::UserNotFound.into())
     }
 }
+
+/// Sets the reserved [`CREDENTIAL_VERSION_CLAIM`] of `extra` to `version` (absent for 0).
+fn bind_version(extra: &mut Claims, version: u64) {
+    if version == 0 {
+        extra.remove(CREDENTIAL_VERSION_CLAIM);
+    } else {
+        extra.insert(CREDENTIAL_VERSION_CLAIM.to_owned(), version.into());
+    }
+}
+
+/// A refresh-claims hook ([`AuthServiceBuilder::refresh_claims`]).
+type RefreshClaims<U> = Arc<dyn Fn(&U, &Claims) -> Claims + Send + Sync>;
 
 /// Refuses a token issued under another credential version than the user's current one.
 pub(crate) fn check_version<U: AuthUser>(payload: &TokenPayload, user: &U) -> Result<()> {

@@ -591,3 +591,101 @@ async fn finding_6_a_session_never_outlives_session_max_lifetime(b: Backend) -> 
     Ok(())
 }
 per_database!(finding_6_a_session_never_outlives_session_max_lifetime);
+
+/// Finding 9: a verification cache the service built could not listen for revocations (only a
+/// hand-built backend could), so another node's `logout_all` stayed invisible here for the
+/// cache's ttl. With `AuthService::listen_for_revocations`, node A refuses the token soon after
+/// node B revokes it, with an hour-long ttl.
+async fn finding_9_the_service_built_cache_listens_for_revocations(b: Backend) -> TestResult {
+    let db = testudo_test_support::db::TestDb::new(b).await?;
+    let node = |cache: bool| -> TestResult<AuthService<DbUserStore>> {
+        let config = common::config(|_| {});
+        let store = DbUserStore::new(db.db().clone());
+        let mut builder = AuthService::builder(config, store).database(db.db().clone());
+        if cache {
+            builder = builder.verification_cache(
+                testudo_tokens_db::CacheOptions::default().ttl(Duration::from_secs(3600)),
+            );
+        }
+        Ok(builder.build()?)
+    };
+    let a = node(true)?;
+    a.listen_for_revocations().await?;
+    let b = node(false)?;
+    let user = b.create_user("gus@example.com", PASSWORD).await?;
+    let login = b.login("gus@example.com", PASSWORD, Claims::new()).await?;
+    a.authenticate(login.tokens.access_token()).await?;
+    b.logout_all(&user.id.to_string()).await?;
+    let mut refused = false;
+    for _ in 0..200 {
+        if a.authenticate(login.tokens.access_token()).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "node A still accepts a token node B revoked");
+    db.cleanup().await
+}
+per_database!(
+    finding_9_the_service_built_cache_listens_for_revocations,
+    postgres_only
+);
+
+/// Finding 6, the claims: extra claims given at login rode along forever. With
+/// `refresh_claims`, each refresh recomputes them from the user (here a "refreshes" counter
+/// and the user's current address), with the database backend and with JWTs.
+async fn finding_6_refresh_recomputes_the_claims_with_the_hook(b: Backend) -> TestResult {
+    let db = testudo_test_support::db::TestDb::new(b).await?;
+    for jwt in [false, true] {
+        let config = common::config(|_| {});
+        let store = DbUserStore::new(db.db().clone());
+        let mut builder = AuthService::builder(Arc::clone(&config), store)
+            .database(db.db().clone())
+            .refresh_claims(|user: &testudo_service::User, previous: &Claims| {
+                let n = previous
+                    .get("refreshes")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                let mut next = Claims::new();
+                next.insert("refreshes".into(), (n + 1).into());
+                next.insert("email".into(), user.email.clone().into());
+                next
+            });
+        if jwt {
+            let backend =
+                testudo_tokens_jwt::JwtBackend::new(config)?.with_revocation_list(db.db().clone());
+            builder = builder.backend(Arc::new(backend));
+        }
+        let auth = builder.build()?;
+        let email = format!("hal{jwt}@example.com");
+        auth.create_user(&email, PASSWORD).await?;
+        let mut login_claims = Claims::new();
+        login_claims.insert("role".into(), "admin".into());
+        let mut pair = auth.login(&email, PASSWORD, login_claims).await?.tokens;
+        for _ in 0..2 {
+            pair = auth.refresh(pair.refresh_token()).await?;
+        }
+        let access = auth
+            .backend()
+            .verify_token(pair.access_token(), testudo_core::TokenType::Access)
+            .await?;
+        let extra = access.extra.unwrap_or_default();
+        assert!(
+            !extra.contains_key("role"),
+            "jwt {jwt}: the login's claim rode along: {extra:?}"
+        );
+        assert_eq!(extra.get("email"), Some(&email.clone().into()), "jwt {jwt}");
+        // The database backend hands the hook the previous pair's claims; a JWT refresh token
+        // carries none, so its counter restarts each time.
+        let expected: u64 = if jwt { 1 } else { 2 };
+        assert_eq!(
+            extra.get("refreshes"),
+            Some(&expected.into()),
+            "jwt {jwt}: {extra:?}"
+        );
+        auth.authenticate(pair.access_token()).await?;
+    }
+    db.cleanup().await
+}
+per_database!(finding_6_refresh_recomputes_the_claims_with_the_hook);

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+pub use testudo_core::FixedClock;
 use testudo_core::pause;
-use testudo_core::{Claims, FixedClock, TokenBackend, TokenError, TokenPair, TokenType};
+use testudo_core::{Claims, TokenBackend, TokenError, TokenPair, TokenType};
 
 use crate::TestResult;
 
@@ -186,4 +187,78 @@ pub async fn refresh_chains_vs_logout_all(
         }
     }
     Ok(())
+}
+
+/// The three scenarios above as test cases of the calling crate, each on every database:
+/// `adversary_suite!(PAUSE_POINT, make_backend);` where `make_backend(&TestDb,
+/// Option<Arc<FixedClock>>) -> TestResult<Arc<dyn TokenBackend>>` builds the backend under
+/// attack (with the clock when one is given) and `PAUSE_POINT` names its rotation's pause
+/// point (between writing the next pair and committing).
+///
+/// It defines `finding_1_logout_all_revokes_the_pair_of_a_rotation_in_flight`,
+/// `finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight` and
+/// `finding_1_refresh_chains_vs_logout_all_x20` (20 rounds), with `per_database!` (SQLite in a
+/// file, multi-thread runtime).
+#[macro_export]
+macro_rules! adversary_suite {
+    ($pause:expr, $backend:path) => {
+        /// `logout_all` while a rotation has written its new pair but not committed: the new
+        /// pair is revoked too.
+        async fn finding_1_logout_all_revokes_the_pair_of_a_rotation_in_flight(
+            b: $crate::db::Backend,
+        ) -> $crate::TestResult {
+            let db = $crate::db::TestDb::new(b).await?;
+            let backend = $backend(&db, None)?;
+            $crate::adversary::logout_all_during_a_rotation(backend, $pause, "7").await?;
+            db.cleanup().await
+        }
+        $crate::per_database!(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            finding_1_logout_all_revokes_the_pair_of_a_rotation_in_flight,
+            sqlite_file
+        );
+
+        /// A replayed rotated token while the thief rotates the newest one: the family
+        /// revocation of reuse detection includes the thief's new pair.
+        async fn finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight(
+            b: $crate::db::Backend,
+        ) -> $crate::TestResult {
+            let db = $crate::db::TestDb::new(b).await?;
+            let clock =
+                ::std::sync::Arc::new($crate::adversary::FixedClock::from_unix(1_800_000_000)?);
+            let backend = $backend(&db, Some(::std::sync::Arc::clone(&clock)))?;
+            $crate::adversary::replay_during_the_thiefs_rotation(backend, &clock, $pause, "7")
+                .await?;
+            db.cleanup().await
+        }
+        $crate::per_database!(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight,
+            sqlite_file
+        );
+
+        /// Five refresh chains against `logout_all`, 20 rounds: nothing survives, no chain sees
+        /// an error other than Revoked.
+        async fn finding_1_refresh_chains_vs_logout_all_x20(
+            b: $crate::db::Backend,
+        ) -> $crate::TestResult {
+            let db = $crate::db::TestDb::new(b).await?;
+            let backend = $backend(&db, None)?;
+            for round in 0..20 {
+                let user = format!("u{round}");
+                $crate::adversary::refresh_chains_vs_logout_all(
+                    ::std::sync::Arc::clone(&backend),
+                    &user,
+                )
+                .await
+                .map_err(|e| format!("round {round}: {e}"))?;
+            }
+            db.cleanup().await
+        }
+        $crate::per_database!(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            finding_1_refresh_chains_vs_logout_all_x20,
+            sqlite_file
+        );
+    };
 }

@@ -246,6 +246,16 @@ impl TokenBackend for DatabaseTokenBackend {
         Ok(self.rotate_refresh(refresh_token).await?)
     }
 
+    async fn rotate_with_claims(
+        &self,
+        refresh_token: &str,
+        extra: Claims,
+    ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
+        Ok(self
+            .rotate_refresh_with_claims(refresh_token, &extra)
+            .await?)
+    }
+
     async fn revoke_token(&self, token: &str) -> testudo_core::Result<()> {
         Ok(self.revoke(token).await?)
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use testudo_core::{TokenError, TokenPair, TokenPayload, TokenType, saturating_chrono};
+use testudo_core::{Claims, TokenError, TokenPair, TokenPayload, TokenType, saturating_chrono};
 use testudo_db::retrying;
 
 use super::issue::NewPair;
@@ -22,6 +22,38 @@ impl DatabaseTokenBackend {
     /// Invalid / Revoked / Expired token errors, [`Error::Storage`](crate::Error::Storage),
     /// [`Error::Random`](crate::Error::Random).
     pub async fn rotate_refresh(&self, token: &str) -> Result<(TokenPayload, TokenPair)> {
+        self.rotate_refresh_with(token, None).await
+    }
+
+    /// As [`Self::rotate_refresh`], the new pair carrying `extra` instead of the rotated
+    /// token's claims; see
+    /// [`TokenBackend::rotate_with_claims`](testudo_core::TokenBackend::rotate_with_claims).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::rotate_refresh`], plus [`Error::Claims`](crate::Error::Claims).
+    pub async fn rotate_refresh_with_claims(
+        &self,
+        token: &str,
+        extra: &Claims,
+    ) -> Result<(TokenPayload, TokenPair)> {
+        self.rotate_refresh_with(token, Some(extra)).await
+    }
+
+    /// Rotation; the new pair carries `extra` when given, else the rotated token's claims.
+    async fn rotate_refresh_with(
+        &self,
+        token: &str,
+        extra: Option<&Claims>,
+    ) -> Result<(TokenPayload, TokenPair)> {
+        // `None`: keep the rotated token's claims; `Some(json)`: these (`Some(None)`: none).
+        let extra = match extra {
+            None => None,
+            Some(e) if e.is_empty() => Some(None),
+            Some(e) => Some(Some(
+                serde_json::to_string(e).map_err(|e| crate::Error::Claims(Box::new(e)))?,
+            )),
+        };
         if !plausible(token, self.config.token_length) {
             return Err(invalid().into());
         }
@@ -31,9 +63,16 @@ impl DatabaseTokenBackend {
         };
         let access_raw = generate_token(self.config.token_length)?;
         let refresh_raw = generate_token(self.config.token_length)?;
-        let payload =
-            retrying(|| self.rotate_once(&holder.user_id, &hash, &access_raw, &refresh_raw))
-                .await?;
+        let payload = retrying(|| {
+            self.rotate_once(
+                &holder.user_id,
+                &hash,
+                &access_raw,
+                &refresh_raw,
+                extra.clone(),
+            )
+        })
+        .await?;
         Ok((payload, TokenPair::new(access_raw, refresh_raw)))
     }
 
@@ -52,6 +91,7 @@ impl DatabaseTokenBackend {
         hash: &str,
         access_raw: &str,
         refresh_raw: &str,
+        extra: Option<Option<String>>,
     ) -> Result<TokenPayload> {
         let new_refresh_jti = new_id();
         let now = self.clock.now();
@@ -115,7 +155,7 @@ impl DatabaseTokenBackend {
             NewPair {
                 user_id: &row.user_id,
                 family_id: &row.family_id,
-                extra: row.extra.clone(),
+                extra: extra.unwrap_or_else(|| row.extra.clone()),
                 now,
                 // Rows from before migration 11 start their session at this rotation.
                 session_started: row.session_started_at.unwrap_or(row.created_at),

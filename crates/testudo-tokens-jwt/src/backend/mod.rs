@@ -147,6 +147,33 @@ fn new_jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+impl JwtBackend {
+    /// Rotation with and without the list; the new pair carries `extra` when given, else the
+    /// presented token's claims.
+    async fn rotate_with(
+        &self,
+        refresh_token: &str,
+        extra: Option<&Claims>,
+    ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
+        match self.list()? {
+            Some(db) => self.rotate_recorded(db, refresh_token, extra).await,
+            None => {
+                let payload = self.decode(refresh_token, TokenType::Refresh)?;
+                let empty = Claims::new();
+                let pair = self.sign_pair(
+                    &payload.sub,
+                    extra.or(payload.extra.as_ref()).unwrap_or(&empty),
+                    &new_jti(),
+                    &new_jti(),
+                    self.clock.now().timestamp(),
+                    sign::session_start(&payload),
+                )?;
+                Ok((payload, pair))
+            }
+        }
+    }
+}
+
 /// The trait's methods; their behaviour with and without the revocation list is described in
 /// the [crate documentation](crate).
 #[async_trait]
@@ -182,21 +209,17 @@ impl TokenBackend for JwtBackend {
     /// With the list on: single-use rotation with reuse detection. Without it: the trait's
     /// default (verify, a no-op revoke, issue), so the refresh token stays usable.
     async fn rotate(&self, refresh_token: &str) -> testudo_core::Result<(TokenPayload, TokenPair)> {
-        match self.list()? {
-            Some(db) => self.rotate_recorded(db, refresh_token).await,
-            None => {
-                let payload = self.decode(refresh_token, TokenType::Refresh)?;
-                let pair = self.sign_pair(
-                    &payload.sub,
-                    payload.extra.as_ref().unwrap_or(&Claims::new()),
-                    &new_jti(),
-                    &new_jti(),
-                    self.clock.now().timestamp(),
-                    sign::session_start(&payload),
-                )?;
-                Ok((payload, pair))
-            }
-        }
+        self.rotate_with(refresh_token, None).await
+    }
+
+    /// As `rotate`, the new access token carrying `extra` (the session's start and credential
+    /// version are kept from the presented token).
+    async fn rotate_with_claims(
+        &self,
+        refresh_token: &str,
+        extra: Claims,
+    ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
+        self.rotate_with(refresh_token, Some(&extra)).await
     }
 
     /// With the list on, blacklists the token's `jti`, even when the token has expired

@@ -10,18 +10,21 @@ use super::{JwtBackend, new_jti};
 use crate::revocation::{self, Issued, Scope};
 
 impl JwtBackend {
-    /// Single-use rotation with the list on; see the crate documentation.
+    /// Single-use rotation with the list on; see the crate documentation. The new pair
+    /// carries `extra` when given, else the presented token's claims.
     pub(super) async fn rotate_recorded(
         &self,
         db: &Database,
         refresh_token: &str,
+        extra: Option<&Claims>,
     ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
         let payload = self.decode(refresh_token, TokenType::Refresh)?;
         let now = self.clock.now();
         let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let empty = Claims::new();
         let pair = self.sign_pair(
             &payload.sub,
-            payload.extra.as_ref().unwrap_or(&Claims::new()),
+            extra.or(payload.extra.as_ref()).unwrap_or(&empty),
             &access_jti,
             &refresh_jti,
             now.timestamp(),
