@@ -20,7 +20,7 @@ use crate::TestResult;
 /// How long the competing operation is given to reach the database while the first one waits
 /// at its pause point (it then blocks on the user's lock, or, without that lock, runs to its
 /// end: either way the outcome is decided by the time the pause is released).
-const COMPETITOR_HEAD_START: Duration = Duration::from_millis(300);
+const COMPETITOR_HEAD_START: Duration = Duration::from_millis(150);
 
 /// Whether `r` is the [`TokenError::Revoked`] refusal.
 fn is_revoked<T>(r: &testudo_core::Result<T>) -> bool {
@@ -196,9 +196,9 @@ pub async fn refresh_chains_vs_logout_all(
 /// point (between writing the next pair and committing).
 ///
 /// It defines `finding_1_logout_all_revokes_the_pair_of_a_rotation_in_flight`,
-/// `finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight` and
-/// `finding_1_refresh_chains_vs_logout_all_x20` (20 rounds), with `per_database!` (SQLite in a
-/// file, multi-thread runtime).
+/// `finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight_x20` and
+/// `finding_1_refresh_chains_vs_logout_all_x20` (the last two 20 rounds), with
+/// `per_database!` (SQLite in a file, multi-thread runtime).
 #[macro_export]
 macro_rules! adversary_suite {
     ($pause:expr, $backend:path) => {
@@ -218,22 +218,31 @@ macro_rules! adversary_suite {
             sqlite_file
         );
 
-        /// A replayed rotated token while the thief rotates the newest one: the family
-        /// revocation of reuse detection includes the thief's new pair.
-        async fn finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight(
+        /// A replayed rotated token while the thief rotates the newest one, 20 rounds: the
+        /// family revocation of reuse detection includes the thief's new pair.
+        async fn finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight_x20(
             b: $crate::db::Backend,
         ) -> $crate::TestResult {
             let db = $crate::db::TestDb::new(b).await?;
             let clock =
                 ::std::sync::Arc::new($crate::adversary::FixedClock::from_unix(1_800_000_000)?);
             let backend = $backend(&db, Some(::std::sync::Arc::clone(&clock)))?;
-            $crate::adversary::replay_during_the_thiefs_rotation(backend, &clock, $pause, "7")
-                .await?;
+            for round in 0..20 {
+                let user = format!("u{round}");
+                $crate::adversary::replay_during_the_thiefs_rotation(
+                    ::std::sync::Arc::clone(&backend),
+                    &clock,
+                    $pause,
+                    &user,
+                )
+                .await
+                .map_err(|e| format!("round {round}: {e}"))?;
+            }
             db.cleanup().await
         }
         $crate::per_database!(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight,
+            finding_1_reuse_detection_revokes_the_thiefs_pair_in_flight_x20,
             sqlite_file
         );
 
