@@ -6,7 +6,6 @@ use std::sync::Arc;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use testudo_core::{AuthenticationError, Result, UserStore};
 use testudo_db::Dialect;
-use testudo_tokens_db::entity::access_token;
 use testudo_tokens_db::{DatabaseTokenBackend, StoredAccessToken};
 
 use crate::entity::user;
@@ -96,8 +95,16 @@ impl Joined {
                 let Some(row) = db.query_one_raw(stmt).await? else {
                     return Ok(None);
                 };
-                let token =
-                    StoredAccessToken::from(access_token::Model::from_query_result(&row, "a_")?);
+                let token = StoredAccessToken {
+                    token_hash: row.try_get("", "a_token_hash")?,
+                    jti: row.try_get("", "a_jti")?,
+                    user_id: row.try_get("", "a_user_id")?,
+                    family_id: row.try_get("", "a_family_id")?,
+                    extra: row.try_get("", "a_extra")?,
+                    created_at: row.try_get("", "a_created_at")?,
+                    expires_at: row.try_get("", "a_expires_at")?,
+                    is_revoked: row.try_get("", "a_is_revoked")?,
+                };
                 let joined = match row.try_get::<Option<i64>>("", "u_id")? {
                     Some(_) => Some(user::Model::from_query_result(&row, "u_")?),
                     None => None,

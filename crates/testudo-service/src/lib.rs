@@ -4,9 +4,18 @@
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
-#[cfg(feature = "db")]
-#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+/// The sea-orm entity of `testudo_users`: private (sea-orm types stay out of the public API),
+/// public only with the unpublished `test-hooks` feature, for testudo's own tests; may change
+/// without notice.
+#[cfg(all(feature = "db", feature = "test-hooks"))]
+#[doc(hidden)]
 pub mod entity;
+#[cfg(all(feature = "db", not(feature = "test-hooks")))]
+#[allow(
+    unreachable_pub,
+    reason = "its items are public with the test-hooks feature"
+)]
+pub(crate) mod entity;
 mod error;
 #[cfg(feature = "db")]
 mod joined;

@@ -3,11 +3,18 @@
 mod backend;
 mod cache;
 pub mod email;
-/// The sea-orm entities of this crate's tables. Not part of the public API (sea-orm types stay
-/// out of it): testudo's own tests, benches and the service's one-query `authenticate` read the
-/// rows through them; may change without notice.
+/// The sea-orm entities of this crate's tables: private (sea-orm types stay out of the public
+/// API), public only with the unpublished `test-hooks` feature, for testudo's own tests and
+/// benches; may change without notice.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod entity;
+#[cfg(not(feature = "test-hooks"))]
+#[allow(
+    unreachable_pub,
+    reason = "its items are public with the test-hooks feature"
+)]
+pub(crate) mod entity;
 mod error;
 #[cfg(feature = "postgres")]
 mod listen;

@@ -44,6 +44,8 @@ pub struct StoredAccessToken {
     pub is_revoked: bool,
 }
 
+/// From the entity's row (feature `test-hooks`: the entity is not public otherwise).
+#[cfg(feature = "test-hooks")]
 impl From<access::Model> for StoredAccessToken {
     fn from(m: access::Model) -> Self {
         Self {
