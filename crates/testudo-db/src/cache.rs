@@ -135,7 +135,7 @@ impl<K: Hash + Eq + Clone, V: Clone> EpochCache<K, V> {
     pub fn new(options: &CacheOptions) -> Self {
         let cap = usize::try_from(options.capacity).unwrap_or(usize::MAX);
         Self {
-            ttl: chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::MAX),
+            ttl: testudo_core::saturating_chrono(options.ttl),
             per_shard: cap.div_ceil(SHARDS),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),
