@@ -36,18 +36,23 @@ impl JwtBackend {
         db: &Database,
         token: &str,
     ) -> testudo_core::Result<()> {
-        let Some((jti, exp)) = self.decode_for_revoke(token) else {
-            return Ok(());
-        };
-        revocation::blacklist_one(
-            db.as_sea_orm(),
-            &jti,
-            self.clock.now(),
-            exp.map(saturating_from_unix),
-        )
-        .await
-        .map_err(testudo_db::Error::from)?;
+        self.blacklist_token(db, token).await?;
         Ok(())
+    }
+
+    /// Blacklists the `jti` of `token` (expired or not) and returns it; `None` for a token that
+    /// does not verify otherwise.
+    async fn blacklist_token(
+        &self,
+        db: &Database,
+        token: &str,
+    ) -> testudo_db::Result<Option<String>> {
+        let Some((jti, exp)) = self.decode_for_revoke(token) else {
+            return Ok(None);
+        };
+        let expires_at = exp.map(saturating_from_unix);
+        revocation::blacklist_one(db.as_sea_orm(), &jti, self.clock.now(), expires_at).await?;
+        Ok(Some(jti))
     }
 
     /// [`TokenBackend::revoke_all_for_user`](testudo_core::TokenBackend::revoke_all_for_user)
@@ -70,20 +75,16 @@ impl JwtBackend {
         db: &Database,
         token: &str,
     ) -> testudo_core::Result<()> {
-        let Some((jti, exp)) = self.decode_for_revoke(token) else {
+        let Some(jti) = self.blacklist_token(db, token).await? else {
             return Ok(());
         };
-        let now = self.clock.now();
-        revocation::blacklist_one(db.as_sea_orm(), &jti, now, exp.map(saturating_from_unix))
-            .await
-            .map_err(testudo_db::Error::from)?;
         let row = revocation::outstanding_row(db.as_sea_orm(), &jti)
             .await
             .map_err(testudo_db::Error::from)?;
         if let Some(row) = row
             && let Some(family) = &row.family_id
         {
-            blacklist(db, &row.user_id, Scope::Family(family), now).await?;
+            blacklist(db, &row.user_id, Scope::Family(family), self.clock.now()).await?;
         }
         Ok(())
     }
