@@ -51,7 +51,15 @@ impl JwtBackend {
             return Ok(None);
         };
         let expires_at = exp.map(saturating_from_unix);
-        revocation::blacklist_one(db.as_sea_orm(), &jti, self.clock.now(), expires_at).await?;
+        // One statement, but InnoDB can still pick it as a deadlock victim against a
+        // concurrent rotation inserting the same jti: retried like every revocation.
+        retrying(|| async {
+            Ok::<_, testudo_db::Error>(
+                revocation::blacklist_one(db.as_sea_orm(), &jti, self.clock.now(), expires_at)
+                    .await?,
+            )
+        })
+        .await?;
         Ok(Some(jti))
     }
 
