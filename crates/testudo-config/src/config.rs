@@ -136,8 +136,7 @@ impl FromStr for TokenBackendKind {
 /// with [`AuthConfig::from_toml_file`] / [`AuthConfig::from_env`].
 ///
 /// tortoise-auth's `user_model` has no field here: the user model is the `UserStore` given to
-/// `AuthService`. Its rate-limit, password-reset, onboarding and S2S settings belong to parts
-/// testudo does not port.
+/// `AuthService`.
 ///
 /// `Debug` never shows a secret.
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +235,15 @@ pub struct AuthConfig {
     /// *testudo*: lifetime of passwordless email tokens. Default 900 s (15 minutes).
     #[serde(deserialize_with = "secret::seconds")]
     pub email_token_lifetime: Duration,
+    /// How long a password-reset token stays valid. Default 3600 s. A token also dies as soon
+    /// as the account's password, credential version, last login or address changes.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub password_reset_token_lifetime: Duration,
+    /// How many wrong tries an emailed verification code survives. Default 5.
+    pub onboarding_max_verification_attempts: u32,
+    /// How long an emailed verification code stays valid. Default 600 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub onboarding_verification_code_ttl: Duration,
     /// *testudo*: the backend `AuthService` builds when given none. Default database.
     pub token_backend: TokenBackendKind,
 }
@@ -276,6 +284,9 @@ impl Default for AuthConfig {
             require_verified_email: false,
             reset_account_on_first_verification: true,
             email_token_lifetime: Duration::from_secs(900),
+            password_reset_token_lifetime: Duration::from_secs(3600),
+            onboarding_max_verification_attempts: 5,
+            onboarding_verification_code_ttl: Duration::from_secs(600),
             token_backend: TokenBackendKind::Database,
         }
     }
@@ -326,6 +337,20 @@ impl AuthConfig {
         positive(Setting::RefreshTokenLifetime, self.refresh_token_lifetime)?;
         positive(Setting::SigningTokenLifetime, self.signing_token_lifetime)?;
         positive(Setting::EmailTokenLifetime, self.email_token_lifetime)?;
+        positive(
+            Setting::PasswordResetTokenLifetime,
+            self.password_reset_token_lifetime,
+        )?;
+        positive(
+            Setting::OnboardingVerificationCodeTtl,
+            self.onboarding_verification_code_ttl,
+        )?;
+        if self.onboarding_max_verification_attempts == 0 {
+            return Err(Error::invalid(
+                Setting::OnboardingMaxVerificationAttempts,
+                AT_LEAST_ONE,
+            ));
+        }
         if self.refresh_token_lifetime < self.access_token_lifetime {
             return Err(Error::invalid(
                 Setting::RefreshTokenLifetime,
@@ -529,6 +554,12 @@ impl AuthConfigBuilder {
         revoke_tokens_on_password_change: bool,
         /// Sets [`AuthConfig::email_token_lifetime`].
         email_token_lifetime: Duration,
+        /// Sets [`AuthConfig::password_reset_token_lifetime`].
+        password_reset_token_lifetime: Duration,
+        /// Sets [`AuthConfig::onboarding_max_verification_attempts`].
+        onboarding_max_verification_attempts: u32,
+        /// Sets [`AuthConfig::onboarding_verification_code_ttl`].
+        onboarding_verification_code_ttl: Duration,
         /// Sets [`AuthConfig::token_backend`].
         token_backend: TokenBackendKind,
     }

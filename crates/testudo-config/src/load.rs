@@ -160,6 +160,15 @@ impl AuthConfig {
                 self.revoke_tokens_on_password_change = v.boolean()?;
             }
             Setting::EmailTokenLifetime => self.email_token_lifetime = v.seconds()?,
+            Setting::PasswordResetTokenLifetime => {
+                self.password_reset_token_lifetime = v.seconds()?;
+            }
+            Setting::OnboardingMaxVerificationAttempts => {
+                self.onboarding_max_verification_attempts = v.parse()?;
+            }
+            Setting::OnboardingVerificationCodeTtl => {
+                self.onboarding_verification_code_ttl = v.seconds()?;
+            }
             Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
         }
         Ok(())

@@ -76,6 +76,9 @@ settings! {
     RequireVerifiedEmail => "require_verified_email", "REQUIRE_VERIFIED_EMAIL";
     ResetAccountOnFirstVerification => "reset_account_on_first_verification", "RESET_ACCOUNT_ON_FIRST_VERIFICATION";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
+    PasswordResetTokenLifetime => "password_reset_token_lifetime", "PASSWORD_RESET_TOKEN_LIFETIME";
+    OnboardingMaxVerificationAttempts => "onboarding_max_verification_attempts", "ONBOARDING_MAX_VERIFICATION_ATTEMPTS";
+    OnboardingVerificationCodeTtl => "onboarding_verification_code_ttl", "ONBOARDING_VERIFICATION_CODE_TTL";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
 }
 

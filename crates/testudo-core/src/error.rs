@@ -1,6 +1,7 @@
 //! The error hierarchy shared by every testudo crate.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::TokenType;
 
@@ -69,6 +70,16 @@ pub enum Error {
     /// `hash_queue_timeout`. Nothing was done; retry later (HTTP 503).
     #[error("too busy: password hashing is saturated")]
     Busy,
+    /// Too many attempts for this identifier (or client): the call was refused before any
+    /// work. `retry_after` is when the next attempt is allowed (HTTP 429 with `Retry-After`).
+    #[error("too many attempts; retry after {} s", retry_after.as_secs())]
+    RateLimited {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
+    /// An account flow (password reset, email verification or change) refused its input.
+    #[error(transparent)]
+    Account(#[from] AccountError),
 }
 
 impl Error {
@@ -124,6 +135,38 @@ pub enum AuthenticationError {
     /// A valid token names a user that has been deactivated.
     #[error("user is inactive")]
     UserInactive,
+}
+
+/// Why a password reset, an email verification or an email change was refused.
+///
+/// Only a caller holding a link or code testudo issued (checked first) can reach the
+/// variants about the account, so they reveal nothing to someone probing for accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    /// The link's account no longer exists.
+    #[error("user not found")]
+    UserNotFound,
+    /// The link's account has been deactivated.
+    #[error("user is inactive")]
+    UserInactive,
+    /// The link was genuine but the account changed since it was issued (password, credential
+    /// version, last login or address): it was used already or is superseded.
+    #[error("the link is no longer valid")]
+    LinkUsed,
+    /// The verification code was wrong; `remaining` tries are left before it dies.
+    #[error("wrong verification code")]
+    WrongCode {
+        /// Wrong tries left for this code.
+        remaining: u32,
+    },
+    /// No verification code is pending for the account: none was sent, it expired, it was
+    /// used, or it died after too many wrong tries.
+    #[error("no verification code is pending")]
+    NoPendingCode,
+    /// The account's address is verified already.
+    #[error("email address already verified")]
+    AlreadyVerified,
 }
 
 /// A token could not be accepted.

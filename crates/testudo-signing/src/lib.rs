@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+pub mod purpose;
 mod signer;
 mod timestamp;
 mod token;

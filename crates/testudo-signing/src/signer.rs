@@ -189,6 +189,33 @@ impl Signer {
         Ok(Self::from_resolved(current.clone(), fallbacks))
     }
 
+    /// A signer for one `purpose`: [`Signer::from_config`] (the configured secret, with the
+    /// fallback secrets accepted when verifying) with [`Signer::with_salt`]`(purpose)`, so what
+    /// it signs verifies for this purpose only. The purposes testudo itself uses are in
+    /// [`crate::purpose`]; an application picks its own names for its own values.
+    ///
+    /// ```
+    /// use testudo_config::AuthConfig;
+    /// use testudo_signing::Signer;
+    ///
+    /// let config = AuthConfig::builder()
+    ///     .signing_secret("a-secret-of-at-least-32-bytes-long!")
+    ///     .build()?;
+    /// let invites = Signer::for_purpose(&config, "myapp.invite")?;
+    /// let unsubscribes = Signer::for_purpose(&config, "myapp.unsubscribe")?;
+    /// let link = invites.sign("team-7");
+    /// assert_eq!(invites.unsign(&link)?, "team-7");
+    /// assert!(unsubscribes.unsign(&link).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Signer::from_config`].
+    pub fn for_purpose(config: &AuthConfig, purpose: &str) -> Result<Self> {
+        Ok(Self::from_config(config)?.with_salt(purpose))
+    }
+
     fn from_resolved(current: SecretString, fallbacks: Vec<SecretString>) -> Self {
         let mut signer = Self {
             current: key_for(&current, None),

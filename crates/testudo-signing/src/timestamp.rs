@@ -51,6 +51,16 @@ impl TimestampSigner {
         Signer::new(secret).map(Self::from)
     }
 
+    /// A timestamp signer for one `purpose` ([`Signer::for_purpose`]): the configured secret
+    /// and fallback secrets, keys separated by purpose.
+    ///
+    /// # Errors
+    ///
+    /// As [`Signer::from_config`].
+    pub fn for_purpose(config: &testudo_config::AuthConfig, purpose: &str) -> Result<Self> {
+        Signer::for_purpose(config, purpose).map(Self::from)
+    }
+
     /// Uses `clock` instead of the system clock.
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

@@ -8,7 +8,7 @@ use testudo_config::AuthConfig;
 use testudo_core::{ExposeSecret, FixedClock, SecretString};
 use testudo_signing::{
     BadSignature, Error, MaxAge, SeparatorReason, SignatureExpired, Signer, TimestampSigner,
-    check_separator, make_token, verify_token,
+    check_separator, make_token, purpose, verify_token,
 };
 use testudo_test_support::TestResult;
 
@@ -360,5 +360,52 @@ fn finding_9_short_secrets_are_refused_except_by_the_unchecked_constructor() -> 
     );
     let token = make_token("v", &short)?;
     assert_eq!(verify_token(&token, MaxAge::Unlimited, &short)?, "v");
+    Ok(())
+}
+
+#[test]
+fn each_purpose_refuses_what_another_signed_both_ways_with_fallbacks_too() -> TestResult {
+    let old = AuthConfig::builder().signing_secret(OLD).build()?;
+    let rotated = AuthConfig::builder()
+        .signing_secret(SECRET)
+        .signing_fallback_secret(OLD)
+        .build()?;
+    let plain = Signer::from_config(&rotated)?;
+    for (i, a) in purpose::ALL.iter().enumerate() {
+        let signer = Signer::for_purpose(&rotated, a)?;
+        let before_rotation = Signer::for_purpose(&old, a)?;
+        // Own purpose: current and fallback secret both verify.
+        let signed = signer.sign("42");
+        assert_eq!(signer.unsign(&signed)?, "42");
+        assert_eq!(signer.unsign(&before_rotation.sign("42"))?, "42");
+        // Not with no purpose, either way.
+        assert!(plain.unsign(&signed).is_err(), "{a} passed as unsalted");
+        assert!(
+            signer.unsign(&plain.sign("42")).is_err(),
+            "unsalted passed as {a}"
+        );
+        for b in &purpose::ALL[i + 1..] {
+            let other = Signer::for_purpose(&rotated, b)?;
+            assert!(other.unsign(&signed).is_err(), "{a} passed as {b}");
+            assert!(
+                signer.unsign(&other.sign("42")).is_err(),
+                "{b} passed as {a}"
+            );
+            assert!(
+                other.unsign(&before_rotation.sign("42")).is_err(),
+                "{a} (old secret) passed as {b}"
+            );
+        }
+    }
+    let ts = TimestampSigner::for_purpose(&rotated, purpose::PASSWORD_RESET)?;
+    let other = TimestampSigner::for_purpose(&rotated, purpose::EMAIL_VERIFICATION)?;
+    let link = ts.sign_with_timestamp("7");
+    assert_eq!(ts.unsign_with_timestamp(&link, Some(60))?, "7");
+    assert!(other.unsign_with_timestamp(&link, Some(60)).is_err());
+    // No secret configured: refused, nothing signed with an empty key.
+    assert!(matches!(
+        Signer::for_purpose(&AuthConfig::default(), purpose::PASSWORD_RESET),
+        Err(Error::MissingSecret)
+    ));
     Ok(())
 }
