@@ -167,6 +167,9 @@ pub enum AccountError {
     /// The account's address is verified already.
     #[error("email address already verified")]
     AlreadyVerified,
+    /// The new address given is not an email address (empty, no `@`, or over 254 bytes).
+    #[error("invalid email address")]
+    InvalidEmail,
 }
 
 /// A token could not be accepted.

@@ -219,4 +219,39 @@ pub trait UserStore: Send + Sync + std::fmt::Debug {
     ///
     /// [`crate::Error::Storage`] when the store cannot be written.
     async fn mark_verified(&self, id: &str) -> Result<()>;
+
+    /// Changes the user's address from `current` to `new` (normalised), which its owner has
+    /// just proven (the email-change flow), only if it is still `current` (a compare-and-swap);
+    /// the new address is marked verified in the same write. Returns whether it changed it.
+    ///
+    /// The default refuses with [`crate::Error::Configuration`]: a store that can change
+    /// addresses overrides it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::EmailTaken`] when another user has the address;
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn set_email(&self, id: &str, current: &str, new: &str) -> Result<bool> {
+        let _ = (id, current, new);
+        Err(crate::Error::configuration(
+            "this user store cannot change email addresses (implement UserStore::set_email)",
+        ))
+    }
+
+    /// Saves `new` as the user's password hash only if the stored hash is still `old` (a
+    /// compare-and-swap), changing the credential version in the same write as
+    /// [`UserStore::set_password_hash`] does; returns whether it saved it. A password-reset link
+    /// is used this way, so two uses of one link cannot both set a password.
+    ///
+    /// The default is **not** a compare-and-swap: it calls [`UserStore::set_password_hash`] and
+    /// answers `true`. Override it in a store that can make the write conditional.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Storage`] when the store cannot be written.
+    async fn replace_password_hash(&self, id: &str, old: &str, new: &str) -> Result<bool> {
+        let _ = old;
+        self.set_password_hash(id, new).await?;
+        Ok(true)
+    }
 }

@@ -75,6 +75,16 @@ impl fmt::Display for LoginFailureReason {
     }
 }
 
+/// How an address is verified: by an emailed link or an emailed short code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum VerificationMethod {
+    /// A link carrying a signed token.
+    Link,
+    /// A short numeric code the user types.
+    Code,
+}
+
 /// The kinds of built-in event, each with its reference name.
 ///
 /// Handlers can be registered by kind or by name: `EventKind::UserLogin` and `"user_login"` are
@@ -92,16 +102,37 @@ pub enum EventKind {
     PasswordChanged,
     /// `email_token_created` (testudo): an email token (verification, reset) was created.
     EmailTokenCreated,
+    /// `password_reset_requested`: a reset link was made for an active user (the handler mails it).
+    PasswordResetRequested,
+    /// `password_reset_completed`: a password was reset with a link.
+    PasswordResetCompleted,
+    /// `email_verification_requested` (testudo): a verification link or code was made (the handler mails it).
+    EmailVerificationRequested,
+    /// `email_verified` (testudo): an address was verified.
+    EmailVerified,
+    /// `email_change_requested` (testudo): a link to confirm a new address was made (the handler mails it to the new address, and tells the old one).
+    EmailChangeRequested,
+    /// `email_changed` (testudo): an account's address was changed.
+    EmailChanged,
+    /// `rate_limit_exceeded`: an attempt was refused by throttling.
+    RateLimitExceeded,
 }
 
 impl EventKind {
     /// Every built-in kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 12] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
         Self::PasswordChanged,
         Self::EmailTokenCreated,
+        Self::PasswordResetRequested,
+        Self::PasswordResetCompleted,
+        Self::EmailVerificationRequested,
+        Self::EmailVerified,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::RateLimitExceeded,
     ];
 
     /// The event name, as in tortoise-auth.
@@ -113,6 +144,13 @@ impl EventKind {
             Self::UserLogout => "user_logout",
             Self::PasswordChanged => "password_changed",
             Self::EmailTokenCreated => "email_token_created",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordResetCompleted => "password_reset_completed",
+            Self::EmailVerificationRequested => "email_verification_requested",
+            Self::EmailVerified => "email_verified",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::RateLimitExceeded => "rate_limit_exceeded",
         }
     }
 
@@ -176,6 +214,64 @@ pub enum Event {
         /// The user it belongs to, when known.
         user: Option<EventUser>,
     },
+    /// `password_reset_requested`: a reset link was made for an active user; the handler mails
+    /// it. Never emitted for an unknown or inactive address (the caller's answer is the same).
+    PasswordResetRequested {
+        /// Whose password the link resets.
+        user: EventUser,
+        /// Where to send it: the account's *stored* address.
+        email: String,
+        /// The raw link token (never shown by `Debug`).
+        token: SecretString,
+    },
+    /// `password_reset_completed`: a password was reset with a link (sessions ended).
+    PasswordResetCompleted {
+        /// Whose password was reset.
+        user: EventUser,
+    },
+    /// `email_verification_requested` (testudo): a verification link or code was made; the
+    /// handler mails it.
+    EmailVerificationRequested {
+        /// Whose address it verifies.
+        user: EventUser,
+        /// Where to send it: the account's stored address.
+        email: String,
+        /// The raw link token or code (never shown by `Debug`).
+        secret: SecretString,
+        /// Whether `secret` is a link token or a short code.
+        method: VerificationMethod,
+    },
+    /// `email_verified` (testudo): an address was verified (by link, code or login link).
+    EmailVerified {
+        /// Whose address.
+        user: EventUser,
+    },
+    /// `email_change_requested` (testudo): a link confirming a new address was made; the
+    /// handler mails it to `new_email` and should tell the old address.
+    EmailChangeRequested {
+        /// Who asked (with the current address).
+        user: EventUser,
+        /// The address to confirm, where the link goes.
+        new_email: String,
+        /// The raw link token (never shown by `Debug`).
+        token: SecretString,
+    },
+    /// `email_changed` (testudo): an account's address was changed (after confirmation).
+    EmailChanged {
+        /// The user, with the new address.
+        user: EventUser,
+        /// The address it had before.
+        old_email: String,
+    },
+    /// `rate_limit_exceeded`: an attempt was refused by throttling.
+    RateLimitExceeded {
+        /// What was throttled: `login`, `password_reset`, `login_link`, `verification_code`...
+        scope: Cow<'static, str>,
+        /// The identifier (normalised email) the attempts were counted under.
+        identifier: String,
+        /// How long until the next attempt is allowed.
+        retry_after: std::time::Duration,
+    },
     /// An application's own event.
     Custom {
         /// The event name handlers are registered under.
@@ -212,6 +308,13 @@ impl Event {
             Self::UserLogout { .. } => Some(EventKind::UserLogout),
             Self::PasswordChanged { .. } => Some(EventKind::PasswordChanged),
             Self::EmailTokenCreated { .. } => Some(EventKind::EmailTokenCreated),
+            Self::PasswordResetRequested { .. } => Some(EventKind::PasswordResetRequested),
+            Self::PasswordResetCompleted { .. } => Some(EventKind::PasswordResetCompleted),
+            Self::EmailVerificationRequested { .. } => Some(EventKind::EmailVerificationRequested),
+            Self::EmailVerified { .. } => Some(EventKind::EmailVerified),
+            Self::EmailChangeRequested { .. } => Some(EventKind::EmailChangeRequested),
+            Self::EmailChanged { .. } => Some(EventKind::EmailChanged),
+            Self::RateLimitExceeded { .. } => Some(EventKind::RateLimitExceeded),
             Self::Custom { .. } => None,
         }
     }
@@ -222,9 +325,17 @@ impl Event {
         match self {
             Self::UserLogin { user }
             | Self::UserLogout { user }
-            | Self::PasswordChanged { user } => Some(user),
+            | Self::PasswordChanged { user }
+            | Self::PasswordResetRequested { user, .. }
+            | Self::PasswordResetCompleted { user }
+            | Self::EmailVerificationRequested { user, .. }
+            | Self::EmailVerified { user }
+            | Self::EmailChangeRequested { user, .. }
+            | Self::EmailChanged { user, .. } => Some(user),
             Self::EmailTokenCreated { user, .. } => user.as_ref(),
-            Self::UserLoginFailed { .. } | Self::Custom { .. } => None,
+            Self::UserLoginFailed { .. } | Self::RateLimitExceeded { .. } | Self::Custom { .. } => {
+                None
+            }
         }
     }
 }

@@ -202,6 +202,45 @@ impl<S: UserStore> AuthService<S> {
     }
 }
 
+/// Blocking counterparts of the async methods of the same name: each runs the async method on
+/// the private runtime, with the same errors plus [`crate::Error::InsideRuntime`].
+macro_rules! blocking_methods {
+    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        $(
+            #[doc = concat!("See [`crate::AuthService::", stringify!($name), "`].")]
+            ///
+            /// # Errors
+            ///
+            #[doc = concat!(
+                "As [`crate::AuthService::", stringify!($name),
+                "`], plus [`crate::Error::InsideRuntime`]."
+            )]
+            $(#[$attr])*
+            pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                self.run(self.inner.$name($($arg),*))
+            }
+        )*
+    };
+}
+
+/// The account flows.
+impl<S: UserStore> AuthService<S> {
+    blocking_methods! {
+        fn request_reset(&self, email: &str) -> ();
+        fn confirm_reset(&self, token: &str, new_password: &str) -> S::User;
+        fn request_email_verification(&self, user: &S::User) -> ();
+        fn verify_email(&self, token: &str) -> S::User;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn request_verification_code(&self, user: &S::User) -> ();
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn verify_email_code(&self, user: &S::User, code: &str) -> S::User;
+        fn request_email_change(&self, user: &S::User, new_email: &str) -> ();
+        fn confirm_email_change(&self, token: &str) -> S::User;
+    }
+}
+
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 impl AuthService<crate::DbUserStore> {

@@ -56,3 +56,47 @@ pub mod user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `testudo_verification_codes`: the pending emailed verification code of each user
+/// (migration 14).
+pub mod code {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_verification_codes`. `Debug` leaves the digest out.
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_verification_codes")]
+    pub struct Model {
+        /// The user the code was sent to (one pending code per user).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The address it was sent to: the code verifies that address only.
+        pub email: String,
+        /// Keyed MAC of the user, the address and the code (never the code itself).
+        pub digest: String,
+        /// Wrong tries so far.
+        pub attempts: i32,
+        /// When the code stops being accepted.
+        pub expires_at: DateTimeUtc,
+        /// When it was sent.
+        pub created_at: DateTimeUtc,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Model")
+                .field("user_id", &self.user_id)
+                .field("email", &self.email)
+                .field("digest", &"[REDACTED]")
+                .field("attempts", &self.attempts)
+                .field("expires_at", &self.expires_at)
+                .field("created_at", &self.created_at)
+                .finish()
+        }
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -17,6 +17,13 @@ pub enum Error {
     /// Passwordless login needs a database (the email-token store).
     #[error("passwordless login needs a database: give one to the service builder")]
     NoEmailTokenStore,
+    /// The account flows (password reset, email verification and change) need
+    /// `signing_secret`: their links are signed with keys derived from it.
+    #[error("account flows need signing_secret: set it in the configuration")]
+    NoSigningSecret,
+    /// Verification codes need a database (the pending-codes table).
+    #[error("verification codes need a database: give one to the service builder")]
+    NoCodeStore,
     /// The blocking API was called from inside an async runtime, where blocking would stall it.
     #[error("the blocking API cannot be used from inside an async runtime")]
     InsideRuntime,

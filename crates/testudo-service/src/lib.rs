@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod account;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
+#[cfg(feature = "db")]
+mod codes;
 /// The sea-orm entity of `testudo_users`: private (sea-orm types stay out of the public API),
 /// public only with the unpublished `test-hooks` feature, for testudo's own tests; may change
 /// without notice.
@@ -17,6 +20,7 @@ pub mod entity;
 )]
 pub(crate) mod entity;
 mod error;
+mod flows;
 #[cfg(feature = "db")]
 mod joined;
 mod service;

@@ -62,14 +62,19 @@ pub enum ValidatorPolicy {
 ///
 /// Cloning is cheap; clones share everything.
 pub struct AuthService<S: UserStore> {
-    config: Arc<AuthConfig>,
-    store: Arc<S>,
-    backend: Arc<dyn TokenBackend>,
-    hasher: AsyncHasher,
-    validators: Arc<Validators>,
+    pub(crate) config: Arc<AuthConfig>,
+    pub(crate) store: Arc<S>,
+    pub(crate) backend: Arc<dyn TokenBackend>,
+    pub(crate) hasher: AsyncHasher,
+    pub(crate) validators: Arc<Validators>,
     events: EventEmitter,
     clock: Arc<dyn Clock>,
     refresh_claims: Option<RefreshClaims<S::User>>,
+    /// The signers of the account flows (`None` without a signing secret).
+    pub(crate) flows: Option<Arc<crate::account::FlowSigners>>,
+    /// The pending verification codes (with a database).
+    #[cfg(feature = "db")]
+    pub(crate) codes: Option<crate::codes::CodeStore>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
     /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
@@ -92,6 +97,9 @@ impl<S: UserStore> Clone for AuthService<S> {
             events: self.events.clone(),
             clock: Arc::clone(&self.clock),
             refresh_claims: self.refresh_claims.clone(),
+            flows: self.flows.clone(),
+            #[cfg(feature = "db")]
+            codes: self.codes.clone(),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
             #[cfg(feature = "db")]
@@ -265,7 +273,14 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             Chosen::Database(backend) => Some(Arc::clone(backend)),
             _ => None,
         };
+        let flows = crate::account::FlowSigners::new(&config, &clock)?.map(Arc::new);
         Ok(AuthService {
+            flows,
+            #[cfg(feature = "db")]
+            codes: self
+                .db
+                .as_ref()
+                .map(|db| crate::codes::CodeStore::new(db.clone(), Arc::clone(&clock))),
             #[cfg(feature = "db")]
             joined,
             #[cfg(feature = "db")]
@@ -501,7 +516,7 @@ impl<S: UserStore> AuthService<S> {
         &self.clock
     }
 
-    async fn emit(&self, event: Event) -> Result<()> {
+    pub(crate) async fn emit(&self, event: Event) -> Result<()> {
         self.events.emit(&event).await.map_err(Error::from)
     }
 
@@ -895,7 +910,7 @@ impl<S: UserStore> AuthService<S> {
 
     /// Deletes the user's pending email tokens (login links), when there is an email-token
     /// store: called wherever the user's sessions end, so no mailed link outlives them.
-    async fn clear_email_tokens(&self, user: &S::User) -> Result<()> {
+    pub(crate) async fn clear_email_tokens(&self, user: &S::User) -> Result<()> {
         #[cfg(feature = "db")]
         if let Some(tokens) = &self.email_tokens {
             let n = tokens.remove_tokens(user.email()).await?;

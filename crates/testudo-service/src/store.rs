@@ -290,4 +290,45 @@ impl UserStore for DbUserStore {
             .await
             .map(drop)
     }
+
+    async fn set_email(&self, id: &str, current: &str, new: &str) -> Result<bool> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        let res = user::Entity::update_many()
+            .col_expr(user::Column::Email, Expr::value(new.to_owned()))
+            .col_expr(user::Column::IsVerified, Expr::value(true))
+            .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::Email.eq(current))
+            .exec(self.conn())
+            .await;
+        self.invalidate(id);
+        match res {
+            Ok(r) => Ok(r.rows_affected == 1),
+            Err(e) => Err(match testudo_db::Error::from(e) {
+                e if e.is_unique_violation() => Error::EmailTaken,
+                e => e.into(),
+            }),
+        }
+    }
+
+    async fn replace_password_hash(&self, id: &str, old: &str, new: &str) -> Result<bool> {
+        let Ok(id) = id.parse::<i64>() else {
+            return Ok(false);
+        };
+        let res = user::Entity::update_many()
+            .col_expr(user::Column::Password, Expr::value(new.to_owned()))
+            .col_expr(
+                user::Column::CredentialVersion,
+                Expr::col(user::Column::CredentialVersion).add(1),
+            )
+            .col_expr(user::Column::UpdatedAt, Expr::value(self.clock.now()))
+            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::Password.eq(old))
+            .exec(self.conn())
+            .await;
+        self.invalidate(id);
+        Ok(res.map_err(storage)?.rows_affected == 1)
+    }
 }
