@@ -61,6 +61,7 @@ impl FlowSigners {
         }))
     }
 
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn work(&self) -> u64 {
         self.work.load(Ordering::Relaxed)
     }

@@ -37,8 +37,8 @@ pub mod blocking {
 pub use testudo_config::{AuthConfig, configure, get_config};
 #[doc(inline)]
 pub use testudo_core::{
-    AuthResult, AuthUser, Claims, Clock, Error, ExposeSecret, FixedClock, Result, SecretString,
-    SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
+    AccountError, AuthResult, AuthUser, Claims, Clock, Error, ExposeSecret, FixedClock, Result,
+    SecretString, SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
 };
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
