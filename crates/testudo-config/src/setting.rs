@@ -77,6 +77,8 @@ settings! {
     ResetAccountOnFirstVerification => "reset_account_on_first_verification", "RESET_ACCOUNT_ON_FIRST_VERIFICATION";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
+    AllowInsecureLegacyHashes => "allow_insecure_legacy_hashes", "ALLOW_INSECURE_LEGACY_HASHES";
+    BcryptPepper => "bcrypt_pepper", "BCRYPT_PEPPER";
 }
 
 impl Setting {
