@@ -86,7 +86,9 @@ fn hasher_for(v: &Vector, pepper: &str) -> TestResult<PasswordHasher> {
     Ok(PasswordHasher::from_config(&c)?)
 }
 
-fn check_vector(v: &Vector, pepper: &str) -> TestResult {
+/// Checks `v`: its format, the right password (and the upgrade), and `wrong_passwords` of its
+/// wrong ones (all of them for cheap vectors; one for default-cost ones, to keep the suite fast).
+fn check_vector(v: &Vector, pepper: &str, wrong_passwords: usize) -> TestResult {
     let what = format!("{} ({}) {}", v.format, v.source, v.hash);
     let format = expected_format(&v.format).ok_or_else(|| format!("unknown format {what}"))?;
     let h = hasher_for(v, pepper)?;
@@ -107,7 +109,7 @@ fn check_vector(v: &Vector, pepper: &str) -> TestResult {
     assert!(again.valid && again.upgraded.is_none(), "{what}");
 
     assert!(!v.wrong.is_empty(), "{what}: no wrong passwords");
-    for wrong in &v.wrong {
+    for wrong in v.wrong.iter().take(wrong_passwords) {
         let refused = h.try_verify(wrong, &v.hash)?;
         assert!(!refused.valid, "{what}: {wrong:?} verified");
         assert!(refused.upgraded.is_none());
@@ -182,7 +184,7 @@ fn every_cheap_vector_verifies_refuses_wrong_passwords_and_is_upgraded_to_argon2
     let file = load()?;
     let mut checked = 0;
     for v in file.vectors.iter().filter(|v| !v.default_cost) {
-        check_vector(v, &file.devise_pepper)?;
+        check_vector(v, &file.devise_pepper, usize::MAX)?;
         checked += 1;
     }
     assert!(checked >= 60, "only {checked} vectors");
@@ -198,7 +200,7 @@ fn every_default_cost_vector_verifies_and_is_accepted_by_the_default_budget() ->
     let defaults = PasswordHasher::from_config(&AuthConfig::default())?;
     let mut checked = 0;
     for v in file.vectors.iter().filter(|v| v.default_cost) {
-        check_vector(v, &file.devise_pepper)?;
+        check_vector(v, &file.devise_pepper, 1)?;
         assert!(
             defaults.accepts_stored(&v.hash),
             "{}: refused by the default budget",
