@@ -1,6 +1,6 @@
 //! The legacy password formats against hashes written by the real software
 //! (`testdata/legacy-hashes/vectors.json`, made by `generate.py` there with Django, passlib and
-//! pyca/bcrypt from PyPI), their cost ceilings, malformed strings, the insecure-digest opt-in,
+//! `pyca/bcrypt` from `PyPI`), their cost ceilings, malformed strings, the insecure-digest opt-in,
 //! the bcrypt pepper and the `PasswordFormat` extension point.
 
 use std::collections::BTreeMap;
