@@ -110,7 +110,7 @@ impl fmt::Display for HashPart {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CostKind {
-    /// Memory: Argon2's `m`, scrypt's `128 * N * r` bytes.
+    /// Memory: Argon2's `m`, scrypt's `128 * r * (N + p)` bytes.
     Memory,
     /// Sequential time: Argon2's passes `t`, bcrypt's cost.
     Time,

@@ -328,8 +328,8 @@ fn malformed(format: HashFormat, part: HashPart) -> Result<HashFormat, StoredHas
 }
 
 /// The stored-cost budget of the default configuration for the new formats: scrypt memory
-/// `128 * N * r` up to 4 x 64 MiB and work `N * r * p` up to 4 x passlib's default; PBKDF2 up
-/// to 4 x 600 000 iterations per block (SHA-512 iterations count twice).
+/// `128 * r * (N + p)` up to 4 x 64 MiB and work `N * r * p` up to 4 x passlib's default;
+/// PBKDF2 up to 4 x 600 000 iterations per block (SHA-512 iterations count twice).
 #[test]
 fn each_formats_cost_ceiling_refuses_an_absurd_stored_cost() -> TestResult {
     let h = PasswordHasher::from_config(&AuthConfig::default())?;
@@ -340,18 +340,26 @@ fn each_formats_cost_ceiling_refuses_an_absurd_stored_cost() -> TestResult {
 
     let d = HashFormat::DjangoScrypt;
     assert_eq!(h.check_stored(&django_scrypt("16384", "8", "1")), Ok(d));
-    assert_eq!(h.check_stored(&django_scrypt("262144", "8", "1")), Ok(d));
+    assert_eq!(h.check_stored(&django_scrypt("131072", "8", "1")), Ok(d));
+    // 256 MiB for V plus 1 KiB for B: just over.
     assert_eq!(
-        h.check_stored(&django_scrypt("524288", "8", "1")),
+        h.check_stored(&django_scrypt("262144", "8", "1")),
+        over(d, CostKind::Memory)
+    );
+    // B alone: 128 * r * p bytes.
+    assert_eq!(h.check_stored(&django_scrypt("2", "1", "1048576")), Ok(d));
+    assert_eq!(
+        h.check_stored(&django_scrypt("2", "2", "1048576")),
         over(d, CostKind::Memory)
     );
     assert_eq!(
         h.check_stored(&django_scrypt("16384", "8", "17")),
         over(d, CostKind::Work)
     );
+    // p = 2^32 - 1 would hold 128 * r * p bytes for B before any work.
     assert_eq!(
         h.check_stored(&django_scrypt("16384", "8", "4294967295")),
-        over(d, CostKind::Work)
+        over(d, CostKind::Memory)
     );
     assert_eq!(
         h.check_stored(&django_scrypt("9223372036854775808", "8", "1")),

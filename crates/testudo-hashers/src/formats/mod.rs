@@ -147,8 +147,8 @@ pub struct CostBudget {
 }
 
 impl CostBudget {
-    /// The most memory a stored hash may ask for, in KiB (Argon2's `m`; scrypt's `128 * N * r`
-    /// bytes are held to it too).
+    /// The most memory a stored hash may ask for, in KiB (Argon2's `m`; scrypt's
+    /// `128 * r * (N + p)` bytes are held to it too).
     #[must_use]
     pub const fn max_memory_kib(&self) -> u32 {
         self.argon2_max_m

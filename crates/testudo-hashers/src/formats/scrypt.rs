@@ -107,8 +107,8 @@ pub(crate) fn parse_phc(stored: &str) -> Result<ScryptHash, HashPart> {
 
 impl ScryptHash {
     /// scrypt's parameters, when they are valid (N >= 2, r >= 1, p >= 1) and within `budget`:
-    /// memory `128 * N * r` bytes within the memory ceiling, work `N * r * p` within the scrypt
-    /// work ceiling. Computed in `u128`, so no stored value overflows.
+    /// memory `128 * r * (N + p)` bytes within the memory ceiling, work `N * r * p` within the
+    /// scrypt work ceiling. Computed in `u128`, so no stored value overflows.
     pub(crate) fn params_within(
         &self,
         format: HashFormat,
@@ -127,7 +127,8 @@ impl ScryptHash {
             return Err(over(CostKind::Memory));
         }
         let n = 1_u128 << self.log_n;
-        let memory = 128 * n * u128::from(self.r);
+        // scrypt holds `V` (128 * r * N bytes) and `B` (128 * r * p bytes) at once.
+        let memory = 128 * u128::from(self.r) * (n + u128::from(self.p));
         CostBudget::within(
             format,
             CostKind::Memory,
