@@ -932,3 +932,82 @@ async fn a_registered_format_is_verified_upgraded_and_cost_checked() -> TestResu
     assert_eq!(hasher.dummy_verifications(), 1);
     Ok(())
 }
+
+/// RustCrypto's own PHC writers (the `pbkdf2` and `scrypt` crates, dev-dependencies with their
+/// `phc` feature) write strings testudo reads, with SHA-256 and SHA-512 and several lengths.
+#[test]
+fn hashes_written_by_the_rustcrypto_phc_writers_verify_and_are_upgraded() -> TestResult {
+    use pbkdf2::password_hash::CustomizedPasswordHasher as _;
+
+    let h = PasswordHasher::from_config(&cheap_config())?;
+    let salt = b"a salt of 16 b.!";
+    let mut written = Vec::new();
+    for (algorithm, len) in [
+        (pbkdf2::Algorithm::Pbkdf2Sha256, 32),
+        (pbkdf2::Algorithm::Pbkdf2Sha256, 40),
+        (pbkdf2::Algorithm::Pbkdf2Sha512, 64),
+        (pbkdf2::Algorithm::Pbkdf2Sha512, 20),
+    ] {
+        let params = pbkdf2::Params::new_with_output_len(1000, len)?;
+        let stored = pbkdf2::Pbkdf2::new(algorithm, params)
+            .hash_password_customized(b"rust crypto", salt, None, None, params)?
+            .to_string();
+        written.push(stored);
+    }
+    let params = scrypt::Params::new_with_output_len(4, 8, 2, 32)?;
+    let stored = scrypt::Scrypt::new_with_params(params)
+        .hash_password_customized(b"rust crypto", salt, None, None, params)?
+        .to_string();
+    written.push(stored);
+
+    let formats: Vec<Option<HashFormat>> = written.iter().map(|s| identify(s)).collect();
+    assert_eq!(
+        formats,
+        [
+            Some(HashFormat::PhcPbkdf2Sha256),
+            Some(HashFormat::PhcPbkdf2Sha256),
+            Some(HashFormat::PhcPbkdf2Sha512),
+            Some(HashFormat::PhcPbkdf2Sha512),
+            Some(HashFormat::Scrypt),
+        ],
+        "{written:?}"
+    );
+    for stored in &written {
+        let v = h.try_verify("rust crypto", stored)?;
+        assert!(v.valid && v.upgraded.is_some(), "{stored}");
+        assert!(!h.verify("rust crypto!", stored).valid, "{stored}");
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Mutated strings of every new format (the opt-in on, a pepper set, so every path is
+    /// reachable) never panic, and a refusal is always a typed error.
+    #[test]
+    fn mutated_legacy_strings_never_panic(
+        password in ".{0,20}",
+        prefix in proptest::sample::select(vec![
+            "scrypt$16$", "scrypt$16$salt$8$", "$scrypt$ln=4,r=8,p=1$", "$scrypt$",
+            "pbkdf2_sha1$1000$", "$pbkdf2$1000$", "$pbkdf2-sha256$1000$", "$pbkdf2-sha512$",
+            "$pbkdf2-sha256$i=1000,l=", "$pbkdf2-sha512$i=", "argon2$argon2i$m=8,t=1,p=1$",
+            "argon2$argon2d$v=16$", "sha1$", "sha1$$", "md5$", "md5$$", "$2y$04$", "$2a$",
+        ]),
+        tail in "[A-Za-z0-9+/=$.,]{0,90}",
+    ) {
+        let mut c = cheap_config();
+        c.allow_insecure_legacy_hashes = true;
+        c.bcrypt_pepper = Some(SecretString::from("pepper".to_owned()));
+        let h = PasswordHasher::from_config(&c)
+            .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+        let stored = format!("{prefix}{tail}");
+        match h.try_verify(&password, &stored) {
+            Ok(v) => proptest::prop_assert!(!v.valid || v.upgraded.is_some()),
+            Err(Error::StoredHash(_)) => {
+                proptest::prop_assert!(h.check_stored(&stored).is_err());
+            }
+            Err(other) => proptest::prop_assert!(false, "{other:?}"),
+        }
+    }
+}
