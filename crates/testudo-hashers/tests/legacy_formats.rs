@@ -933,7 +933,7 @@ async fn a_registered_format_is_verified_upgraded_and_cost_checked() -> TestResu
     Ok(())
 }
 
-/// RustCrypto's own PHC writers (the `pbkdf2` and `scrypt` crates, dev-dependencies with their
+/// The PHC writers of the `pbkdf2` and `scrypt` crates themselves (dev-dependencies with their
 /// `phc` feature) write strings testudo reads, with SHA-256 and SHA-512 and several lengths.
 #[test]
 fn hashes_written_by_the_rustcrypto_phc_writers_verify_and_are_upgraded() -> TestResult {
