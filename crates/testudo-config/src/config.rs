@@ -246,6 +246,18 @@ pub struct AuthConfig {
     pub onboarding_verification_code_ttl: Duration,
     /// *testudo*: the backend `AuthService` builds when given none. Default database.
     pub token_backend: TokenBackendKind,
+    /// *testudo*: also verify (and upgrade on login) Django's salted and unsalted SHA-1 / MD5
+    /// hashes (`sha1$salt$hex`, `md5$salt$hex`, `sha1$$hex`, `md5$$hex`, bare 32-hex MD5).
+    /// Default false: they are then refused as an unknown format. **Insecure**: these digests
+    /// are cracked at billions of guesses per second, so turn this on only to migrate such a
+    /// database, and off again once its users have logged in (or reset the rest).
+    pub allow_insecure_legacy_hashes: bool,
+    /// *testudo*: the pepper Devise appends to every password before bcrypt
+    /// (`config.pepper`): when set, bare `$2a$` / `$2b$` / `$2x$` / `$2y$` bcrypt hashes are
+    /// verified as bcrypt of `password + pepper` (first 72 bytes, as bcrypt-ruby). Django's
+    /// `bcrypt$` / `bcrypt_sha256$` and every other format ignore it. Default unset.
+    #[serde(deserialize_with = "secret::optional_secret")]
+    pub bcrypt_pepper: Option<SecretString>,
 }
 
 fn default_hash_concurrency() -> usize {
@@ -288,6 +300,8 @@ impl Default for AuthConfig {
             onboarding_max_verification_attempts: 5,
             onboarding_verification_code_ttl: Duration::from_secs(600),
             token_backend: TokenBackendKind::Database,
+            allow_insecure_legacy_hashes: false,
+            bcrypt_pepper: None,
         }
     }
 }
@@ -562,6 +576,14 @@ impl AuthConfigBuilder {
         onboarding_verification_code_ttl: Duration,
         /// Sets [`AuthConfig::token_backend`].
         token_backend: TokenBackendKind,
+        /// Sets [`AuthConfig::allow_insecure_legacy_hashes`] (read its warning first).
+        allow_insecure_legacy_hashes: bool,
+    }
+
+    /// Sets [`AuthConfig::bcrypt_pepper`] (an empty string unsets it).
+    pub fn bcrypt_pepper(mut self, pepper: impl Into<String>) -> Self {
+        self.config.bcrypt_pepper = secret::non_empty_secret(pepper.into());
+        self
     }
 
     /// Sets [`AuthConfig::signing_secret`] (an empty string unsets it).

@@ -170,6 +170,10 @@ impl AuthConfig {
                 self.onboarding_verification_code_ttl = v.seconds()?;
             }
             Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
+            Setting::AllowInsecureLegacyHashes => {
+                self.allow_insecure_legacy_hashes = v.boolean()?;
+            }
+            Setting::BcryptPepper => self.bcrypt_pepper = non_empty_secret(value.to_owned()),
         }
         Ok(())
     }

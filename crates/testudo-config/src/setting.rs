@@ -80,6 +80,8 @@ settings! {
     OnboardingMaxVerificationAttempts => "onboarding_max_verification_attempts", "ONBOARDING_MAX_VERIFICATION_ATTEMPTS";
     OnboardingVerificationCodeTtl => "onboarding_verification_code_ttl", "ONBOARDING_VERIFICATION_CODE_TTL";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
+    AllowInsecureLegacyHashes => "allow_insecure_legacy_hashes", "ALLOW_INSECURE_LEGACY_HASHES";
+    BcryptPepper => "bcrypt_pepper", "BCRYPT_PEPPER";
 }
 
 impl Setting {

@@ -826,3 +826,48 @@ fn a_toml_error_names_the_key_and_position() {
     );
     assert!(!wrong_type.contains('\n'), "one line: {wrong_type:?}");
 }
+
+#[test]
+fn legacy_hash_settings_are_off_by_default_and_read_from_toml_the_environment_and_the_builder()
+-> TestResult {
+    let c = AuthConfig::default();
+    assert!(!c.allow_insecure_legacy_hashes);
+    assert!(c.bcrypt_pepper.is_none());
+
+    let c = AuthConfig::from_toml_str(
+        r#"
+        allow_insecure_legacy_hashes = true
+        bcrypt_pepper = "devise-pepper-value"
+        "#,
+    )?;
+    assert!(c.allow_insecure_legacy_hashes);
+    assert_eq!(
+        c.bcrypt_pepper.as_ref().map(ExposeSecret::expose_secret),
+        Some("devise-pepper-value")
+    );
+
+    let c = AuthConfig::default().with_env_vars([
+        ("TESTUDO_ALLOW_INSECURE_LEGACY_HASHES", "yes"),
+        ("TESTUDO_BCRYPT_PEPPER", "env-pepper-value"),
+    ])?;
+    assert!(c.allow_insecure_legacy_hashes);
+    assert_eq!(
+        c.bcrypt_pepper.as_ref().map(ExposeSecret::expose_secret),
+        Some("env-pepper-value")
+    );
+    let unset = AuthConfig::default().with_env_vars([("TESTUDO_BCRYPT_PEPPER", "")])?;
+    assert!(unset.bcrypt_pepper.is_none(), "empty means unset");
+
+    let c = AuthConfig::builder()
+        .allow_insecure_legacy_hashes(true)
+        .bcrypt_pepper("builder-pepper-value")
+        .build()?;
+    assert!(c.allow_insecure_legacy_hashes);
+    let shown = format!("{c:?} {c:#?}");
+    assert!(
+        !shown.contains("builder-pepper-value"),
+        "the pepper leaked in Debug"
+    );
+    assert!(shown.contains("bcrypt_pepper"));
+    Ok(())
+}

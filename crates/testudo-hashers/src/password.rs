@@ -1,13 +1,17 @@
 //! The synchronous [`PasswordHasher`] and the module-level functions.
 
+use std::sync::Arc;
+
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use testudo_core::InvalidPassword;
 use zeroize::Zeroizing;
 
-use crate::formats::{self, B64_NO_PAD, HashFormat, Limits};
-use crate::{Error, Result};
+use crate::custom::PasswordFormat;
+use crate::formats::{self, CostBudget, HashFormat, b64};
+use crate::{Error, Result, StoredHashError};
 
 /// Salt length of new Argon2 hashes, in bytes (as tortoise-auth / argon2-cffi).
 pub const SALT_LEN: usize = 16;
@@ -29,6 +33,10 @@ pub const REFERENCE_ARGON2_TIME_COST: u32 = 3;
 pub const REFERENCE_BCRYPT_COST: u32 = 12;
 /// The PBKDF2 iteration count the budget is counted from when the configured one is lower.
 pub const REFERENCE_PBKDF2_ITERATIONS: u32 = 600_000;
+/// The scrypt work `N * r * p` the budget is counted from: passlib's default (`ln=16, r=8,
+/// p=1`, 64 MiB, as Argon2's default memory). Django's default (`N=2^14, r=8, p=1`) is a
+/// quarter of it.
+pub const REFERENCE_SCRYPT_WORK: u64 = 1 << 19;
 /// Fixed ceiling on a stored Argon2 time cost (or the configured cost, if higher), on top of
 /// the work budget.
 pub const MAX_ARGON2_TIME_COST: u32 = 64;
@@ -67,18 +75,24 @@ impl std::fmt::Debug for Verification {
     }
 }
 
-/// Argon2id (primary) with bcrypt, PBKDF2-SHA256 and Django formats as secondary hashers,
-/// parameters from an [`AuthConfig`]. Cheap to clone; all work is synchronous and CPU-bound
-/// (async code should use [`crate::AsyncHasher`]).
+/// Argon2id (primary) with the legacy formats of [`HashFormat`] as secondary hashers (and any
+/// registered [`PasswordFormat`]), parameters from an [`AuthConfig`]. Cheap to clone; all work
+/// is synchronous and CPU-bound (async code should use [`crate::AsyncHasher`]).
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    limits: Limits,
+    budget: CostBudget,
     max_password_length: usize,
+    allow_insecure: bool,
+    /// Devise's pepper, appended to the password for bare bcrypt hashes (`Debug` redacts it).
+    pepper: Option<SecretString>,
+    /// Registered formats, tried before the built-in ones.
+    formats: Vec<Arc<dyn PasswordFormat>>,
 }
 
 impl PasswordHasher {
-    /// Builds the hasher from the Argon2, bcrypt, PBKDF2 and length settings of `config`.
+    /// Builds the hasher from the Argon2, bcrypt, PBKDF2, length and legacy-format settings of
+    /// `config` (`allow_insecure_legacy_hashes`, `bcrypt_pepper`).
     ///
     /// # Errors
     ///
@@ -95,7 +109,7 @@ impl PasswordHasher {
         let m = config.argon2_memory_cost.max(REFERENCE_ARGON2_MEMORY_KIB);
         let t = config.argon2_time_cost.max(REFERENCE_ARGON2_TIME_COST);
         // Work grows with m * t; bcrypt's doubles with each cost step (log2 of the factor).
-        let limits = Limits {
+        let budget = CostBudget {
             argon2_max_m: m.saturating_mul(factor),
             argon2_max_t: MAX_ARGON2_TIME_COST.max(config.argon2_time_cost),
             argon2_max_work: u64::from(m) * u64::from(t) * u64::from(factor),
@@ -106,12 +120,32 @@ impl PasswordHasher {
                 .pbkdf2_iterations
                 .max(REFERENCE_PBKDF2_ITERATIONS)
                 .saturating_mul(factor),
+            scrypt_max_work: REFERENCE_SCRYPT_WORK * u64::from(factor),
         };
         Ok(Self {
             params,
-            limits,
+            budget,
             max_password_length: config.max_password_length,
+            allow_insecure: config.allow_insecure_legacy_hashes,
+            pepper: config.bcrypt_pepper.clone(),
+            formats: Vec::new(),
         })
+    }
+
+    /// Registers `format`, a stored-hash format testudo does not know, so that its hashes
+    /// verify (and are upgraded to Argon2id on login, like every legacy format). Registered
+    /// formats are asked first, in the order of registration: a format that claims a string
+    /// decides it, even one a built-in format would read.
+    #[must_use]
+    pub fn with_format(mut self, format: impl PasswordFormat + 'static) -> Self {
+        self.formats.push(Arc::new(format));
+        self
+    }
+
+    /// The ceilings stored hashes are held to.
+    #[must_use]
+    pub fn cost_budget(&self) -> &CostBudget {
+        &self.budget
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -143,8 +177,8 @@ impl PasswordHasher {
             self.params.m_cost(),
             self.params.t_cost(),
             self.params.p_cost(),
-            B64_NO_PAD.encode(salt),
-            B64_NO_PAD.encode(out.as_slice())
+            b64::NO_PAD.encode(salt),
+            b64::NO_PAD.encode(out.as_slice())
         ))
     }
 
@@ -152,42 +186,95 @@ impl PasswordHasher {
     /// the current parameters, returns a fresh Argon2id hash in [`Verification::upgraded`].
     ///
     /// Never fails and never panics: an empty, unusable, unknown, malformed or over-cost stored
-    /// string, or a password longer than `max_password_length`, gives `valid: false`.
+    /// string, or a password longer than `max_password_length`, gives `valid: false`
+    /// ([`PasswordHasher::try_verify`] says which).
     #[must_use]
     pub fn verify(&self, password: &str, stored: &str) -> Verification {
-        if !is_usable(stored) || exceeds_length(password, self.max_password_length) {
-            return Verification::invalid();
-        }
-        match formats::verify_any(password.as_bytes(), stored, &self.limits) {
-            None => Verification::invalid(),
-            Some(format) => {
-                let upgraded = if self.needs_rehash_format(format, stored) {
-                    match self.hash(password) {
-                        Ok(h) => Some(h),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "could not upgrade a password hash");
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                Verification {
-                    valid: true,
-                    upgraded,
-                }
-            }
-        }
+        self.try_verify(password, stored)
+            .unwrap_or_else(|_| Verification::invalid())
     }
 
-    /// Whether verifying against `stored` would do the work: it is usable, in a known format,
-    /// well formed, and its cost is within the stored-hash budget ([`STORED_COST_FACTOR`] times
-    /// the configured cost, or the reference cost if higher). [`crate::AsyncHasher::verify`]
-    /// spends a dummy verification instead when it would not, so the answer's timing does not
-    /// tell a refused hash from a wrong password.
+    /// As [`PasswordHasher::verify`], but a stored hash refused without any work, or a password
+    /// that is too long, is an error saying why. A wrong password is `Ok` with `valid: false`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StoredHash`] with the reason of [`PasswordHasher::check_stored`];
+    /// [`Error::InvalidPassword`] when the password is longer than `max_password_length`.
+    pub fn try_verify(&self, password: &str, stored: &str) -> Result<Verification> {
+        check_password_length(password, self.max_password_length)?;
+        let (format, valid) = match self.resolve(stored)? {
+            Resolved::Custom(custom) => {
+                let format = HashFormat::Custom(custom.name());
+                (format, custom.verify(password.as_bytes(), stored))
+            }
+            Resolved::Builtin(parsed) => {
+                let pepper = self
+                    .pepper
+                    .as_ref()
+                    .map_or(&[][..], |p| p.expose_secret().as_bytes());
+                let valid = parsed.verify(password.as_bytes(), &self.budget, pepper);
+                (parsed.format, valid)
+            }
+        };
+        if !valid {
+            return Ok(Verification::invalid());
+        }
+        let upgraded = if self.needs_rehash_format(format, stored) {
+            match self.hash(password) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not upgrade a password hash");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Verification {
+            valid: true,
+            upgraded,
+        })
+    }
+
+    /// Finds the format of `stored` (registered formats first) and checks its cost against the
+    /// budget, without any hashing.
+    fn resolve(&self, stored: &str) -> Result<Resolved<'_>, StoredHashError> {
+        if !is_usable(stored) {
+            return Err(StoredHashError::Unusable);
+        }
+        if let Some(custom) = self.formats.iter().find(|f| f.identify(stored)) {
+            custom.check(stored, &self.budget)?;
+            return Ok(Resolved::Custom(custom.as_ref()));
+        }
+        let parsed = formats::parse(stored, self.allow_insecure)?;
+        parsed.check(&self.budget)?;
+        Ok(Resolved::Builtin(parsed))
+    }
+
+    /// The format of `stored`, when verifying against it would do the work: it is usable, in a
+    /// known (and enabled) or registered format, well formed, and its cost is within the
+    /// stored-hash budget ([`STORED_COST_FACTOR`] times the configured cost, or the reference
+    /// cost if higher). Nothing is hashed.
+    ///
+    /// # Errors
+    ///
+    /// The [`StoredHashError`] saying why the hash is refused: unusable, unknown format
+    /// (including the insecure digests while `allow_insecure_legacy_hashes` is off), malformed
+    /// (which part), or over the budget (which measure).
+    pub fn check_stored(&self, stored: &str) -> Result<HashFormat, StoredHashError> {
+        Ok(match self.resolve(stored)? {
+            Resolved::Custom(custom) => HashFormat::Custom(custom.name()),
+            Resolved::Builtin(parsed) => parsed.format,
+        })
+    }
+
+    /// Whether verifying against `stored` would do the work ([`PasswordHasher::check_stored`]
+    /// is `Ok`). [`crate::AsyncHasher::verify`] spends a dummy verification instead when it
+    /// would not, so the answer's timing does not tell a refused hash from a wrong password.
     #[must_use]
     pub fn accepts_stored(&self, stored: &str) -> bool {
-        is_usable(stored) && formats::acceptable(stored, &self.limits)
+        self.check_stored(stored).is_ok()
     }
 
     /// Whether `stored` should be replaced by a fresh hash: it is not an Argon2 PHC string, or
@@ -202,7 +289,7 @@ impl PasswordHasher {
         if format != HashFormat::Argon2 {
             return true;
         }
-        formats::parse_argon2(stored).is_none_or(|h| {
+        formats::parse_argon2(stored).ok().is_none_or(|h| {
             h.algorithm != Algorithm::Argon2id
                 || h.version != Version::V0x13
                 || h.m != self.params.m_cost()
@@ -225,6 +312,12 @@ impl PasswordHasher {
 /// case) is never scanned.
 pub(crate) fn exceeds_length(password: &str, max: usize) -> bool {
     password.len() > max && password.chars().count() > max
+}
+
+/// What a stored string resolved to.
+enum Resolved<'a> {
+    Custom(&'a dyn PasswordFormat),
+    Builtin(formats::Parsed),
 }
 
 /// Refuses a password longer than `max` characters (code points, as tortoise-auth's
@@ -255,7 +348,9 @@ pub fn check_password_length(password: &str, max: usize) -> Result<(), InvalidPa
     Ok(())
 }
 
-/// Which known format `stored` is in, by its shape alone (no verification).
+/// Which built-in format `stored` is in, by its shape alone (no verification, no budget, and
+/// whatever the configuration: the insecure digests are named even though a hasher without
+/// `allow_insecure_legacy_hashes` refuses them; see [`PasswordHasher::check_stored`]).
 #[must_use]
 pub fn identify(stored: &str) -> Option<HashFormat> {
     formats::identify(stored)

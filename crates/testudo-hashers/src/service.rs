@@ -172,7 +172,12 @@ impl AsyncHasher {
     /// [`Error::Task`] if the blocking task fails (never because of the inputs).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, password: SecretString, stored: String) -> Result<Verification> {
-        let refused = !self.inner.hasher.accepts_stored(&stored)
+        let refusal = self.inner.hasher.check_stored(&stored).err();
+        if let Some(reason) = refusal {
+            // The reason is data (format, part, measure), never the stored string.
+            tracing::debug!(%reason, "stored password hash refused without verifying");
+        }
+        let refused = refusal.is_some()
             || exceeds_length(
                 password.expose_secret(),
                 self.inner.hasher.max_password_length(),
