@@ -161,6 +161,16 @@ impl AuthConfig {
             }
             Setting::EmailTokenLifetime => self.email_token_lifetime = v.seconds()?,
             Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
+            Setting::RateLimitMaxAttempts => self.rate_limit_max_attempts = v.parse()?,
+            Setting::RateLimitWindow => self.rate_limit_window = v.seconds()?,
+            Setting::RateLimitLockout => self.rate_limit_lockout = v.seconds()?,
+            Setting::PasswordResetRateLimitMaxAttempts => {
+                self.password_reset_rate_limit_max_attempts = v.parse()?;
+            }
+            Setting::PasswordResetRateLimitWindow => {
+                self.password_reset_rate_limit_window = v.seconds()?;
+            }
+            Setting::RateLimitMode => self.rate_limit_mode = v.parse_with(str::parse)?,
         }
         Ok(())
     }

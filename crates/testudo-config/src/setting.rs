@@ -77,6 +77,12 @@ settings! {
     ResetAccountOnFirstVerification => "reset_account_on_first_verification", "RESET_ACCOUNT_ON_FIRST_VERIFICATION";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
+    RateLimitMaxAttempts => "rate_limit_max_attempts", "RATE_LIMIT_MAX_ATTEMPTS";
+    RateLimitWindow => "rate_limit_window", "RATE_LIMIT_WINDOW";
+    RateLimitLockout => "rate_limit_lockout", "RATE_LIMIT_LOCKOUT";
+    PasswordResetRateLimitMaxAttempts => "password_reset_rate_limit_max_attempts", "PASSWORD_RESET_RATE_LIMIT_MAX_ATTEMPTS";
+    PasswordResetRateLimitWindow => "password_reset_rate_limit_window", "PASSWORD_RESET_RATE_LIMIT_WINDOW";
+    RateLimitMode => "rate_limit_mode", "RATE_LIMIT_MODE";
 }
 
 impl Setting {
