@@ -97,7 +97,10 @@ mod tests {
             "invalid rate-limit policy: window must be at least one microsecond"
         );
         let core = testudo_core::Error::from(e);
-        assert!(matches!(core, testudo_core::Error::Configuration(_)), "{core:?}");
+        assert!(
+            matches!(core, testudo_core::Error::Configuration(_)),
+            "{core:?}"
+        );
     }
 
     #[cfg(feature = "db")]

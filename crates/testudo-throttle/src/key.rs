@@ -157,6 +157,9 @@ mod tests {
             .with_ip(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)));
         let shown = format!("{key:?}");
         assert!(shown.contains("login"), "{shown}");
-        assert!(!shown.contains("alice") && !shown.contains("198.51"), "{shown}");
+        assert!(
+            !shown.contains("alice") && !shown.contains("198.51"),
+            "{shown}"
+        );
     }
 }

@@ -61,7 +61,11 @@ pub async fn fifty_parallel_hits_allow_exactly_five(limiter: Arc<dyn RateLimiter
 }
 
 /// `n` parallel hits of one key under a lockout policy of 5; how many were allowed.
-pub async fn parallel_hits(limiter: Arc<dyn RateLimiter>, identifier: &str, n: usize) -> TestResult<u32> {
+pub async fn parallel_hits(
+    limiter: Arc<dyn RateLimiter>,
+    identifier: &str,
+    n: usize,
+) -> TestResult<u32> {
     let policy = lockout(5, 300, 600);
     let key = RateKey::new("login", identifier);
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
@@ -155,7 +159,11 @@ pub async fn escalating_waits_double_and_stop_at_the_cap(
     assert_eq!(limiter.hit(&key, &policy).await?, limited(8 * SEC));
     clock.advance(8 * SEC);
     assert_eq!(limiter.hit(&key, &policy).await?, allowed(0));
-    assert_eq!(limiter.hit(&key, &policy).await?, limited(8 * SEC), "capped");
+    assert_eq!(
+        limiter.hit(&key, &policy).await?,
+        limited(8 * SEC),
+        "capped"
+    );
 
     // A key that waits out every delay without a refused attempt: 1, 2, 4, 8, 8 s.
     let patient = RateKey::new("login", "patient@example.com");
@@ -206,7 +214,9 @@ pub async fn reset_clears_the_key_and_only_it(limiter: &dyn RateLimiter) -> Test
     limiter.reset(&a).await?;
     assert_eq!(limiter.hit(&a, &policy).await?, allowed(1));
     assert_eq!(limiter.hit(&b, &policy).await?, allowed(0));
-    limiter.reset(&RateKey::new("login", "never-seen@example.com")).await?;
+    limiter
+        .reset(&RateKey::new("login", "never-seen@example.com"))
+        .await?;
     Ok(())
 }
 
@@ -272,7 +282,11 @@ pub async fn odd_and_long_keys_are_keys_like_any_other(limiter: &dyn RateLimiter
 /// A policy that limits nothing is refused as a configuration error, before any I/O.
 pub async fn an_invalid_policy_is_a_configuration_error(limiter: &dyn RateLimiter) -> TestResult {
     let key = RateKey::new("login", "policy@example.com");
-    for policy in [lockout(0, 300, 600), lockout(5, 0, 600), escalating(5, 300, 2, 1)] {
+    for policy in [
+        lockout(0, 300, 600),
+        lockout(5, 0, 600),
+        escalating(5, 300, 2, 1),
+    ] {
         let result = limiter.hit(&key, &policy).await;
         assert!(
             matches!(result, Err(testudo_core::Error::Configuration(_))),
@@ -308,7 +322,9 @@ pub async fn child(limiter: Arc<dyn RateLimiter>) -> TestResult {
     writeln!(out, "throttle-child ready")?;
     out.flush()?;
     let mut go = String::new();
-    BufReader::new(tokio::io::stdin()).read_line(&mut go).await?;
+    BufReader::new(tokio::io::stdin())
+        .read_line(&mut go)
+        .await?;
     let allowed = parallel_hits(limiter, SHARED_IDENTIFIER, 25).await?;
     writeln!(out, "throttle-child allowed={allowed}")?;
     out.flush()?;
@@ -343,8 +359,12 @@ pub async fn two_processes_allow_exactly_five(
             let stdout = child.stdout.take().ok_or("no stdout")?;
             let mut reader = BufReader::new(stdout).lines();
             loop {
-                let line = reader.next_line().await?.ok_or("child ended before ready")?;
-                if line == "throttle-child ready" {
+                let line = reader
+                    .next_line()
+                    .await?
+                    .ok_or("child ended before ready")?;
+                // libtest writes `test NAME ... ` before the test's own output, on that line.
+                if line.ends_with("throttle-child ready") {
                     break;
                 }
             }
@@ -357,12 +377,17 @@ pub async fn two_processes_allow_exactly_five(
         let mut total = 0u32;
         for mut reader in lines {
             loop {
-                let line = reader.next_line().await?.ok_or("child ended without a count")?;
-                if let Some(n) = line.strip_prefix("throttle-child allowed=") {
+                let line = reader
+                    .next_line()
+                    .await?
+                    .ok_or("child ended without a count")?;
+                if let Some((_, n)) = line.split_once("throttle-child allowed=") {
                     total += n.parse::<u32>()?;
                     break;
                 }
             }
+            // Read the rest (libtest's summary), so the child never writes to a closed pipe.
+            while reader.next_line().await?.is_some() {}
         }
         for child in &mut children {
             let status = child.wait().await?;
