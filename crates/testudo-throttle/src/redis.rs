@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use testudo_core::{Clock, Result, async_trait};
@@ -62,8 +63,9 @@ return {allowed, string.format('%.0f', a), string.format('%.0f', w), string.form
 /// Keys are `prefix` + the key's SHA-256 digest in hex (never the identifier or address), and
 /// expire by themselves when their state ends, so [`RateLimiter::cleanup`] has nothing to do.
 /// The time is the injected clock's (passed to the script), not the server's. The connection
-/// is a `redis` connection manager: multiplexed, and reconnecting after a failure (the
-/// attempt that met the failure gets a storage error).
+/// is a `redis` connection manager: multiplexed, with the client's response and connection
+/// timeouts, reconnecting after a failure (up to 3 tries, at most a second apart; the attempt
+/// that met the failure gets a storage error).
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     conn: ConnectionManager,
@@ -91,7 +93,12 @@ impl RedisRateLimiter {
     /// be reached.
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let client = redis::Client::open(url).map_err(Error::from)?;
-        let conn = ConnectionManager::new(client).await.map_err(Error::from)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(3)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(Error::from)?;
         Ok(Self {
             conn,
             script: Arc::new(redis::Script::new(SCRIPT)),

@@ -15,13 +15,13 @@ use testudo_throttle::{Decision, Mode, Policy, RateKey, RateLimiter};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The fixed start of every test's clock (µs precision), 2026-12-01T00:00:00Z.
-pub const START: i64 = 1_796_083_200;
+pub(crate) const START: i64 = 1_796_083_200;
 
-pub fn clock() -> Arc<FixedClock> {
+pub(crate) fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::from_unix(START).expect("in range"))
 }
 
-pub fn lockout(max_attempts: u32, window: u64, lockout: u64) -> Policy {
+pub(crate) fn lockout(max_attempts: u32, window: u64, lockout: u64) -> Policy {
     Policy {
         max_attempts,
         window: Duration::from_secs(window),
@@ -31,7 +31,7 @@ pub fn lockout(max_attempts: u32, window: u64, lockout: u64) -> Policy {
     }
 }
 
-pub fn escalating(max_attempts: u32, window: u64, base: u64, max: u64) -> Policy {
+pub(crate) fn escalating(max_attempts: u32, window: u64, base: u64, max: u64) -> Policy {
     Policy {
         max_attempts,
         window: Duration::from_secs(window),
@@ -54,14 +54,16 @@ const SEC: Duration = Duration::from_secs(1);
 const MICRO: Duration = Duration::from_micros(1);
 
 /// 50 parallel hits (spawned tasks, released together) against a limit of 5 allow exactly 5.
-pub async fn fifty_parallel_hits_allow_exactly_five(limiter: Arc<dyn RateLimiter>) -> TestResult {
+pub(crate) async fn fifty_parallel_hits_allow_exactly_five(
+    limiter: Arc<dyn RateLimiter>,
+) -> TestResult {
     let allowed = parallel_hits(limiter, "parallel@example.com", 50).await?;
     assert_eq!(allowed, 5, "allowed of 50 parallel hits");
     Ok(())
 }
 
 /// `n` parallel hits of one key under a lockout policy of 5; how many were allowed.
-pub async fn parallel_hits(
+pub(crate) async fn parallel_hits(
     limiter: Arc<dyn RateLimiter>,
     identifier: &str,
     n: usize,
@@ -89,7 +91,7 @@ pub async fn parallel_hits(
 
 /// Lockout: exact seconds left at any time, refused attempts change nothing, the lockout ends
 /// exactly `lockout` after the attempt that reached the limit.
-pub async fn lockout_retry_after_is_exact_across_the_window(
+pub(crate) async fn lockout_retry_after_is_exact_across_the_window(
     limiter: &dyn RateLimiter,
     clock: &FixedClock,
 ) -> TestResult {
@@ -120,7 +122,7 @@ pub async fn lockout_retry_after_is_exact_across_the_window(
 
 /// A lockout shorter than the window: once it ends, the next attempt is allowed and, still
 /// over the limit in the window, locks again; after the window counting starts over.
-pub async fn a_lockout_inside_the_window_locks_again_until_the_window_ends(
+pub(crate) async fn a_lockout_inside_the_window_locks_again_until_the_window_ends(
     limiter: &dyn RateLimiter,
     clock: &FixedClock,
 ) -> TestResult {
@@ -139,7 +141,7 @@ pub async fn a_lockout_inside_the_window_locks_again_until_the_window_ends(
 
 /// Escalating: each wait doubles per counted attempt past the limit (refused ones count, but
 /// never move the current wait), capped; a quiet window after the last wait starts over.
-pub async fn escalating_waits_double_and_stop_at_the_cap(
+pub(crate) async fn escalating_waits_double_and_stop_at_the_cap(
     limiter: &dyn RateLimiter,
     clock: &FixedClock,
 ) -> TestResult {
@@ -185,7 +187,7 @@ pub async fn escalating_waits_double_and_stop_at_the_cap(
 }
 
 /// The window ends `window` after the first attempt, and then counting starts over.
-pub async fn the_window_ends_and_lets_attempts_through_again(
+pub(crate) async fn the_window_ends_and_lets_attempts_through_again(
     limiter: &dyn RateLimiter,
     clock: &FixedClock,
 ) -> TestResult {
@@ -203,7 +205,7 @@ pub async fn the_window_ends_and_lets_attempts_through_again(
 }
 
 /// `reset` forgets one key, and only that one.
-pub async fn reset_clears_the_key_and_only_it(limiter: &dyn RateLimiter) -> TestResult {
+pub(crate) async fn reset_clears_the_key_and_only_it(limiter: &dyn RateLimiter) -> TestResult {
     let policy = lockout(2, 300, 600);
     let a = RateKey::new("login", "reset-a@example.com");
     let b = RateKey::new("login", "reset-b@example.com");
@@ -223,7 +225,7 @@ pub async fn reset_clears_the_key_and_only_it(limiter: &dyn RateLimiter) -> Test
 /// `cleanup` removes the state of keys whose window ended and that are not blocked, whatever
 /// policy each was hit with, and says how many (`counts`: false for Redis, whose keys expire by
 /// themselves and whose cleanup returns 0).
-pub async fn cleanup_removes_ended_state_and_counts_it(
+pub(crate) async fn cleanup_removes_ended_state_and_counts_it(
     limiter: &dyn RateLimiter,
     clock: &FixedClock,
     counts: bool,
@@ -252,7 +254,9 @@ pub async fn cleanup_removes_ended_state_and_counts_it(
 
 /// An empty identifier and a 1 MiB one are keys like any other (stored as digests), distinct
 /// from their neighbours; scopes and addresses make other keys.
-pub async fn odd_and_long_keys_are_keys_like_any_other(limiter: &dyn RateLimiter) -> TestResult {
+pub(crate) async fn odd_and_long_keys_are_keys_like_any_other(
+    limiter: &dyn RateLimiter,
+) -> TestResult {
     let policy = lockout(1, 300, 600);
     let huge = "x".repeat(1 << 20);
     let mut huge_neighbour = huge.clone();
@@ -280,7 +284,9 @@ pub async fn odd_and_long_keys_are_keys_like_any_other(limiter: &dyn RateLimiter
 }
 
 /// A policy that limits nothing is refused as a configuration error, before any I/O.
-pub async fn an_invalid_policy_is_a_configuration_error(limiter: &dyn RateLimiter) -> TestResult {
+pub(crate) async fn an_invalid_policy_is_a_configuration_error(
+    limiter: &dyn RateLimiter,
+) -> TestResult {
     let key = RateKey::new("login", "policy@example.com");
     for policy in [
         lockout(0, 300, 600),
@@ -300,24 +306,24 @@ pub async fn an_invalid_policy_is_a_configuration_error(limiter: &dyn RateLimite
 // Two processes sharing one backend.
 
 /// Set in a child process: the role it plays.
-pub const CHILD_ENV: &str = "TESTUDO_THROTTLE_CHILD";
+pub(crate) const CHILD_ENV: &str = "TESTUDO_THROTTLE_CHILD";
 /// The backend's URL, for the child.
-pub const CHILD_URL_ENV: &str = "TESTUDO_THROTTLE_CHILD_URL";
+pub(crate) const CHILD_URL_ENV: &str = "TESTUDO_THROTTLE_CHILD_URL";
 /// The Redis key prefix, for the child.
-pub const CHILD_PREFIX_ENV: &str = "TESTUDO_THROTTLE_CHILD_PREFIX";
+pub(crate) const CHILD_PREFIX_ENV: &str = "TESTUDO_THROTTLE_CHILD_PREFIX";
 /// The child's fixed clock, in Unix seconds.
-pub const CHILD_NOW_ENV: &str = "TESTUDO_THROTTLE_CHILD_NOW";
+pub(crate) const CHILD_NOW_ENV: &str = "TESTUDO_THROTTLE_CHILD_NOW";
 /// The identifier both processes hit.
-pub const SHARED_IDENTIFIER: &str = "two-processes@example.com";
+pub(crate) const SHARED_IDENTIFIER: &str = "two-processes@example.com";
 
 /// Whether this process is a child of [`two_processes_allow_exactly_five`].
-pub fn is_child() -> bool {
+pub(crate) fn is_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
 }
 
 /// The child's part: say ready, wait for the go on stdin, do 25 parallel hits, say how many
 /// were allowed.
-pub async fn child(limiter: Arc<dyn RateLimiter>) -> TestResult {
+pub(crate) async fn child(limiter: Arc<dyn RateLimiter>) -> TestResult {
     let mut out = std::io::stdout();
     writeln!(out, "throttle-child ready")?;
     out.flush()?;
@@ -333,7 +339,7 @@ pub async fn child(limiter: Arc<dyn RateLimiter>) -> TestResult {
 
 /// Runs this test binary's test `test` twice as child processes (with `envs` and the clock's
 /// time), releases both at once when both are ready, and returns the sum of their allowed hits.
-pub async fn two_processes_allow_exactly_five(
+pub(crate) async fn two_processes_allow_exactly_five(
     test: &str,
     envs: &[(&str, String)],
     clock: &FixedClock,
@@ -403,7 +409,7 @@ pub async fn two_processes_allow_exactly_five(
 }
 
 /// The child's fixed clock.
-pub fn child_clock() -> TestResult<Arc<dyn Clock>> {
+pub(crate) fn child_clock() -> TestResult<Arc<dyn Clock>> {
     let now: i64 = std::env::var(CHILD_NOW_ENV)?.parse()?;
     Ok(Arc::new(FixedClock::from_unix(now)?))
 }
