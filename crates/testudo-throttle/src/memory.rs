@@ -20,8 +20,8 @@ const SHARDS: usize = 64;
 type Shard = HashMap<[u8; 32], State, RandomState>;
 
 /// Rate limiting in this process's memory: exact and fast (no I/O), but each process counts
-/// alone, so use it for a single node (several nodes share a [`DbRateLimiter`] or a
-/// [`RedisRateLimiter`]).
+/// alone, so use it for a single node (several nodes share a `DbRateLimiter` or a
+/// `RedisRateLimiter`).
 ///
 /// Keys are kept by their SHA-256 digest in 64 shards, each behind its own mutex and hashed
 /// with a per-process random seed (a client cannot aim its keys at one shard). Memory is
@@ -30,9 +30,6 @@ type Shard = HashMap<[u8; 32], State, RandomState>;
 /// protects the least), so a flood of new keys can cost a blocked key its state only after it
 /// pushed out every key ending sooner. Call [`RateLimiter::cleanup`] now and then to free
 /// forgotten keys early.
-///
-/// [`DbRateLimiter`]: crate::DbRateLimiter
-/// [`RedisRateLimiter`]: crate::RedisRateLimiter
 pub struct MemoryRateLimiter {
     shards: Box<[Mutex<Shard>]>,
     /// Chooses the shard of a digest (seeded per limiter).
