@@ -12,6 +12,7 @@ mod m20261201_000008_add_credential_version;
 mod m20261201_000009_exact_text_on_mysql;
 mod m20261201_000010_email_token_purpose;
 mod m20261201_000011_session_start;
+mod m20261201_000012_create_rate_limits;
 mod m20261201_000014_create_verification_codes;
 
 use sea_orm_migration::prelude::*;
@@ -30,6 +31,7 @@ pub const TABLES: &[&str] = &[
     "testudo_email_tokens",
     "testudo_email_retvals",
     "testudo_user_locks",
+    "testudo_rate_limits",
     "testudo_verification_codes",
 ];
 
@@ -52,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_exact_text_on_mysql::Migration),
             Box::new(m20261201_000010_email_token_purpose::Migration),
             Box::new(m20261201_000011_session_start::Migration),
+            Box::new(m20261201_000012_create_rate_limits::Migration),
             Box::new(m20261201_000014_create_verification_codes::Migration),
         ]
     }

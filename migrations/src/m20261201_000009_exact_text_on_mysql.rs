@@ -86,7 +86,7 @@ impl Null {
 pub(crate) struct Migration;
 
 /// The exact collation this server offers.
-async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
+pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
     let version = manager
         .get_connection()
         .query_one_raw(Statement::from_string(

@@ -127,6 +127,53 @@ impl FromStr for TokenBackendKind {
     }
 }
 
+/// How a rate limiter answers once `rate_limit_max_attempts` attempts were made in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RateLimitMode {
+    /// Each further attempt waits twice as long as the one before (one second first), never
+    /// longer than `rate_limit_lockout` (the default): guessing slows down exponentially, yet
+    /// whoever triggers the limit cannot lock the account's owner out for long.
+    #[default]
+    Escalating,
+    /// The reference's fixed lockout: refused for `rate_limit_lockout` from the attempt that
+    /// reached the limit.
+    Lockout,
+}
+
+impl RateLimitMode {
+    /// The name used in TOML and environment variables: `"escalating"` or `"lockout"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Escalating => "escalating",
+            Self::Lockout => "lockout",
+        }
+    }
+}
+
+impl fmt::Display for RateLimitMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RateLimitMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "escalating" => Ok(Self::Escalating),
+            "lockout" => Ok(Self::Lockout),
+            _ => Err(Error::invalid(
+                Setting::RateLimitMode,
+                InvalidReason::UnknownRateLimitMode,
+            )),
+        }
+    }
+}
+
 /// Every setting of testudo.
 ///
 /// The fields and defaults of tortoise-auth's `AuthConfig` (its API reference) keep their names;
@@ -258,6 +305,25 @@ pub struct AuthConfig {
     /// `bcrypt$` / `bcrypt_sha256$` and every other format ignore it. Default unset.
     #[serde(deserialize_with = "secret::optional_secret")]
     pub bcrypt_pepper: Option<SecretString>,
+    /// Login attempts allowed per identifier (and client address) within `rate_limit_window`
+    /// before the rate limiter answers with a delay. Default 5.
+    pub rate_limit_max_attempts: u32,
+    /// The window in which `rate_limit_max_attempts` are counted. Default 300 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub rate_limit_window: Duration,
+    /// How long a fixed lockout lasts (`rate_limit_mode = "lockout"`), and the longest delay of
+    /// the escalating mode. Default 600 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub rate_limit_lockout: Duration,
+    /// Password-reset requests allowed per address within
+    /// `password_reset_rate_limit_window`. Default 3.
+    pub password_reset_rate_limit_max_attempts: u32,
+    /// The window of `password_reset_rate_limit_max_attempts`. Default 300 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub password_reset_rate_limit_window: Duration,
+    /// *testudo*: what happens past the limit: an escalating delay (default) or the reference's
+    /// fixed lockout.
+    pub rate_limit_mode: RateLimitMode,
 }
 
 fn default_hash_concurrency() -> usize {
@@ -302,6 +368,12 @@ impl Default for AuthConfig {
             token_backend: TokenBackendKind::Database,
             allow_insecure_legacy_hashes: false,
             bcrypt_pepper: None,
+            rate_limit_max_attempts: 5,
+            rate_limit_window: Duration::from_secs(300),
+            rate_limit_lockout: Duration::from_secs(600),
+            password_reset_rate_limit_max_attempts: 3,
+            password_reset_rate_limit_window: Duration::from_secs(300),
+            rate_limit_mode: RateLimitMode::Escalating,
         }
     }
 }
@@ -329,7 +401,7 @@ impl AuthConfig {
 
     /// Checks that the settings are consistent and safe.
     ///
-    /// Refused: zero lifetimes, a refresh lifetime shorter than the access lifetime, a JWT
+    /// Refused: zero lifetimes, zero rate-limit counts or durations, a refresh lifetime shorter than the access lifetime, a JWT
     /// leeway not shorter than the access lifetime, `token_length` outside 32..=1024, Argon2 /
     /// bcrypt / PBKDF2 parameters the hashing crates do not accept, `max_password_length` of 0 or
     /// below the minimum-length validator, a similarity threshold outside 0.1..=1.0, a
@@ -365,6 +437,7 @@ impl AuthConfig {
                 AT_LEAST_ONE,
             ));
         }
+        self.validate_rate_limits()?;
         if self.refresh_token_lifetime < self.access_token_lifetime {
             return Err(Error::invalid(
                 Setting::RefreshTokenLifetime,
@@ -397,6 +470,35 @@ impl AuthConfig {
             return Err(Error::invalid(Setting::HashConcurrency, AT_LEAST_ONE));
         }
         self.validate_secrets()
+    }
+
+    /// The reference's checks of its rate-limit settings: every count and duration positive.
+    fn validate_rate_limits(&self) -> Result<()> {
+        let at_least_one = |field: Setting, n: u32| {
+            if n == 0 {
+                Err(Error::invalid(field, AT_LEAST_ONE))
+            } else {
+                Ok(())
+            }
+        };
+        let positive = |field: Setting, d: Duration| {
+            if d.is_zero() {
+                Err(Error::invalid(field, InvalidReason::ZeroDuration))
+            } else {
+                Ok(())
+            }
+        };
+        at_least_one(Setting::RateLimitMaxAttempts, self.rate_limit_max_attempts)?;
+        positive(Setting::RateLimitWindow, self.rate_limit_window)?;
+        positive(Setting::RateLimitLockout, self.rate_limit_lockout)?;
+        at_least_one(
+            Setting::PasswordResetRateLimitMaxAttempts,
+            self.password_reset_rate_limit_max_attempts,
+        )?;
+        positive(
+            Setting::PasswordResetRateLimitWindow,
+            self.password_reset_rate_limit_window,
+        )
     }
 
     fn validate_hashers(&self) -> Result<()> {
@@ -576,6 +678,18 @@ impl AuthConfigBuilder {
         onboarding_verification_code_ttl: Duration,
         /// Sets [`AuthConfig::token_backend`].
         token_backend: TokenBackendKind,
+        /// Sets [`AuthConfig::rate_limit_max_attempts`].
+        rate_limit_max_attempts: u32,
+        /// Sets [`AuthConfig::rate_limit_window`].
+        rate_limit_window: Duration,
+        /// Sets [`AuthConfig::rate_limit_lockout`].
+        rate_limit_lockout: Duration,
+        /// Sets [`AuthConfig::password_reset_rate_limit_max_attempts`].
+        password_reset_rate_limit_max_attempts: u32,
+        /// Sets [`AuthConfig::password_reset_rate_limit_window`].
+        password_reset_rate_limit_window: Duration,
+        /// Sets [`AuthConfig::rate_limit_mode`].
+        rate_limit_mode: RateLimitMode,
         /// Sets [`AuthConfig::allow_insecure_legacy_hashes`] (read its warning first).
         allow_insecure_legacy_hashes: bool,
     }

@@ -132,6 +132,9 @@ pub enum InvalidReason {
     /// Not the name of a [`TokenBackendKind`](crate::TokenBackendKind).
     #[error("unknown backend (expected \"database\" or \"jwt\")")]
     UnknownBackend,
+    /// Not the name of a [`RateLimitMode`](crate::RateLimitMode).
+    #[error("unknown rate-limit mode (expected \"escalating\" or \"lockout\")")]
+    UnknownRateLimitMode,
 }
 
 /// Why an environment variable's value was refused, as [`Error::Env`]'s `reason`. Its
@@ -148,7 +151,7 @@ pub enum EnvReason {
     /// A boolean was expected (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
     #[error("expected true or false")]
     NotABoolean,
-    /// The value is not one the setting accepts (an unknown algorithm or backend).
+    /// The value is not one the setting accepts (an unknown algorithm, backend or mode).
     #[error("{0}")]
     Invalid(InvalidReason),
     /// The setting is read from code or a TOML file only (`password_validators`).

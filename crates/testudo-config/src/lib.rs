@@ -9,7 +9,7 @@ mod secret;
 mod setting;
 mod validators;
 
-pub use config::{AuthConfig, AuthConfigBuilder, JwtAlgorithm, TokenBackendKind};
+pub use config::{AuthConfig, AuthConfigBuilder, JwtAlgorithm, RateLimitMode, TokenBackendKind};
 pub use error::{EnvReason, EnvVarName, Error, InvalidReason, ParseError, Result};
 pub use global::{configure, get_config};
 pub use setting::Setting;

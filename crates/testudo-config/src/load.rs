@@ -174,6 +174,16 @@ impl AuthConfig {
                 self.allow_insecure_legacy_hashes = v.boolean()?;
             }
             Setting::BcryptPepper => self.bcrypt_pepper = non_empty_secret(value.to_owned()),
+            Setting::RateLimitMaxAttempts => self.rate_limit_max_attempts = v.parse()?,
+            Setting::RateLimitWindow => self.rate_limit_window = v.seconds()?,
+            Setting::RateLimitLockout => self.rate_limit_lockout = v.seconds()?,
+            Setting::PasswordResetRateLimitMaxAttempts => {
+                self.password_reset_rate_limit_max_attempts = v.parse()?;
+            }
+            Setting::PasswordResetRateLimitWindow => {
+                self.password_reset_rate_limit_window = v.seconds()?;
+            }
+            Setting::RateLimitMode => self.rate_limit_mode = v.parse_with(str::parse)?,
         }
         Ok(())
     }

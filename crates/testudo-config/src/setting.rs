@@ -82,6 +82,12 @@ settings! {
     TokenBackend => "token_backend", "TOKEN_BACKEND";
     AllowInsecureLegacyHashes => "allow_insecure_legacy_hashes", "ALLOW_INSECURE_LEGACY_HASHES";
     BcryptPepper => "bcrypt_pepper", "BCRYPT_PEPPER";
+    RateLimitMaxAttempts => "rate_limit_max_attempts", "RATE_LIMIT_MAX_ATTEMPTS";
+    RateLimitWindow => "rate_limit_window", "RATE_LIMIT_WINDOW";
+    RateLimitLockout => "rate_limit_lockout", "RATE_LIMIT_LOCKOUT";
+    PasswordResetRateLimitMaxAttempts => "password_reset_rate_limit_max_attempts", "PASSWORD_RESET_RATE_LIMIT_MAX_ATTEMPTS";
+    PasswordResetRateLimitWindow => "password_reset_rate_limit_window", "PASSWORD_RESET_RATE_LIMIT_WINDOW";
+    RateLimitMode => "rate_limit_mode", "RATE_LIMIT_MODE";
 }
 
 impl Setting {

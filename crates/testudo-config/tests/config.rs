@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use testudo_config::{
-    AuthConfig, EnvReason, Error, InvalidReason, JwtAlgorithm, PasswordValidatorConfig, Setting,
-    TokenBackendKind, configure, get_config,
+    AuthConfig, EnvReason, Error, InvalidReason, JwtAlgorithm, PasswordValidatorConfig,
+    RateLimitMode, Setting, TokenBackendKind, configure, get_config,
 };
 use testudo_test_support::{TestResult, Vectors};
 
@@ -50,6 +50,17 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
         ),
         ("jwt_algorithm", c.jwt_algorithm.as_str().into()),
         ("jwt_blacklist_enabled", c.jwt_blacklist_enabled.into()),
+        ("rate_limit_max_attempts", c.rate_limit_max_attempts.into()),
+        ("rate_limit_window", secs(c.rate_limit_window)),
+        ("rate_limit_lockout", secs(c.rate_limit_lockout)),
+        (
+            "password_reset_rate_limit_max_attempts",
+            c.password_reset_rate_limit_max_attempts.into(),
+        ),
+        (
+            "password_reset_rate_limit_window",
+            secs(c.password_reset_rate_limit_window),
+        ),
         // Unset secrets / claims are "" in the reference and `None` here.
         (
             "signing_secret",
@@ -78,11 +89,6 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
     // onboarding work adds them).
     let not_ported = [
         "user_model", // the UserStore given to AuthService
-        "rate_limit_max_attempts",
-        "rate_limit_window",
-        "rate_limit_lockout",
-        "password_reset_rate_limit_max_attempts",
-        "password_reset_rate_limit_window",
         "onboarding_session_lifetime",
         "onboarding_session_token_length",
         "onboarding_require_totp",
@@ -126,6 +132,7 @@ fn defaults_of_our_own_fields_are_safe() {
     assert!(c.revoke_tokens_on_password_change);
     assert_eq!(c.email_token_lifetime, Duration::from_secs(900));
     assert_eq!(c.token_backend, TokenBackendKind::Database);
+    assert_eq!(c.rate_limit_mode, RateLimitMode::Escalating);
     assert!(c.signing_fallback_secrets.is_empty());
     assert!(c.validate().is_ok());
 }
@@ -209,6 +216,26 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
             .build(),
         ),
         ("hash_concurrency", b().hash_concurrency(0).build()),
+        (
+            "rate_limit_max_attempts",
+            b().rate_limit_max_attempts(0).build(),
+        ),
+        (
+            "rate_limit_window",
+            b().rate_limit_window(Duration::ZERO).build(),
+        ),
+        (
+            "rate_limit_lockout",
+            b().rate_limit_lockout(Duration::ZERO).build(),
+        ),
+        (
+            "password_reset_rate_limit_max_attempts",
+            b().password_reset_rate_limit_max_attempts(0).build(),
+        ),
+        (
+            "password_reset_rate_limit_window",
+            b().password_reset_rate_limit_window(Duration::ZERO).build(),
+        ),
         ("signing_secret", b().signing_secret("short").build()),
         (
             "signing_fallback_secrets",
@@ -324,6 +351,12 @@ fn toml_sets_every_kind_of_field() -> TestResult {
         jwt_blacklist_enabled = true
         token_backend = "jwt"
         refresh_reuse_detection = false
+        rate_limit_max_attempts = 10
+        rate_limit_window = 60
+        rate_limit_lockout = 120
+        password_reset_rate_limit_max_attempts = 2
+        password_reset_rate_limit_window = 3600
+        rate_limit_mode = "lockout"
 
         [[password_validators]]
         name = "minimum_length"
@@ -349,6 +382,15 @@ fn toml_sets_every_kind_of_field() -> TestResult {
     assert!(c.jwt_blacklist_enabled);
     assert_eq!(c.token_backend, TokenBackendKind::Jwt);
     assert!(!c.refresh_reuse_detection);
+    assert_eq!(c.rate_limit_max_attempts, 10);
+    assert_eq!(c.rate_limit_window, Duration::from_secs(60));
+    assert_eq!(c.rate_limit_lockout, Duration::from_secs(120));
+    assert_eq!(c.password_reset_rate_limit_max_attempts, 2);
+    assert_eq!(
+        c.password_reset_rate_limit_window,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(c.rate_limit_mode, RateLimitMode::Lockout);
     assert_eq!(c.password_validators.len(), 2);
     assert!(matches!(
         &c.password_validators[1],
@@ -409,8 +451,20 @@ fn environment_variables_override_the_defaults() -> TestResult {
         ),
         ("TESTUDO_JWT_ISSUER", "me"),
         ("TESTUDO_TOKEN_BACKEND", "database"),
+        ("TESTUDO_RATE_LIMIT_MAX_ATTEMPTS", "7"),
+        ("TESTUDO_RATE_LIMIT_WINDOW", "30"),
+        ("TESTUDO_RATE_LIMIT_LOCKOUT", "90"),
+        ("TESTUDO_PASSWORD_RESET_RATE_LIMIT_MAX_ATTEMPTS", "4"),
+        ("TESTUDO_PASSWORD_RESET_RATE_LIMIT_WINDOW", "600"),
+        ("TESTUDO_RATE_LIMIT_MODE", "lockout"),
         ("HOME", "/root"),
     ])?;
+    assert_eq!(c.rate_limit_max_attempts, 7);
+    assert_eq!(c.rate_limit_window, Duration::from_secs(30));
+    assert_eq!(c.rate_limit_lockout, Duration::from_secs(90));
+    assert_eq!(c.password_reset_rate_limit_max_attempts, 4);
+    assert_eq!(c.password_reset_rate_limit_window, Duration::from_secs(600));
+    assert_eq!(c.rate_limit_mode, RateLimitMode::Lockout);
     assert_eq!(c.access_token_lifetime, Duration::from_secs(300));
     assert_eq!(c.jwt_algorithm, JwtAlgorithm::HS512);
     assert!(c.jwt_blacklist_enabled);
@@ -427,6 +481,8 @@ fn a_bad_environment_value_names_the_variable() {
         ("TESTUDO_JWT_BLACKLIST_ENABLED", "maybe"),
         ("TESTUDO_JWT_ALGORITHM", "none"),
         ("TESTUDO_TOKEN_BACKEND", "redis"),
+        ("TESTUDO_RATE_LIMIT_MODE", "forever"),
+        ("TESTUDO_RATE_LIMIT_WINDOW", "5m"),
         ("TESTUDO_NO_SUCH_SETTING", "1"),
     ];
     for (var, value) in cases {
@@ -679,6 +735,32 @@ fn unknown_algorithm_and_backend_names_are_invalid_values() {
         backend.err().map(|e| e.to_string()).unwrap_or_default(),
         "invalid configuration: token_backend: unknown backend (expected \"database\" or \"jwt\")"
     );
+}
+
+#[test]
+fn rate_limit_modes_parse_by_name_and_an_unknown_one_is_an_invalid_value() -> TestResult {
+    assert_eq!(
+        "escalating".parse::<RateLimitMode>()?,
+        RateLimitMode::Escalating
+    );
+    assert_eq!("lockout".parse::<RateLimitMode>()?, RateLimitMode::Lockout);
+    assert_eq!(RateLimitMode::Lockout.to_string(), "lockout");
+    let mode = "Lockout".parse::<RateLimitMode>();
+    assert!(matches!(
+        mode,
+        Err(Error::Invalid {
+            field: Setting::RateLimitMode,
+            reason: InvalidReason::UnknownRateLimitMode,
+        })
+    ));
+    assert_eq!(
+        mode.err().map(|e| e.to_string()).unwrap_or_default(),
+        "invalid configuration: rate_limit_mode: unknown rate-limit mode (expected \"escalating\" \
+         or \"lockout\")"
+    );
+    let toml = AuthConfig::from_toml_str("rate_limit_mode = \"forever\"");
+    assert!(matches!(toml, Err(Error::Parse { .. })), "{toml:?}");
+    Ok(())
 }
 
 #[test]

@@ -135,6 +135,8 @@ fn options(max: u32) -> PoolOptions {
 pub struct TestDb {
     backend: Backend,
     db: Database,
+    /// The database's URL (for another process to open it).
+    url: String,
     /// The server connection and database name to drop at cleanup.
     server: Option<(Database, String)>,
     _dir: Option<tempfile::TempDir>,
@@ -176,6 +178,7 @@ impl TestDb {
                 Ok(Self {
                     backend,
                     db,
+                    url: "sqlite::memory:".to_owned(),
                     server: None,
                     _dir: None,
                 })
@@ -188,6 +191,7 @@ impl TestDb {
                 Ok(Self {
                     backend,
                     db,
+                    url,
                     server: None,
                     _dir: Some(dir),
                 })
@@ -199,12 +203,8 @@ impl TestDb {
                     .as_sea_orm()
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
-                let db = match Database::connect_with(
-                    &with_database(url, &name),
-                    &options(max_connections),
-                )
-                .await
-                {
+                let db_url = with_database(url, &name);
+                let db = match Database::connect_with(&db_url, &options(max_connections)).await {
                     Ok(db) => db,
                     Err(e) => {
                         let _ = server
@@ -217,6 +217,7 @@ impl TestDb {
                 Ok(Self {
                     backend,
                     db,
+                    url: db_url,
                     server: Some((server, name)),
                     _dir: None,
                 })
@@ -228,6 +229,13 @@ impl TestDb {
     #[must_use]
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The test database's URL, for another process to open the same database (an in-memory
+    /// SQLite database cannot be shared: it is `sqlite::memory:`, a new database).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The sea-orm connection to the test database (for SQL of the test's own).

@@ -13,6 +13,7 @@ pub use testudo_hashers as hashers;
 pub use testudo_migrations as migrations;
 pub use testudo_service as service;
 pub use testudo_signing as signing;
+pub use testudo_throttle as throttle;
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use testudo_tokens_db as tokens_db;
