@@ -137,6 +137,8 @@ pub struct TestDb {
     db: Database,
     /// The server connection and database name to drop at cleanup.
     server: Option<(Database, String)>,
+    /// The URL of the test database on its server.
+    url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -177,6 +179,7 @@ impl TestDb {
                     backend,
                     db,
                     server: None,
+                    url: None,
                     _dir: None,
                 })
             }
@@ -189,6 +192,7 @@ impl TestDb {
                     backend,
                     db,
                     server: None,
+                    url: None,
                     _dir: Some(dir),
                 })
             }
@@ -199,11 +203,8 @@ impl TestDb {
                     .as_sea_orm()
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
-                let db = match Database::connect_with(
-                    &with_database(url, &name),
-                    &options(max_connections),
-                )
-                .await
+                let db_url = with_database(url, &name);
+                let db = match Database::connect_with(&db_url, &options(max_connections)).await
                 {
                     Ok(db) => db,
                     Err(e) => {
@@ -218,6 +219,7 @@ impl TestDb {
                     backend,
                     db,
                     server: Some((server, name)),
+                    url: Some(db_url),
                     _dir: None,
                 })
             }
@@ -234,6 +236,19 @@ impl TestDb {
     #[must_use]
     pub fn conn(&self) -> &DatabaseConnection {
         self.db.as_sea_orm()
+    }
+
+    /// The URL of the test database, for other pools or processes on it (servers only; `None`
+    /// for SQLite).
+    #[must_use]
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The name of the test database on its server (`None` for SQLite).
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.server.as_ref().map(|(_, name)| name.as_str())
     }
 
     /// The kind of database.
