@@ -204,8 +204,7 @@ impl TestDb {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
                 let db_url = with_database(url, &name);
-                let db = match Database::connect_with(&db_url, &options(max_connections)).await
-                {
+                let db = match Database::connect_with(&db_url, &options(max_connections)).await {
                     Ok(db) => db,
                     Err(e) => {
                         let _ = server

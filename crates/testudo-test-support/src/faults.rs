@@ -312,7 +312,7 @@ pub async fn terminate_connections(
                 .await?;
             let mut n = 0;
             for row in rows {
-                let id: u64 = row.try_get("", "id")?;
+                let id: i64 = row.try_get("", "id")?;
                 // A connection that ended meanwhile is not an error.
                 if conn.execute_unprepared(&format!("KILL {id}")).await.is_ok() {
                     n += 1;
