@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
 use testudo_core::{AuthUser, Claims, FixedClock, TokenBackend, TokenError, TokenPair, pause};
-use testudo_db::{Database, ErrorKind, PoolOptions};
+use testudo_db::{Database, ErrorKind, PoolOptions, SERVER_PING_IF_IDLE_FOR};
 use testudo_service::{AuthService, DbUserStore};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_test_support::faults::{FailingInserts, Proxy, terminate_connections};
@@ -597,6 +597,58 @@ async fn connections_terminated_by_the_server_during_a_workload_are_survived(
 per_database!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     connections_terminated_by_the_server_during_a_workload_are_survived,
+    servers_only
+);
+
+/// How long the idle outage lasts: a quick restart, longer than [`SERVER_PING_IF_IDLE_FOR`].
+const OUTAGE: Duration = Duration::from_millis(1200);
+
+/// The server goes away for [`OUTAGE`] and comes back while the
+/// service is idle (every pooled connection dead: the proxy dropped them, or the server
+/// terminated them): the first calls afterwards succeed, none fails on a dead pooled
+/// connection. (With the ping threshold at its former 30 s, each of them failed.)
+async fn an_outage_while_idle_costs_no_failed_call_afterwards(backend: Backend) -> TestResult {
+    for tokens in TOKENS {
+        let f = Faulty::new(backend.clone(), tokens, 4).await?;
+        for (round, restart) in [true, false].into_iter().enumerate() {
+            let name = format!("{} restart={restart}", f.name);
+            let mut pairs = Vec::new();
+            for n in 0..3 {
+                let n = round * 3 + n;
+                pairs.push(f.user(n).await?.1);
+            }
+            if restart {
+                f.proxy()?.stop();
+            } else {
+                let db_name = f.db.name().ok_or("a server database")?;
+                let killed = terminate_connections(f.db.db(), db_name, false).await?;
+                assert!(killed >= 1, "{name}: the pool's connections");
+            }
+            // The outage's length, not a wait for something to happen.
+            tokio::time::sleep(OUTAGE).await;
+            if let Some(proxy) = &f.proxy {
+                proxy.start();
+            }
+            for pair in &pairs {
+                within("authenticate", f.auth.authenticate(pair.access_token()))
+                    .await?
+                    .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
+                let next = within("refresh", f.auth.refresh(pair.refresh_token()))
+                    .await?
+                    .map_err(|e| format!("{name}: refresh: {e:?}"))?;
+                within("authenticate", f.auth.authenticate(next.access_token()))
+                    .await?
+                    .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
+            }
+        }
+        f.assert_whole().await?;
+        f.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_outage_while_idle_costs_no_failed_call_afterwards,
     servers_only
 );
 
