@@ -35,8 +35,19 @@ const CALL_BOUND: Duration = Duration::from_secs(6);
 const DEADLINE: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "correct horse battery staple 42!";
 
-/// The token backends with rows to check.
-const TOKENS: [Tokens; 2] = [Tokens::Database, Tokens::JwtRevocable];
+/// Runs `scenario` with each token backend that has rows to check (the database backend, JWTs
+/// with the revocation list), each on its own database, concurrently.
+async fn both<F, Fut>(backend: Backend, scenario: F) -> TestResult
+where
+    F: Fn(Backend, Tokens) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    let (db, jwt) = tokio::join!(
+        scenario(backend.clone(), Tokens::Database),
+        scenario(backend, Tokens::JwtRevocable)
+    );
+    db.and(jwt)
+}
 
 /// A service whose pool reaches the database through a [`Proxy`] (servers) or directly
 /// (SQLite), and a direct connection of one for the test's own SQL.
@@ -286,33 +297,42 @@ fn is_revoked<T>(r: &testudo_core::Result<T>) -> bool {
 async fn a_statement_failing_halfway_through_a_pair_leaves_no_half_pair(
     backend: Backend,
 ) -> TestResult {
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, 4).await?;
-        let name = f.name.clone();
-        let email = "halfway@example.com";
-        let id = f.auth.create_user(email, PASSWORD).await?.id();
-        let fault = f.fail_refresh_inserts(&id).await?;
-        let r = within("login", f.auth.login(email, PASSWORD, Claims::new())).await?;
-        expect_storage(&format!("{name}: login"), &r)?;
-        let rows = if f.jwt() {
-            f.count("SELECT COUNT(*) AS n FROM testudo_jwt_outstanding_tokens")
+    both(
+        backend,
+        a_statement_failing_halfway_through_a_pair_leaves_no_half_pair_with,
+    )
+    .await
+}
+
+async fn a_statement_failing_halfway_through_a_pair_leaves_no_half_pair_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, 4).await?;
+    let name = f.name.clone();
+    let email = "halfway@example.com";
+    let id = f.auth.create_user(email, PASSWORD).await?.id();
+    let fault = f.fail_refresh_inserts(&id).await?;
+    let r = within("login", f.auth.login(email, PASSWORD, Claims::new())).await?;
+    expect_storage(&format!("{name}: login"), &r)?;
+    let rows = if f.jwt() {
+        f.count("SELECT COUNT(*) AS n FROM testudo_jwt_outstanding_tokens")
+            .await?
+    } else {
+        f.count("SELECT COUNT(*) AS n FROM testudo_access_tokens")
+            .await?
+            + f.count("SELECT COUNT(*) AS n FROM testudo_refresh_tokens")
                 .await?
-        } else {
-            f.count("SELECT COUNT(*) AS n FROM testudo_access_tokens")
-                .await?
-                + f.count("SELECT COUNT(*) AS n FROM testudo_refresh_tokens")
-                    .await?
-        };
-        assert_eq!(rows, 0, "{name}: the failed login left token rows behind");
-        fault.remove(f.db.db()).await?;
-        let pair = within("login", f.auth.login(email, PASSWORD, Claims::new()))
-            .await??
-            .tokens;
-        f.auth.authenticate(pair.access_token()).await?;
-        assert_eq!(f.refresh_rows(&id).await?, (1, 1), "{name}");
-        f.assert_whole().await?;
-        f.cleanup().await?;
-    }
+    };
+    assert_eq!(rows, 0, "{name}: the failed login left token rows behind");
+    fault.remove(f.db.db()).await?;
+    let pair = within("login", f.auth.login(email, PASSWORD, Claims::new()))
+        .await??
+        .tokens;
+    f.auth.authenticate(pair.access_token()).await?;
+    assert_eq!(f.refresh_rows(&id).await?, (1, 1), "{name}");
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 per_database!(a_statement_failing_halfway_through_a_pair_leaves_no_half_pair);
@@ -324,37 +344,46 @@ per_database!(a_statement_failing_halfway_through_a_pair_leaves_no_half_pair);
 async fn a_statement_failing_halfway_through_a_rotation_leaves_the_old_token_usable(
     backend: Backend,
 ) -> TestResult {
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, 4).await?;
-        let name = f.name.clone();
-        let (id, pair) = f.user(0).await?;
-        let fault = f.fail_refresh_inserts(&id).await?;
-        let r = within("refresh", f.auth.refresh(pair.refresh_token())).await?;
-        expect_storage(&format!("{name}: refresh"), &r)?;
-        assert_eq!(
-            f.refresh_rows(&id).await?,
-            (1, 1),
-            "{name}: the failed rotation revoked the old token or left part of its successor"
-        );
-        if f.jwt() {
-            let listed = f
-                .count("SELECT COUNT(*) AS n FROM testudo_jwt_blacklisted_tokens")
-                .await?;
-            assert_eq!(listed, 0, "{name}: the failed rotation blacklisted a token");
-        } else {
-            let access = f
-                .count("SELECT COUNT(*) AS n FROM testudo_access_tokens WHERE is_revoked = false")
-                .await?;
-            assert_eq!(access, 1, "{name}: the access rows changed");
-        }
-        f.auth.authenticate(pair.access_token()).await?;
-        fault.remove(f.db.db()).await?;
-        let next = within("refresh", f.auth.refresh(pair.refresh_token())).await??;
-        f.auth.authenticate(next.access_token()).await?;
-        assert_eq!(f.refresh_rows(&id).await?, (2, 1), "{name}");
-        f.assert_whole().await?;
-        f.cleanup().await?;
+    both(
+        backend,
+        a_statement_failing_halfway_through_a_rotation_leaves_the_old_token_usable_with,
+    )
+    .await
+}
+
+async fn a_statement_failing_halfway_through_a_rotation_leaves_the_old_token_usable_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, 4).await?;
+    let name = f.name.clone();
+    let (id, pair) = f.user(0).await?;
+    let fault = f.fail_refresh_inserts(&id).await?;
+    let r = within("refresh", f.auth.refresh(pair.refresh_token())).await?;
+    expect_storage(&format!("{name}: refresh"), &r)?;
+    assert_eq!(
+        f.refresh_rows(&id).await?,
+        (1, 1),
+        "{name}: the failed rotation revoked the old token or left part of its successor"
+    );
+    if f.jwt() {
+        let listed = f
+            .count("SELECT COUNT(*) AS n FROM testudo_jwt_blacklisted_tokens")
+            .await?;
+        assert_eq!(listed, 0, "{name}: the failed rotation blacklisted a token");
+    } else {
+        let access = f
+            .count("SELECT COUNT(*) AS n FROM testudo_access_tokens WHERE is_revoked = false")
+            .await?;
+        assert_eq!(access, 1, "{name}: the access rows changed");
     }
+    f.auth.authenticate(pair.access_token()).await?;
+    fault.remove(f.db.db()).await?;
+    let next = within("refresh", f.auth.refresh(pair.refresh_token())).await??;
+    f.auth.authenticate(next.access_token()).await?;
+    assert_eq!(f.refresh_rows(&id).await?, (2, 1), "{name}");
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 per_database!(a_statement_failing_halfway_through_a_rotation_leaves_the_old_token_usable);
@@ -366,37 +395,46 @@ per_database!(a_statement_failing_halfway_through_a_rotation_leaves_the_old_toke
 async fn a_connection_terminated_before_a_rotation_commits_leaves_the_old_token_usable(
     backend: Backend,
 ) -> TestResult {
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, 4).await?;
-        let name = f.name.clone();
-        let (id, pair) = f.user(0).await?;
-        let point = if f.jwt() {
-            "tokens_jwt.rotate.before_commit"
-        } else {
-            "tokens_db.rotate.before_commit"
-        };
-        let paused = pause::arm(point);
-        let auth = f.auth.clone();
-        let refresh_token = pair.refresh_token().to_owned();
-        let rotation = tokio::spawn(async move { auth.refresh(&refresh_token).await });
-        paused.reached().await;
-        let db_name = f.db.name().ok_or("a server database")?;
-        let killed = terminate_connections(f.db.db(), db_name, true).await?;
-        assert_eq!(killed, 1, "{name}: the rotating transaction's connection");
-        paused.release();
-        let r = within("refresh", rotation).await??;
-        let kind = expect_storage(&format!("{name}: refresh"), &r)?;
-        assert_eq!(kind, ErrorKind::ConnectionLost, "{name}");
-        assert_eq!(
-            f.refresh_rows(&id).await?,
-            (1, 1),
-            "{name}: the terminated rotation left rows behind"
-        );
-        let next = within("refresh", f.auth.refresh(pair.refresh_token())).await??;
-        f.auth.authenticate(next.access_token()).await?;
-        f.assert_whole().await?;
-        f.cleanup().await?;
-    }
+    both(
+        backend,
+        a_connection_terminated_before_a_rotation_commits_leaves_the_old_token_usable_with,
+    )
+    .await
+}
+
+async fn a_connection_terminated_before_a_rotation_commits_leaves_the_old_token_usable_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, 4).await?;
+    let name = f.name.clone();
+    let (id, pair) = f.user(0).await?;
+    let point = if f.jwt() {
+        "tokens_jwt.rotate.before_commit"
+    } else {
+        "tokens_db.rotate.before_commit"
+    };
+    let paused = pause::arm(point);
+    let auth = f.auth.clone();
+    let refresh_token = pair.refresh_token().to_owned();
+    let rotation = tokio::spawn(async move { auth.refresh(&refresh_token).await });
+    paused.reached().await;
+    let db_name = f.db.name().ok_or("a server database")?;
+    let killed = terminate_connections(f.db.db(), db_name, true).await?;
+    assert_eq!(killed, 1, "{name}: the rotating transaction's connection");
+    paused.release();
+    let r = within("refresh", rotation).await??;
+    let kind = expect_storage(&format!("{name}: refresh"), &r)?;
+    assert_eq!(kind, ErrorKind::ConnectionLost, "{name}");
+    assert_eq!(
+        f.refresh_rows(&id).await?,
+        (1, 1),
+        "{name}: the terminated rotation left rows behind"
+    );
+    let next = within("refresh", f.auth.refresh(pair.refresh_token())).await??;
+    f.auth.authenticate(next.access_token()).await?;
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 per_database!(
@@ -496,79 +534,81 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) -> TestResult {
 /// Four sessions refresh and authenticate in a loop while the fault happens; then the same
 /// service works again, and the rows are whole.
 async fn workload_survives(backend: Backend, fault: Fault) -> TestResult {
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, 4).await?;
-        let name = f.name.clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let tally = Arc::new(Tally::default());
-        let mut sessions = Vec::new();
-        for n in 0..4 {
-            let (_, pair) = f.user(n).await?;
-            sessions.push(tokio::spawn(session(
-                f.auth.clone(),
-                n,
-                pair,
-                Arc::clone(&stop),
-                Arc::clone(&tally),
-            )));
+    both(backend, |b, t| workload_survives_with(b, t, fault)).await
+}
+
+async fn workload_survives_with(backend: Backend, tokens: Tokens, fault: Fault) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, 4).await?;
+    let name = f.name.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(Tally::default());
+    let mut sessions = Vec::new();
+    for n in 0..4 {
+        let (_, pair) = f.user(n).await?;
+        sessions.push(tokio::spawn(session(
+            f.auth.clone(),
+            n,
+            pair,
+            Arc::clone(&stop),
+            Arc::clone(&tally),
+        )));
+    }
+    let ok = || tally.ok.load(Ordering::SeqCst);
+    let storage = || tally.storage.load(Ordering::SeqCst);
+    let before = ok();
+    until("calls before the fault", || ok() >= before + 20).await?;
+    match fault {
+        Fault::ServerRestart => {
+            let proxy = f.proxy()?;
+            proxy.stop();
+            let failed = storage();
+            until("calls failing during the outage", || {
+                storage() >= failed + 8
+            })
+            .await?;
+            proxy.start();
         }
-        let ok = || tally.ok.load(Ordering::SeqCst);
-        let storage = || tally.storage.load(Ordering::SeqCst);
-        let before = ok();
-        until("calls before the fault", || ok() >= before + 20).await?;
-        match fault {
-            Fault::ServerRestart => {
-                let proxy = f.proxy()?;
-                proxy.stop();
-                let failed = storage();
-                until("calls failing during the outage", || {
-                    storage() >= failed + 8
-                })
-                .await?;
-                proxy.start();
-            }
-            Fault::ServerTerminates => {
-                let db_name = f.db.name().ok_or("a server database")?;
-                for _ in 0..2 {
-                    let seen = ok();
-                    terminate_connections(f.db.db(), db_name, false).await?;
-                    until("calls after the termination", || ok() >= seen + 20).await?;
-                }
-            }
-        }
-        let after = ok();
-        until("calls after the fault", || ok() >= after + 40).await?;
-        stop.store(true, Ordering::SeqCst);
-        let mut held = Vec::new();
-        for s in sessions {
-            held.push(within("a session", s).await???);
-        }
-        eprintln!(
-            "{name} {fault:?}: {} calls answered, {} storage errors, {} lost commits",
-            ok(),
-            storage(),
-            tally.lost_commits.load(Ordering::SeqCst)
-        );
-        // Every pair a session holds still works (no rotation that answered revoked its
-        // token without a successor); after a lost answer, the token is either still usable
-        // or rotated.
-        for (pair, uncertain) in &held {
-            let r = within("refresh", f.auth.refresh(pair.refresh_token())).await?;
-            if !(*uncertain && is_revoked(&r)) {
-                let next = r.map_err(|e| format!("{name}: a held pair: {e:?}"))?;
-                within("authenticate", f.auth.authenticate(next.access_token())).await??;
+        Fault::ServerTerminates => {
+            let db_name = f.db.name().ok_or("a server database")?;
+            for _ in 0..2 {
+                let seen = ok();
+                terminate_connections(f.db.db(), db_name, false).await?;
+                until("calls after the termination", || ok() >= seen + 20).await?;
             }
         }
-        // On the same pool, with no restart: the next calls succeed.
-        for n in 0..4 {
-            let email = format!("user{n}@example.com");
-            let r = within("login", f.auth.login(&email, PASSWORD, Claims::new())).await??;
-            let next = within("refresh", f.auth.refresh(r.tokens.refresh_token())).await??;
+    }
+    let after = ok();
+    until("calls after the fault", || ok() >= after + 40).await?;
+    stop.store(true, Ordering::SeqCst);
+    let mut held = Vec::new();
+    for s in sessions {
+        held.push(within("a session", s).await???);
+    }
+    eprintln!(
+        "{name} {fault:?}: {} calls answered, {} storage errors, {} lost commits",
+        ok(),
+        storage(),
+        tally.lost_commits.load(Ordering::SeqCst)
+    );
+    // Every pair a session holds still works (no rotation that answered revoked its
+    // token without a successor); after a lost answer, the token is either still usable
+    // or rotated.
+    for (pair, uncertain) in &held {
+        let r = within("refresh", f.auth.refresh(pair.refresh_token())).await?;
+        if !(*uncertain && is_revoked(&r)) {
+            let next = r.map_err(|e| format!("{name}: a held pair: {e:?}"))?;
             within("authenticate", f.auth.authenticate(next.access_token())).await??;
         }
-        f.assert_whole().await?;
-        f.cleanup().await?;
     }
+    // On the same pool, with no restart: the next calls succeed.
+    for n in 0..4 {
+        let email = format!("user{n}@example.com");
+        let r = within("login", f.auth.login(&email, PASSWORD, Claims::new())).await??;
+        let next = within("refresh", f.auth.refresh(r.tokens.refresh_token())).await??;
+        within("authenticate", f.auth.authenticate(next.access_token())).await??;
+    }
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 
@@ -608,42 +648,51 @@ const OUTAGE: Duration = Duration::from_millis(1200);
 /// terminated them): the first calls afterwards succeed, none fails on a dead pooled
 /// connection. (With the ping threshold at its former 30 s, each of them failed.)
 async fn an_outage_while_idle_costs_no_failed_call_afterwards(backend: Backend) -> TestResult {
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, 4).await?;
-        for (round, restart) in [true, false].into_iter().enumerate() {
-            let name = format!("{} restart={restart}", f.name);
-            let mut pairs = Vec::new();
-            for n in 0..3 {
-                let n = round * 3 + n;
-                pairs.push(f.user(n).await?.1);
-            }
-            if restart {
-                f.proxy()?.stop();
-            } else {
-                let db_name = f.db.name().ok_or("a server database")?;
-                let killed = terminate_connections(f.db.db(), db_name, false).await?;
-                assert!(killed >= 1, "{name}: the pool's connections");
-            }
-            // The outage's length, not a wait for something to happen.
-            tokio::time::sleep(OUTAGE).await;
-            if let Some(proxy) = &f.proxy {
-                proxy.start();
-            }
-            for pair in &pairs {
-                within("authenticate", f.auth.authenticate(pair.access_token()))
-                    .await?
-                    .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
-                let next = within("refresh", f.auth.refresh(pair.refresh_token()))
-                    .await?
-                    .map_err(|e| format!("{name}: refresh: {e:?}"))?;
-                within("authenticate", f.auth.authenticate(next.access_token()))
-                    .await?
-                    .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
-            }
+    both(
+        backend,
+        an_outage_while_idle_costs_no_failed_call_afterwards_with,
+    )
+    .await
+}
+
+async fn an_outage_while_idle_costs_no_failed_call_afterwards_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, 4).await?;
+    for (round, restart) in [true, false].into_iter().enumerate() {
+        let name = format!("{} restart={restart}", f.name);
+        let mut pairs = Vec::new();
+        for n in 0..3 {
+            let n = round * 3 + n;
+            pairs.push(f.user(n).await?.1);
         }
-        f.assert_whole().await?;
-        f.cleanup().await?;
+        if restart {
+            f.proxy()?.stop();
+        } else {
+            let db_name = f.db.name().ok_or("a server database")?;
+            let killed = terminate_connections(f.db.db(), db_name, false).await?;
+            assert!(killed >= 1, "{name}: the pool's connections");
+        }
+        // The outage's length, not a wait for something to happen.
+        tokio::time::sleep(OUTAGE).await;
+        if let Some(proxy) = &f.proxy {
+            proxy.start();
+        }
+        for pair in &pairs {
+            within("authenticate", f.auth.authenticate(pair.access_token()))
+                .await?
+                .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
+            let next = within("refresh", f.auth.refresh(pair.refresh_token()))
+                .await?
+                .map_err(|e| format!("{name}: refresh: {e:?}"))?;
+            within("authenticate", f.auth.authenticate(next.access_token()))
+                .await?
+                .map_err(|e| format!("{name}: authenticate: {e:?}"))?;
+        }
     }
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 per_database!(
@@ -652,6 +701,11 @@ per_database!(
     servers_only
 );
 
+/// The pool size of the exhaustion scenario.
+const POOL: u32 = 2;
+/// How many concurrent calls it makes (more than [`POOL`]).
+const CALLS: usize = 8;
+
 /// More concurrent calls than the pool has connections queue and all complete; with the
 /// server stalled (nothing answered, nothing closed), the calls holding the two connections
 /// wait, the others fail after the pool's acquire timeout with a lost-connection storage
@@ -659,88 +713,95 @@ per_database!(
 async fn pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out(
     backend: Backend,
 ) -> TestResult {
-    const POOL: u32 = 2;
-    const CALLS: usize = 12;
-    for tokens in TOKENS {
-        let f = Faulty::new(backend.clone(), tokens, POOL).await?;
-        let name = f.name.clone();
-        let mut pairs = Vec::new();
-        for n in 0..CALLS {
-            pairs.push(f.user(n).await?.1);
-        }
-        let mut calls = Vec::new();
-        for pair in &pairs {
-            let auth = f.auth.clone();
-            let refresh_token = pair.refresh_token().to_owned();
-            calls.push(tokio::spawn(async move {
-                let next: TokenPair = auth.refresh(&refresh_token).await?;
-                auth.authenticate(next.access_token()).await?;
-                Ok::<_, testudo_core::Error>(next)
-            }));
-        }
-        let mut next_pairs = Vec::new();
-        for call in calls {
-            next_pairs.push(within("queued call", call).await???);
-        }
-        // Both connections back in the pool (sqlx pings a connection when it is released: a
-        // ping caught by the stall would hold its connection).
-        let pool = f.pool.as_sea_orm();
-        let idle = || match f.pool.dialect() {
-            testudo_db::Dialect::Postgres => pool.get_postgres_connection_pool().num_idle(),
-            _ => pool.get_mysql_connection_pool().num_idle(),
-        };
-        until("the pool's connections idle", || idle() == POOL as usize).await?;
-        // Stalled: the two pooled connections are taken by the first calls, which hang on
-        // the server; the others wait for a connection until the acquire timeout.
-        f.proxy()?.stall();
-        let started = Instant::now();
-        let mut calls = Vec::new();
-        for pair in next_pairs.iter().take(POOL as usize + 3) {
-            let auth = f.auth.clone();
-            let access = pair.access_token().to_owned();
-            calls.push(tokio::spawn(async move {
-                let r = auth.authenticate(&access).await;
-                (r, started.elapsed())
-            }));
-        }
-        let mut pending = Vec::new();
-        let mut timed_out = 0;
-        let deadline = tokio::time::Instant::from_std(started + ACQUIRE * 3);
-        for mut call in calls {
-            match tokio::time::timeout_at(deadline, &mut call).await {
-                Ok(joined) => {
-                    let (r, elapsed) = joined?;
-                    let kind = expect_storage(&format!("{name}: a call on a stalled server"), &r)?;
-                    assert_eq!(kind, ErrorKind::ConnectionLost, "{name}: {r:?}");
-                    assert!(
-                        elapsed >= ACQUIRE.mul_f32(0.9),
-                        "{name}: failed after {elapsed:?}, before the acquire timeout"
-                    );
-                    timed_out += 1;
-                }
-                Err(_) => pending.push(call),
-            }
-        }
-        assert_eq!(
-            timed_out, 3,
-            "{name}: the calls beyond the pool's connections time out"
-        );
-        assert_eq!(
-            pending.len(),
-            POOL as usize,
-            "{name}: the calls holding a connection wait"
-        );
-        f.proxy()?.start();
-        for call in pending {
-            let (r, _) = within("a call held by the stall", call).await??;
-            r.map_err(|e| format!("{name}: a call held by the stall: {e:?}"))?;
-        }
-        for pair in next_pairs.iter().take(POOL as usize + 3) {
-            within("authenticate", f.auth.authenticate(pair.access_token())).await??;
-        }
-        f.assert_whole().await?;
-        f.cleanup().await?;
+    both(
+        backend,
+        pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out_with,
+    )
+    .await
+}
+
+async fn pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend.clone(), tokens, POOL).await?;
+    let name = f.name.clone();
+    let mut pairs = Vec::new();
+    for n in 0..CALLS {
+        pairs.push(f.user(n).await?.1);
     }
+    let mut calls = Vec::new();
+    for pair in &pairs {
+        let auth = f.auth.clone();
+        let refresh_token = pair.refresh_token().to_owned();
+        calls.push(tokio::spawn(async move {
+            let next: TokenPair = auth.refresh(&refresh_token).await?;
+            auth.authenticate(next.access_token()).await?;
+            Ok::<_, testudo_core::Error>(next)
+        }));
+    }
+    let mut next_pairs = Vec::new();
+    for call in calls {
+        next_pairs.push(within("queued call", call).await???);
+    }
+    // Both connections back in the pool (sqlx pings a connection when it is released: a
+    // ping caught by the stall would hold its connection).
+    let pool = f.pool.as_sea_orm();
+    let idle = || match f.pool.dialect() {
+        testudo_db::Dialect::Postgres => pool.get_postgres_connection_pool().num_idle(),
+        _ => pool.get_mysql_connection_pool().num_idle(),
+    };
+    until("the pool's connections idle", || idle() == POOL as usize).await?;
+    // Stalled: the two pooled connections are taken by the first calls, which hang on
+    // the server; the others wait for a connection until the acquire timeout.
+    f.proxy()?.stall();
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for pair in next_pairs.iter().take(POOL as usize + 3) {
+        let auth = f.auth.clone();
+        let access = pair.access_token().to_owned();
+        calls.push(tokio::spawn(async move {
+            let r = auth.authenticate(&access).await;
+            (r, started.elapsed())
+        }));
+    }
+    let mut pending = Vec::new();
+    let mut timed_out = 0;
+    let deadline = tokio::time::Instant::from_std(started + ACQUIRE * 3);
+    for mut call in calls {
+        match tokio::time::timeout_at(deadline, &mut call).await {
+            Ok(joined) => {
+                let (r, elapsed) = joined?;
+                let kind = expect_storage(&format!("{name}: a call on a stalled server"), &r)?;
+                assert_eq!(kind, ErrorKind::ConnectionLost, "{name}: {r:?}");
+                assert!(
+                    elapsed >= ACQUIRE.mul_f32(0.9),
+                    "{name}: failed after {elapsed:?}, before the acquire timeout"
+                );
+                timed_out += 1;
+            }
+            Err(_) => pending.push(call),
+        }
+    }
+    assert_eq!(
+        timed_out, 3,
+        "{name}: the calls beyond the pool's connections time out"
+    );
+    assert_eq!(
+        pending.len(),
+        POOL as usize,
+        "{name}: the calls holding a connection wait"
+    );
+    f.proxy()?.start();
+    for call in pending {
+        let (r, _) = within("a call held by the stall", call).await??;
+        r.map_err(|e| format!("{name}: a call held by the stall: {e:?}"))?;
+    }
+    for pair in next_pairs.iter().take(POOL as usize + 3) {
+        within("authenticate", f.auth.authenticate(pair.access_token())).await??;
+    }
+    f.assert_whole().await?;
+    f.cleanup().await?;
     Ok(())
 }
 per_database!(
