@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
 use testudo_core::{AuthUser, Claims, FixedClock, TokenBackend, TokenError, TokenPair, pause};
-use testudo_db::{Database, ErrorKind, PoolOptions, SERVER_PING_IF_IDLE_FOR};
+use testudo_db::{Database, ErrorKind, PoolOptions};
 use testudo_service::{AuthService, DbUserStore};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_test_support::faults::{FailingInserts, Proxy, terminate_connections};
@@ -640,7 +640,7 @@ per_database!(
     servers_only
 );
 
-/// How long the idle outage lasts: a quick restart, longer than [`SERVER_PING_IF_IDLE_FOR`].
+/// How long the idle outage lasts: a quick restart, longer than [`testudo_db::SERVER_PING_IF_IDLE_FOR`].
 const OUTAGE: Duration = Duration::from_millis(1200);
 
 /// The server goes away for [`OUTAGE`] and comes back while the
