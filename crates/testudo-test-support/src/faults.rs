@@ -263,6 +263,12 @@ fn with_authority(url: &str, addr: &str) -> String {
 /// `admin` runs this on (PostgreSQL `pg_terminate_backend`, MariaDB `KILL`): every one, or with
 /// `in_transaction` only those inside an open transaction. Returns how many were terminated.
 ///
+/// MariaDB's list of open transactions (`INNODB_TRX`) is a snapshot refreshed at most every
+/// 100 ms, so it can miss a transaction just begun and still show one just ended: with
+/// `in_transaction` the query is repeated for up to 2 s until it finds one, but to terminate
+/// one transaction's connection for sure, give its pool a single connection and terminate
+/// them all.
+///
 /// # Errors
 ///
 /// When the statements fail (SQLite has no connections to terminate: an error).
@@ -307,9 +313,18 @@ pub async fn terminate_connections(
                 "SELECT ID AS id FROM information_schema.PROCESSLIST \
                  WHERE DB = ? AND ID <> CONNECTION_ID()"
             };
-            let rows = conn
-                .query_all_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
-                .await?;
+            // INNODB_TRX is a snapshot refreshed at most every 100 ms: a transaction begun
+            // since the last refresh may be missing, so look again for a while.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            let rows = loop {
+                let rows = conn
+                    .query_all_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
+                    .await?;
+                if !rows.is_empty() || !in_transaction || std::time::Instant::now() > deadline {
+                    break rows;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            };
             let mut n = 0;
             for row in rows {
                 let id: i64 = row.try_get("", "id")?;
@@ -324,60 +339,82 @@ pub async fn terminate_connections(
     }
 }
 
-/// A trigger that makes every insert into `table` whose `column` equals `value` fail (the
-/// statement raises: PostgreSQL `RAISE EXCEPTION`, MariaDB `SIGNAL SQLSTATE '45000'`, SQLite
-/// `RAISE(ABORT, ..)`), as a statement failing halfway through a transaction. Remove it with
-/// [`FailingInserts::remove`].
+/// Which writes a [`FailingWrites`] trigger makes fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// `INSERT`s.
+    Insert,
+    /// `UPDATE`s.
+    Update,
+}
+
+impl Write {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Insert => "INSERT",
+            Self::Update => "UPDATE",
+        }
+    }
+}
+
+/// A trigger that makes every insert (or update) of a row of `table` fail, or only of the rows
+/// whose `column` equals `value`: the statement raises (PostgreSQL `RAISE EXCEPTION`, MariaDB
+/// `SIGNAL SQLSTATE '45000'`, SQLite `RAISE(ABORT, ..)`), as a statement failing halfway
+/// through a transaction. Remove it with [`FailingWrites::remove`].
 #[derive(Debug)]
-pub struct FailingInserts {
+pub struct FailingWrites {
     name: String,
     table: &'static str,
 }
 
-impl FailingInserts {
-    /// Installs the trigger on `db` (names must be plain identifiers; `value` is a literal
-    /// without quotes).
+impl FailingWrites {
+    /// Installs the trigger on `db` for `write`s of `table`, of the rows where `column = value`
+    /// when `only` is given (names must be plain identifiers; `value` a literal without quotes).
     ///
     /// # Errors
     ///
     /// When the trigger cannot be created.
     pub async fn install(
         db: &Database,
+        write: Write,
         table: &'static str,
-        column: &'static str,
-        value: &str,
+        only: Option<(&'static str, &str)>,
     ) -> TestResult<Self> {
-        if value.contains('\'') {
-            return Err("the value must not contain quotes".into());
-        }
-        let name = format!("testudo_fault_{table}_{column}");
+        let condition = match only {
+            Some((_, value)) if value.contains('\'') => {
+                return Err("the value must not contain quotes".into());
+            }
+            Some((column, value)) => format!("NEW.{column} = '{value}'"),
+            None => "1 = 1".to_owned(),
+        };
+        let op = write.sql();
+        let name = format!("testudo_fault_{}_{table}", op.to_lowercase());
         let conn = db.as_sea_orm();
         match db.dialect() {
             Dialect::Postgres => {
                 conn.execute_unprepared(&format!(
                     "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                     BEGIN IF NEW.{column} = '{value}' THEN \
+                     BEGIN IF {condition} THEN \
                      RAISE EXCEPTION 'injected fault on {table}'; END IF; RETURN NEW; END $$"
                 ))
                 .await?;
                 conn.execute_unprepared(&format!(
-                    "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
+                    "CREATE TRIGGER {name} BEFORE {op} ON {table} \
                      FOR EACH ROW EXECUTE FUNCTION {name}()"
                 ))
                 .await?;
             }
             Dialect::MySql => {
                 conn.execute_unprepared(&format!(
-                    "CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW \
-                     BEGIN IF NEW.{column} = '{value}' THEN \
+                    "CREATE TRIGGER {name} BEFORE {op} ON {table} FOR EACH ROW \
+                     BEGIN IF {condition} THEN \
                      SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected fault'; END IF; END"
                 ))
                 .await?;
             }
             _ => {
                 conn.execute_unprepared(&format!(
-                    "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
-                     WHEN NEW.{column} = '{value}' \
+                    "CREATE TRIGGER {name} BEFORE {op} ON {table} WHEN {condition} \
                      BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
                 ))
                 .await?;
@@ -386,7 +423,7 @@ impl FailingInserts {
         Ok(Self { name, table })
     }
 
-    /// Drops the trigger: inserts succeed again.
+    /// Drops the trigger: the writes succeed again.
     ///
     /// # Errors
     ///
