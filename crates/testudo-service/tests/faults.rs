@@ -716,6 +716,57 @@ per_database!(
     servers_only
 );
 
+/// A server that accepts connections and closes them at once (here: the stopped proxy) fails
+/// every call with a lost-connection storage error, whether the call took a dead pooled
+/// connection or the pool had to open a new one (PostgreSQL then reports a protocol error
+/// during the TLS negotiation, which was classified `Other`), and so does connecting.
+async fn a_server_that_refuses_connections_fails_calls_as_lost_connections(
+    backend: Backend,
+) -> TestResult {
+    both(
+        backend,
+        a_server_that_refuses_connections_fails_calls_as_lost_connections_with,
+    )
+    .await
+}
+
+async fn a_server_that_refuses_connections_fails_calls_as_lost_connections_with(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let f = Faulty::new(backend, tokens, 2).await?;
+    let name = f.name.clone();
+    let (_, pair) = f.user(0).await?;
+    let proxy = f.proxy()?;
+    proxy.stop();
+    let accepted = proxy.accepted_connections();
+    // More calls than pooled connections: the last ones open new connections.
+    for _ in 0..4 {
+        let r = within("authenticate", f.auth.authenticate(pair.access_token())).await?;
+        let kind = expect_storage(&format!("{name}: authenticate"), &r)?;
+        assert_eq!(kind, ErrorKind::ConnectionLost, "{name}: {r:?}");
+    }
+    assert!(
+        proxy.accepted_connections() > accepted,
+        "{name}: the pool tried new connections"
+    );
+    let options = PoolOptions::default().acquire_timeout(ACQUIRE);
+    let e = within("connect", Database::connect_with(&proxy.url(), &options))
+        .await?
+        .err()
+        .ok_or("connected to a stopped server")?;
+    assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{name}: {e:?}");
+    proxy.start();
+    within("authenticate", f.auth.authenticate(pair.access_token())).await??;
+    f.cleanup().await?;
+    Ok(())
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_server_that_refuses_connections_fails_calls_as_lost_connections,
+    servers_only
+);
+
 /// How long the idle outage lasts: a quick restart, longer than [`testudo_db::SERVER_PING_IF_IDLE_FOR`].
 const OUTAGE: Duration = Duration::from_millis(1200);
 
