@@ -224,7 +224,7 @@ per_database!(
 const TTL_MS: u64 = 300;
 
 /// Without LISTEN and with a cache ttl of 300 ms: after `logout_all` on node A, the token
-/// cached on B and C is refused there within the ttl (plus a poll and some scheduling), five
+/// cached on B and C is refused there within the ttl (plus a poll and up to 500 ms of scheduling), three
 /// times.
 async fn a_logout_all_is_refused_on_the_other_nodes_within_the_cache_ttl_without_listen(
     backend: Backend,
@@ -240,11 +240,11 @@ async fn a_logout_all_is_refused_on_the_other_nodes_within_the_cache_ttl_without
         0,
     )?;
     let mut all = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..3 {
         let latencies = logout_all_latency(&mut nodes, &id, email, 3_000).await?;
         for l in latencies {
             assert!(
-                l.after_return < i128::from(TTL_MS + 200) * 1000,
+                l.after_return < i128::from(TTL_MS + 500) * 1000,
                 "refused {l:?} µs after logout_all: later than the ttl of {TTL_MS} ms"
             );
         }
