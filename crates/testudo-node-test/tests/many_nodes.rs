@@ -224,8 +224,8 @@ per_database!(
 const TTL_MS: u64 = 300;
 
 /// Without LISTEN and with a cache ttl of 300 ms: after `logout_all` on node A, the token
-/// cached on B and C is refused there within the ttl (plus a poll and up to 500 ms of scheduling), three
-/// times.
+/// cached on B and C is refused there within the ttl (plus a poll and up to 500 ms of
+/// scheduling), three times.
 async fn a_logout_all_is_refused_on_the_other_nodes_within_the_cache_ttl_without_listen(
     backend: Backend,
 ) -> TestResult {
