@@ -18,8 +18,9 @@ pub enum ErrorKind {
     Transient,
     /// A unique constraint (or primary key) was violated: the row exists already.
     UniqueViolation,
-    /// The database cannot be reached or dropped the connection: I/O errors, a connection the
-    /// server terminated (PostgreSQL class 08 and 57P01..57P03, MySQL / MariaDB 2006, 2013,
+    /// The database cannot be reached or dropped the connection: I/O errors, a connection that
+    /// could not be opened (other than the server refusing it with an error of its own), a
+    /// connection the server terminated (PostgreSQL class 08 and 57P01..57P03, MySQL / MariaDB 2006, 2013,
     /// 1927, 1053), a pool that timed out or was closed. Not retried automatically: a
     /// transaction whose `COMMIT` was lost may have committed.
     ConnectionLost,
@@ -165,9 +166,19 @@ fn classify(e: &DbErr) -> ErrorKind {
         DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
             ErrorKind::ConnectionLost
         }
+        // Opening a connection failed: unless the server answered with an error of its own
+        // (a refused login, an unknown database) or the options are wrong, the server is
+        // unreachable, whatever the driver makes of a connection closed mid-handshake
+        // (PostgreSQL: a protocol error during the TLS negotiation).
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
-        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(_) | sea_orm::sqlx::Error::Configuration(_) => {
+                classify_sqlx(e)
+            }
+            _ => ErrorKind::ConnectionLost,
+        },
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
         | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => classify_sqlx(e),
         _ => ErrorKind::Other,
     }
@@ -289,6 +300,20 @@ mod tests {
         assert!(source.is_some_and(|s| s.contains("secret sql text")));
         let core = testudo_core::Error::from(e);
         assert_eq!(core.to_string(), "storage error");
+    }
+
+    #[test]
+    fn a_connection_that_could_not_be_opened_is_a_lost_connection() {
+        let closed = sea_orm::sqlx::Error::Protocol("unexpected response from SSLRequest".into());
+        let e = Error::from(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(closed),
+        )));
+        assert_eq!(e.kind(), ErrorKind::ConnectionLost);
+        // The same driver error on an open connection is not.
+        let e = Error::from(DbErr::Query(sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(sea_orm::sqlx::Error::Protocol("x".into())),
+        )));
+        assert_eq!(e.kind(), ErrorKind::Other);
     }
 
     #[test]

@@ -14,8 +14,13 @@ pub const SQLITE_STATEMENT_CACHE: usize = 256;
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a pooled connection to a database server may sit idle before it is pinged when taken
-/// from the pool again: 30 seconds. See [`Database::connect`](crate::Database::connect).
-pub const SERVER_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+/// from the pool again: 1 second. See [`Database::connect`](crate::Database::connect).
+///
+/// The ping finds the connections a restarted (or failed-over) server dropped while they sat in
+/// the pool, so the first calls after the server is back do not fail on them. A busy pool hands
+/// out connections idle for less than this and pays nothing; a connection dropped less than
+/// this after its last use still fails the one call that takes it (the pool then discards it).
+pub const SERVER_PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Pool size for a SQLite file: twice the available parallelism, between 4 and 16.
 ///
@@ -158,6 +163,19 @@ mod tests {
         );
         assert_eq!(o.get_max_connections(), Some(1));
         assert_eq!(o.get_min_connections(), Some(1));
+    }
+
+    #[test]
+    fn server_pools_ping_connections_idle_for_a_second_and_sqlite_ones_never() {
+        let o = connect_options("postgres://u@h/db", &PoolOptions::default());
+        assert_eq!(
+            o.get_test_before_acquire_if_idle_for(),
+            Some(Duration::from_secs(1))
+        );
+        assert!(!o.get_test_before_acquire());
+        let o = connect_options("sqlite::memory:", &PoolOptions::default());
+        assert_eq!(o.get_test_before_acquire_if_idle_for(), None);
+        assert!(!o.get_test_before_acquire());
     }
 
     #[test]

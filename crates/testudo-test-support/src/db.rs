@@ -244,6 +244,19 @@ impl TestDb {
         self.db.as_sea_orm()
     }
 
+    /// The URL of the test database when it is on a server (`None` for SQLite), for a proxy
+    /// or other processes in front of it.
+    #[must_use]
+    pub fn server_url(&self) -> Option<&str> {
+        self.server.as_ref().map(|_| self.url.as_str())
+    }
+
+    /// The name of the test database on its server (`None` for SQLite).
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.server.as_ref().map(|(_, name)| name.as_str())
+    }
+
     /// The kind of database.
     #[must_use]
     pub fn backend(&self) -> &Backend {

@@ -31,6 +31,9 @@
 //! written once on each database as its own test case (`NAME::sqlite`, `NAME::postgres`,
 //! `NAME::mariadb`).
 //!
+//! With the `faults` feature: `faults`, database faults on demand (a TCP proxy that stops,
+//! stalls and restarts a server's traffic, server-side connection kills, failing inserts).
+//!
 //! With the `adversary` feature: `adversary`, attacks on a token backend's revocation
 //! guarantees (a `logout_all` during a rotation, a replay during the thief's rotation, refresh
 //! chains against `logout_all`), written once and run against each backend.
@@ -39,6 +42,8 @@
 pub mod adversary;
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "faults")]
+pub mod faults;
 #[cfg(feature = "db")]
 mod per_db;
 
