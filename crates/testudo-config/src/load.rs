@@ -161,6 +161,9 @@ impl AuthConfig {
             }
             Setting::EmailTokenLifetime => self.email_token_lifetime = v.seconds()?,
             Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
+            Setting::S2sEnabled => self.s2s_enabled = v.boolean()?,
+            Setting::S2sTokenEnvVar => self.s2s_token_env_var = value.trim().to_owned(),
+            Setting::ApiKeyPrefix => self.api_key_prefix = value.trim().to_owned(),
         }
         Ok(())
     }

@@ -77,6 +77,9 @@ settings! {
     ResetAccountOnFirstVerification => "reset_account_on_first_verification", "RESET_ACCOUNT_ON_FIRST_VERIFICATION";
     EmailTokenLifetime => "email_token_lifetime", "EMAIL_TOKEN_LIFETIME";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
+    S2sEnabled => "s2s_enabled", "S2S_ENABLED";
+    S2sTokenEnvVar => "s2s_token_env_var", "S2S_TOKEN_ENV_VAR";
+    ApiKeyPrefix => "api_key_prefix", "API_KEY_PREFIX";
 }
 
 impl Setting {
