@@ -75,6 +75,87 @@ impl fmt::Display for LoginFailureReason {
     }
 }
 
+/// Who an API key belongs to: a user (by id) or a service (by name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ApiKeyOwner {
+    /// A user, by its primary key as text.
+    User(String),
+    /// A service (another program), by its name.
+    Service(String),
+}
+
+impl ApiKeyOwner {
+    /// A user owner.
+    pub fn user(id: impl Into<String>) -> Self {
+        Self::User(id.into())
+    }
+
+    /// A service owner.
+    pub fn service(name: impl Into<String>) -> Self {
+        Self::Service(name.into())
+    }
+
+    /// `"user"` or `"service"` (as stored).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::Service(_) => "service",
+        }
+    }
+
+    /// The user id or the service name.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::User(id) | Self::Service(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+/// Why an API key was refused, as the `reason` of `api_key_rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiKeyFailure {
+    /// Not the shape of a key of this deployment (prefix, length, characters, checksum).
+    Malformed,
+    /// Well formed, but no such key.
+    NotFound,
+    /// The key was revoked.
+    Revoked,
+    /// The key has expired.
+    Expired,
+    /// The key is valid but lacks a scope the caller requires.
+    MissingScope,
+}
+
+impl ApiKeyFailure {
+    /// `malformed`, `not_found`, `revoked`, `expired` or `missing_scope`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::NotFound => "not_found",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::MissingScope => "missing_scope",
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kinds of built-in event, each with its reference name.
 ///
 /// Handlers can be registered by kind or by name: `EventKind::UserLogin` and `"user_login"` are
@@ -92,16 +173,34 @@ pub enum EventKind {
     PasswordChanged,
     /// `email_token_created` (testudo): an email token (verification, reset) was created.
     EmailTokenCreated,
+    /// `api_key_created` (testudo): an API key was created.
+    ApiKeyCreated,
+    /// `api_key_revoked` (testudo): an API key was revoked.
+    ApiKeyRevoked,
+    /// `api_key_used` (testudo): an API key was verified.
+    ApiKeyUsed,
+    /// `api_key_rejected` (testudo): an API key was refused.
+    ApiKeyRejected,
+    /// `s2s_auth_success`: a service-to-service token was accepted.
+    S2sAuthSuccess,
+    /// `s2s_auth_failed`: a service-to-service token was refused.
+    S2sAuthFailed,
 }
 
 impl EventKind {
     /// Every built-in kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 11] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
         Self::PasswordChanged,
         Self::EmailTokenCreated,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::ApiKeyUsed,
+        Self::ApiKeyRejected,
+        Self::S2sAuthSuccess,
+        Self::S2sAuthFailed,
     ];
 
     /// The event name, as in tortoise-auth.
@@ -113,6 +212,12 @@ impl EventKind {
             Self::UserLogout => "user_logout",
             Self::PasswordChanged => "password_changed",
             Self::EmailTokenCreated => "email_token_created",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::ApiKeyUsed => "api_key_used",
+            Self::ApiKeyRejected => "api_key_rejected",
+            Self::S2sAuthSuccess => "s2s_auth_success",
+            Self::S2sAuthFailed => "s2s_auth_failed",
         }
     }
 
@@ -176,6 +281,48 @@ pub enum Event {
         /// The user it belongs to, when known.
         user: Option<EventUser>,
     },
+    /// `api_key_created` (testudo): an API key was created (the raw key is never in an event).
+    ApiKeyCreated {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belongs to.
+        owner: ApiKeyOwner,
+        /// Its name.
+        name: String,
+    },
+    /// `api_key_revoked` (testudo): an API key was revoked.
+    ApiKeyRevoked {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belonged to.
+        owner: ApiKeyOwner,
+    },
+    /// `api_key_used` (testudo): an API key was verified (with every scope the caller required).
+    ApiKeyUsed {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belongs to.
+        owner: ApiKeyOwner,
+    },
+    /// `api_key_rejected` (testudo): an API key was refused.
+    ApiKeyRejected {
+        /// The key's id, when the key exists (revoked, expired, missing a scope).
+        key_id: Option<i64>,
+        /// Why.
+        reason: ApiKeyFailure,
+    },
+    /// `s2s_auth_success`: a service-to-service token matched one of the configured tokens.
+    S2sAuthSuccess {
+        /// The service name the caller *claims* (e.g. an `X-Service-Name` header). It is not
+        /// authenticated: every service holding the shared token can claim any name (the
+        /// reference reports it as the service's identity).
+        claimed_service: Option<String>,
+    },
+    /// `s2s_auth_failed`: a service-to-service token matched none of the configured tokens.
+    S2sAuthFailed {
+        /// The service name the caller *claims*; not authenticated.
+        claimed_service: Option<String>,
+    },
     /// An application's own event.
     Custom {
         /// The event name handlers are registered under.
@@ -212,6 +359,12 @@ impl Event {
             Self::UserLogout { .. } => Some(EventKind::UserLogout),
             Self::PasswordChanged { .. } => Some(EventKind::PasswordChanged),
             Self::EmailTokenCreated { .. } => Some(EventKind::EmailTokenCreated),
+            Self::ApiKeyCreated { .. } => Some(EventKind::ApiKeyCreated),
+            Self::ApiKeyRevoked { .. } => Some(EventKind::ApiKeyRevoked),
+            Self::ApiKeyUsed { .. } => Some(EventKind::ApiKeyUsed),
+            Self::ApiKeyRejected { .. } => Some(EventKind::ApiKeyRejected),
+            Self::S2sAuthSuccess { .. } => Some(EventKind::S2sAuthSuccess),
+            Self::S2sAuthFailed { .. } => Some(EventKind::S2sAuthFailed),
             Self::Custom { .. } => None,
         }
     }
@@ -224,7 +377,14 @@ impl Event {
             | Self::UserLogout { user }
             | Self::PasswordChanged { user } => Some(user),
             Self::EmailTokenCreated { user, .. } => user.as_ref(),
-            Self::UserLoginFailed { .. } | Self::Custom { .. } => None,
+            Self::UserLoginFailed { .. }
+            | Self::ApiKeyCreated { .. }
+            | Self::ApiKeyRevoked { .. }
+            | Self::ApiKeyUsed { .. }
+            | Self::ApiKeyRejected { .. }
+            | Self::S2sAuthSuccess { .. }
+            | Self::S2sAuthFailed { .. }
+            | Self::Custom { .. } => None,
         }
     }
 }
