@@ -12,6 +12,7 @@ mod m20261201_000008_add_credential_version;
 mod m20261201_000009_exact_text_on_mysql;
 mod m20261201_000010_email_token_purpose;
 mod m20261201_000011_session_start;
+mod m20261201_000013_create_api_keys;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -29,6 +30,7 @@ pub const TABLES: &[&str] = &[
     "testudo_email_tokens",
     "testudo_email_retvals",
     "testudo_user_locks",
+    "testudo_api_keys",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -50,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_exact_text_on_mysql::Migration),
             Box::new(m20261201_000010_email_token_purpose::Migration),
             Box::new(m20261201_000011_session_start::Migration),
+            Box::new(m20261201_000013_create_api_keys::Migration),
         ]
     }
 

@@ -47,22 +47,21 @@ fn up_status_down_on_a_new_sqlite_file() -> TestResult {
     let up = migrate(&url, &["up"])?;
     assert!(up.status.success(), "{up:?}");
     assert!(db.0.exists());
-    assert_eq!(stdout(&up).matches("has been applied").count(), 11);
+    assert_eq!(stdout(&up).matches("has been applied").count(), 12);
 
     let status = migrate(&url, &["status"])?;
     assert!(status.status.success(), "{status:?}");
-    assert_eq!(stdout(&status).matches("... Applied").count(), 11);
+    assert_eq!(stdout(&status).matches("... Applied").count(), 12);
 
     let down = migrate(&url, &["down", "-n", "2"])?;
     assert!(down.status.success(), "{down:?}");
     let out = stdout(&down);
     assert_eq!(out.matches("has been rolled back").count(), 2);
-    assert!(out.contains("m20261201_000011_session_start"));
-    assert!(out.contains("m20261201_000010_email_token_purpose"));
+    assert!(out.contains("m20261201_000013_create_api_keys"));
 
     let status = migrate(&url, &["status"])?;
     let out = stdout(&status);
-    assert_eq!(out.matches("... Applied").count(), 9);
+    assert_eq!(out.matches("... Applied").count(), 10);
     assert_eq!(out.matches("... Pending").count(), 2);
     Ok(())
 }

@@ -19,7 +19,7 @@ async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
         assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
     }
     assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
-    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 11);
+    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 12);
     Migrator::down(conn, None).await?;
     for t in TABLES {
         assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
@@ -79,6 +79,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000009_exact_text_on_mysql",
             "m20261201_000010_email_token_purpose",
             "m20261201_000011_session_start",
+            "m20261201_000013_create_api_keys",
         ]
     );
 }

@@ -124,6 +124,10 @@ pub enum AuthenticationError {
     /// A valid token names a user that has been deactivated.
     #[error("user is inactive")]
     UserInactive,
+    /// The credential (an API key) is valid but lacks a scope the operation requires: the
+    /// caller is known and not allowed (HTTP 403), unlike every other case here (401).
+    #[error("missing a required scope")]
+    MissingScope,
 }
 
 /// A token could not be accepted.
