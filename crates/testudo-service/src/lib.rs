@@ -19,12 +19,14 @@ pub(crate) mod entity;
 mod error;
 #[cfg(feature = "db")]
 mod joined;
+mod s2s;
 mod service;
 #[cfg(feature = "db")]
 mod store;
 mod user;
 
 pub use error::Error;
+pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError};
 pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
