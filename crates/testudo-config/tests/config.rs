@@ -223,10 +223,7 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         ("api_key_prefix", b().api_key_prefix("").build()),
         ("api_key_prefix", b().api_key_prefix("tdo_live").build()),
         ("api_key_prefix", b().api_key_prefix("TDO").build()),
-        (
-            "api_key_prefix",
-            b().api_key_prefix("a".repeat(17)).build(),
-        ),
+        ("api_key_prefix", b().api_key_prefix("a".repeat(17)).build()),
     ];
     for (field, result) in cases {
         assert_eq!(invalid_field(&result), Some(field), "case for {field}");
@@ -268,7 +265,10 @@ fn validate_accepts_consistent_configurations() -> TestResult {
         .api_key_prefix("acme2")
         .build()?;
     assert_eq!(
-        (s2s_on.s2s_token_env_var.as_str(), s2s_on.api_key_prefix.as_str()),
+        (
+            s2s_on.s2s_token_env_var.as_str(),
+            s2s_on.api_key_prefix.as_str()
+        ),
         ("MY_S2S_TOKENS", "acme2")
     );
     Ok(())

@@ -236,7 +236,7 @@ pub enum KeyRefusal {
 }
 
 /// What verifying or creating an API key can fail with (as
-/// [`Error::ApiKey`](crate::Error::ApiKey)).
+/// [`Error::ApiKey`]).
 ///
 /// For HTTP: [`ApiKeyError::MissingScope`] is 403 (the caller is known, and not allowed),
 /// [`ApiKeyError::Refused`] is 400, everything else 401.
@@ -527,15 +527,15 @@ impl ApiKeyStore {
                 Ok(key)
             }
             Err((Error::ApiKey(e), key_id)) => {
-                if let Some(reason) = e.failure() {
-                    if self.events.has_listeners(EventKind::ApiKeyRejected) {
-                        self.events
-                            .emit(&Event::ApiKeyRejected {
-                                key_id: key_id.map(ApiKeyId::get),
-                                reason,
-                            })
-                            .await?;
-                    }
+                if let Some(reason) = e.failure()
+                    && self.events.has_listeners(EventKind::ApiKeyRejected)
+                {
+                    self.events
+                        .emit(&Event::ApiKeyRejected {
+                            key_id: key_id.map(ApiKeyId::get),
+                            reason,
+                        })
+                        .await?;
                 }
                 Err(Error::ApiKey(e))
             }
@@ -661,15 +661,15 @@ impl ApiKeyStore {
         if res.rows_affected == 0 {
             return Ok(false);
         }
-        if self.events.has_listeners(EventKind::ApiKeyRevoked) {
-            if let Some(key) = self.get(id).await? {
-                self.events
-                    .emit(&Event::ApiKeyRevoked {
-                        key_id: id.0,
-                        owner: key.owner,
-                    })
-                    .await?;
-            }
+        if self.events.has_listeners(EventKind::ApiKeyRevoked)
+            && let Some(key) = self.get(id).await?
+        {
+            self.events
+                .emit(&Event::ApiKeyRevoked {
+                    key_id: id.0,
+                    owner: key.owner,
+                })
+                .await?;
         }
         Ok(true)
     }

@@ -7,7 +7,7 @@
 //! runtime that opened them. Like Moth's constructor, building it blocks while it connects.
 //!
 //! It must not be used from inside an async runtime (blocking there would stall it): every
-//! call, construction included, then returns [`Error::InsideRuntime`](crate::Error::InsideRuntime)
+//! call, construction included, then returns [`Error::InsideRuntime`]
 //! instead of panicking. Async code uses [`crate::EmailTokenStore`].
 //!
 //! ```
@@ -33,7 +33,7 @@ use tokio::runtime::{Builder, Handle, Runtime};
 use crate::{AuthOutcome, EmailTokenOptions, Error, Result};
 
 /// The blocking counterpart of [`crate::EmailTokenStore`]: same methods, same errors, plus
-/// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+/// [`Error::InsideRuntime`].
 pub struct EmailTokenStore {
     runtime: Option<Runtime>,
     inner: crate::EmailTokenStore,
@@ -71,8 +71,8 @@ impl EmailTokenStore {
     ///
     /// # Errors
     ///
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime),
-    /// [`Error::Runtime`](crate::Error::Runtime); whatever `make` returns.
+    /// [`Error::InsideRuntime`],
+    /// [`Error::Runtime`]; whatever `make` returns.
     pub fn build<F, Fut>(make: F) -> Result<Self>
     where
         F: FnOnce() -> Fut,
@@ -95,7 +95,7 @@ impl EmailTokenStore {
     ///
     /// # Errors
     ///
-    /// As [`Self::build`]; [`Error::Storage`](crate::Error::Storage) when the database cannot
+    /// As [`Self::build`]; [`Error::Storage`] when the database cannot
     /// be opened or migrated.
     pub fn connect(url: &str, config: Arc<AuthConfig>) -> Result<Self> {
         Self::build(|| async move {
@@ -110,7 +110,7 @@ impl EmailTokenStore {
     ///
     /// # Errors
     ///
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
         outside_runtime()?;
         match &self.runtime {
@@ -141,7 +141,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::create_token`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn create_token(&self, email: &str, options: EmailTokenOptions) -> Result<String> {
         self.run(self.inner.create_token(email, options))
     }
@@ -151,7 +151,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::auth_token`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn auth_token(&self, email: &str, token: &str, ip: Option<&str>) -> Result<AuthOutcome> {
         self.run(self.inner.auth_token(email, token, ip))
     }
@@ -161,7 +161,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::auth_token_for`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn auth_token_for(
         &self,
         purpose: &str,
@@ -177,7 +177,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::set_retval`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn set_retval(&self, email: &str, value: impl Into<String>) -> Result<()> {
         self.run(self.inner.set_retval(email, value))
     }
@@ -187,7 +187,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::fetch_retval`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn fetch_retval(&self, email: &str) -> Result<Option<String>> {
         self.run(self.inner.fetch_retval(email))
     }
@@ -197,7 +197,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::remove_token`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn remove_token(&self, email: &str, token: &str) -> Result<bool> {
         self.run(self.inner.remove_token(email, token))
     }
@@ -207,7 +207,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::remove_tokens`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn remove_tokens(&self, email: &str) -> Result<u64> {
         self.run(self.inner.remove_tokens(email))
     }
@@ -217,7 +217,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::remove_user`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn remove_user(&self, email: &str) -> Result<u64> {
         self.run(self.inner.remove_user(email))
     }
@@ -227,7 +227,7 @@ impl EmailTokenStore {
     /// # Errors
     ///
     /// As [`crate::EmailTokenStore::cleanup_expired`], plus
-    /// [`Error::InsideRuntime`](crate::Error::InsideRuntime).
+    /// [`Error::InsideRuntime`].
     pub fn cleanup_expired(&self) -> Result<u64> {
         self.run(self.inner.cleanup_expired())
     }
