@@ -26,7 +26,7 @@ mod store;
 mod user;
 
 pub use error::Error;
-pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError};
+pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError, S2sVarName};
 pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]

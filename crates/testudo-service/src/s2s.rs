@@ -48,11 +48,29 @@ pub enum S2sError {
     #[error("s2s token environment variable '{var}' is not set or empty")]
     NoTokens {
         /// The variable's name (`AuthConfig::s2s_token_env_var`).
-        var: String,
+        var: S2sVarName,
     },
     /// [`S2SService::with_tokens`] was given no non-empty token.
     #[error("no s2s token given")]
     NoTokensGiven,
+}
+
+/// The name of the environment variable in [`S2sError::NoTokens`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct S2sVarName(Box<str>);
+
+impl S2sVarName {
+    /// The variable's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for S2sVarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl From<S2sError> for testudo_core::Error {
@@ -121,7 +139,10 @@ impl S2SService {
         let value = lookup(&var).unwrap_or_default();
         let digests: Vec<[u8; 32]> = parse(&value).map(digest).collect();
         if digests.is_empty() {
-            return Err(S2sError::NoTokens { var }.into());
+            return Err(S2sError::NoTokens {
+                var: S2sVarName(var.into()),
+            }
+            .into());
         }
         Ok(Self {
             digests,

@@ -256,10 +256,11 @@ pub enum ApiKeyError {
     #[error("api key has expired")]
     Expired,
     /// The key is valid but lacks a scope the caller requires.
-    #[error("api key lacks the scope {scope:?}")]
+    #[error("api key lacks a required scope")]
     MissingScope {
-        /// The first required scope it lacks.
-        scope: String,
+        /// The position, in the `required_scopes` given to [`ApiKeyStore::verify`], of the
+        /// first scope it lacks.
+        index: usize,
     },
     /// A key could not be created as asked.
     #[error("api key not created: {reason}")]
@@ -509,8 +510,8 @@ impl ApiKeyStore {
     /// # Errors
     ///
     /// [`ApiKeyError::Invalid`] (with the reason), [`ApiKeyError::Revoked`],
-    /// [`ApiKeyError::Expired`], [`ApiKeyError::MissingScope`] (naming the first scope
-    /// missing); [`Error::Storage`]; [`Error::Event`] (a handler failed while errors
+    /// [`ApiKeyError::Expired`], [`ApiKeyError::MissingScope`] (with the position of the
+    /// first scope missing); [`Error::Storage`]; [`Error::Event`] (a handler failed while errors
     /// propagate).
     #[tracing::instrument(skip_all)]
     pub async fn verify(&self, raw: &str, required_scopes: &[&str]) -> Result<ApiKey> {
@@ -574,13 +575,8 @@ impl ApiKeyStore {
             tracing::warn!(key_id = ?id, "api key row with an unknown owner kind");
             return Err(not_found());
         };
-        if let Some(missing) = required_scopes.iter().find(|s| !key.has_scope(s)) {
-            return Err(refuse(
-                ApiKeyError::MissingScope {
-                    scope: (*missing).to_owned(),
-                },
-                id,
-            ));
+        if let Some(index) = required_scopes.iter().position(|s| !key.has_scope(s)) {
+            return Err(refuse(ApiKeyError::MissingScope { index }, id));
         }
         let stale = key.last_used_at.is_none_or(|at| {
             now.signed_duration_since(at)
