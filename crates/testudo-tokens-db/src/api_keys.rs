@@ -6,6 +6,35 @@
 //! part in 6 base-62 digits, as GitHub's tokens carry, so that a secret scanner can tell a
 //! testudo key from noise without asking anyone, and a mistyped key is refused without a
 //! database query. Only the key's SHA-256 digest is stored.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use testudo_config::AuthConfig;
+//! use testudo_core::ExposeSecret;
+//! use testudo_db::Database;
+//! use testudo_tokens_db::{ApiKeyError, ApiKeyOwner, ApiKeyStore, Error, NewApiKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let db = Database::connect("sqlite::memory:").await?;
+//! db.migrate().await?;
+//! let keys = ApiKeyStore::new(db, Arc::new(AuthConfig::default()));
+//!
+//! let issued = keys
+//!     .create(NewApiKey::new(ApiKeyOwner::service("billing"), "nightly export").scope("invoices:read"))
+//!     .await?;
+//! let raw = issued.key.expose_secret(); // show it once: "tdo_..."
+//! assert!(raw.starts_with("tdo_"));
+//!
+//! let key = keys.verify(raw, &["invoices:read"]).await?;
+//! assert_eq!(key.owner, ApiKeyOwner::service("billing"));
+//! let refused = keys.verify(raw, &["invoices:write"]).await;
+//! assert!(matches!(refused, Err(Error::ApiKey(ApiKeyError::MissingScope { index: 0 }))));
+//!
+//! assert!(keys.revoke(key.id).await?);
+//! assert!(matches!(keys.verify(raw, &[]).await, Err(Error::ApiKey(ApiKeyError::Revoked))));
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeSet;
 use std::fmt;
