@@ -47,11 +47,11 @@ fn up_status_down_on_a_new_sqlite_file() -> TestResult {
     let up = migrate(&url, &["up"])?;
     assert!(up.status.success(), "{up:?}");
     assert!(db.0.exists());
-    assert_eq!(stdout(&up).matches("has been applied").count(), 12);
+    assert_eq!(stdout(&up).matches("has been applied").count(), 13);
 
     let status = migrate(&url, &["status"])?;
     assert!(status.status.success(), "{status:?}");
-    assert_eq!(stdout(&status).matches("... Applied").count(), 12);
+    assert_eq!(stdout(&status).matches("... Applied").count(), 13);
 
     let down = migrate(&url, &["down", "-n", "2"])?;
     assert!(down.status.success(), "{down:?}");
@@ -61,7 +61,7 @@ fn up_status_down_on_a_new_sqlite_file() -> TestResult {
 
     let status = migrate(&url, &["status"])?;
     let out = stdout(&status);
-    assert_eq!(out.matches("... Applied").count(), 10);
+    assert_eq!(out.matches("... Applied").count(), 11);
     assert_eq!(out.matches("... Pending").count(), 2);
     Ok(())
 }

@@ -19,7 +19,7 @@ async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
         assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
     }
     assert!(has_table(conn, testudo_migrations::MIGRATION_TABLE).await?);
-    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 12);
+    assert_eq!(Migrator::get_applied_migrations(conn).await?.len(), 13);
     Migrator::down(conn, None).await?;
     for t in TABLES {
         assert!(!has_table(conn, t).await?, "{name}: {t} left after down");
