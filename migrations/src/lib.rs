@@ -13,6 +13,7 @@ mod m20261201_000009_exact_text_on_mysql;
 mod m20261201_000010_email_token_purpose;
 mod m20261201_000011_session_start;
 mod m20261201_000012_create_rate_limits;
+mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
 
 use sea_orm_migration::prelude::*;
@@ -32,6 +33,7 @@ pub const TABLES: &[&str] = &[
     "testudo_email_retvals",
     "testudo_user_locks",
     "testudo_rate_limits",
+    "testudo_api_keys",
     "testudo_verification_codes",
 ];
 
@@ -55,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_email_token_purpose::Migration),
             Box::new(m20261201_000011_session_start::Migration),
             Box::new(m20261201_000012_create_rate_limits::Migration),
+            Box::new(m20261201_000013_create_api_keys::Migration),
             Box::new(m20261201_000014_create_verification_codes::Migration),
         ]
     }

@@ -83,6 +83,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000010_email_token_purpose",
             "m20261201_000011_session_start",
             "m20261201_000012_create_rate_limits",
+            "m20261201_000013_create_api_keys",
             "m20261201_000014_create_verification_codes",
         ]
     );

@@ -16,6 +16,8 @@ use crate::validators::PasswordValidatorConfig;
 pub(crate) const MIN_TOKEN_LENGTH: usize = 32;
 /// Largest accepted `token_length`.
 pub(crate) const MAX_TOKEN_LENGTH: usize = 1024;
+/// Longest accepted `api_key_prefix`, in characters.
+pub(crate) const MAX_API_KEY_PREFIX: usize = 16;
 /// Smallest accepted signing or HMAC secret, in bytes.
 pub(crate) const MIN_SECRET_BYTES: usize = 32;
 /// The reason of counts that must not be zero.
@@ -324,6 +326,16 @@ pub struct AuthConfig {
     /// *testudo*: what happens past the limit: an escalating delay (default) or the reference's
     /// fixed lockout.
     pub rate_limit_mode: RateLimitMode,
+    /// Accept service-to-service tokens (`S2SService`). Default false, as the reference.
+    pub s2s_enabled: bool,
+    /// The environment variable holding the accepted service-to-service tokens, comma-separated
+    /// (two tokens during a rotation). Default `"S2S_AUTH_TOKEN"`, as the reference; must not be
+    /// empty when `s2s_enabled` is on.
+    pub s2s_token_env_var: String,
+    /// *testudo*: the prefix of API keys (`<prefix>_<random><checksum>`), so a leaked key is
+    /// recognisable by secret scanners. 1 to 16 characters of `[a-z0-9]`. Default `"tdo"`.
+    /// Keys made under another prefix are refused, so changing it retires every existing key.
+    pub api_key_prefix: String,
 }
 
 fn default_hash_concurrency() -> usize {
@@ -374,6 +386,9 @@ impl Default for AuthConfig {
             password_reset_rate_limit_max_attempts: 3,
             password_reset_rate_limit_window: Duration::from_secs(300),
             rate_limit_mode: RateLimitMode::Escalating,
+            s2s_enabled: false,
+            s2s_token_env_var: "S2S_AUTH_TOKEN".to_owned(),
+            api_key_prefix: "tdo".to_owned(),
         }
     }
 }
@@ -406,7 +421,8 @@ impl AuthConfig {
     /// bcrypt / PBKDF2 parameters the hashing crates do not accept, `max_password_length` of 0 or
     /// below the minimum-length validator, a similarity threshold outside 0.1..=1.0, a
     /// `hash_concurrency` of 0, secrets shorter than 32 bytes (HS384 / HS512: 48 / 64), and the
-    /// JWT backend with an HMAC algorithm but no secret.
+    /// JWT backend with an HMAC algorithm but no secret, `s2s_enabled` with an empty
+    /// `s2s_token_env_var`, and an `api_key_prefix` that is not 1 to 16 characters of `[a-z0-9]`.
     ///
     /// # Errors
     ///
@@ -469,7 +485,34 @@ impl AuthConfig {
         if self.hash_concurrency == 0 {
             return Err(Error::invalid(Setting::HashConcurrency, AT_LEAST_ONE));
         }
-        self.validate_secrets()
+        self.validate_secrets()?;
+        self.validate_keys()
+    }
+
+    fn validate_keys(&self) -> Result<()> {
+        if self.s2s_enabled && self.s2s_token_env_var.trim().is_empty() {
+            return Err(Error::invalid(
+                Setting::S2sTokenEnvVar,
+                InvalidReason::EmptyWhenEnabled {
+                    by: Setting::S2sEnabled,
+                },
+            ));
+        }
+        let prefix = &self.api_key_prefix;
+        if prefix.is_empty()
+            || prefix.len() > MAX_API_KEY_PREFIX
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(Error::invalid(
+                Setting::ApiKeyPrefix,
+                InvalidReason::BadKeyPrefix {
+                    max: MAX_API_KEY_PREFIX,
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// The reference's checks of its rate-limit settings: every count and duration positive.
@@ -692,6 +735,20 @@ impl AuthConfigBuilder {
         rate_limit_mode: RateLimitMode,
         /// Sets [`AuthConfig::allow_insecure_legacy_hashes`] (read its warning first).
         allow_insecure_legacy_hashes: bool,
+        /// Sets [`AuthConfig::s2s_enabled`].
+        s2s_enabled: bool,
+    }
+
+    /// Sets [`AuthConfig::s2s_token_env_var`].
+    pub fn s2s_token_env_var(mut self, name: impl Into<String>) -> Self {
+        self.config.s2s_token_env_var = name.into();
+        self
+    }
+
+    /// Sets [`AuthConfig::api_key_prefix`].
+    pub fn api_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.api_key_prefix = prefix.into();
+        self
     }
 
     /// Sets [`AuthConfig::bcrypt_pepper`] (an empty string unsets it).

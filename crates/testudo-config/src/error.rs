@@ -126,6 +126,20 @@ pub enum InvalidReason {
         /// The configured algorithm.
         algorithm: JwtAlgorithm,
     },
+    /// A text setting is empty while the setting that needs it is on (`s2s_token_env_var`
+    /// with `s2s_enabled`).
+    #[error("must not be empty when {by} is on")]
+    EmptyWhenEnabled {
+        /// The setting that needs it.
+        by: Setting,
+    },
+    /// `api_key_prefix` is empty, too long, or has a character other than `[a-z0-9]` (the key
+    /// separator `_` included).
+    #[error("must be 1 to {max} characters of [a-z0-9]")]
+    BadKeyPrefix {
+        /// The longest accepted prefix.
+        max: usize,
+    },
     /// Not the name of a [`JwtAlgorithm`].
     #[error("unknown algorithm (expected one of HS256, HS384, HS512, RS256, ES256, EdDSA)")]
     UnknownAlgorithm,

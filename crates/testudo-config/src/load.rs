@@ -184,6 +184,9 @@ impl AuthConfig {
                 self.password_reset_rate_limit_window = v.seconds()?;
             }
             Setting::RateLimitMode => self.rate_limit_mode = v.parse_with(str::parse)?,
+            Setting::S2sEnabled => self.s2s_enabled = v.boolean()?,
+            Setting::S2sTokenEnvVar => self.s2s_token_env_var = value.trim().to_owned(),
+            Setting::ApiKeyPrefix => self.api_key_prefix = value.trim().to_owned(),
         }
         Ok(())
     }

@@ -88,6 +88,9 @@ settings! {
     PasswordResetRateLimitMaxAttempts => "password_reset_rate_limit_max_attempts", "PASSWORD_RESET_RATE_LIMIT_MAX_ATTEMPTS";
     PasswordResetRateLimitWindow => "password_reset_rate_limit_window", "PASSWORD_RESET_RATE_LIMIT_WINDOW";
     RateLimitMode => "rate_limit_mode", "RATE_LIMIT_MODE";
+    S2sEnabled => "s2s_enabled", "S2S_ENABLED";
+    S2sTokenEnvVar => "s2s_token_env_var", "S2S_TOKEN_ENV_VAR";
+    ApiKeyPrefix => "api_key_prefix", "API_KEY_PREFIX";
 }
 
 impl Setting {

@@ -84,6 +84,8 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
             "jwt_audience",
             c.jwt_audience.clone().unwrap_or_default().into(),
         ),
+        ("s2s_enabled", c.s2s_enabled.into()),
+        ("s2s_token_env_var", c.s2s_token_env_var.clone().into()),
     ]);
     // Fields of the reference that testudo does not port (yet: the throttling, S2S and
     // onboarding work adds them).
@@ -93,8 +95,6 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
         "onboarding_session_token_length",
         "onboarding_require_totp",
         "onboarding_invalidate_previous_sessions",
-        "s2s_enabled",
-        "s2s_token_env_var",
     ];
     let mut checked = 0;
     for (field, expected) in &reference {
@@ -134,6 +134,7 @@ fn defaults_of_our_own_fields_are_safe() {
     assert_eq!(c.token_backend, TokenBackendKind::Database);
     assert_eq!(c.rate_limit_mode, RateLimitMode::Escalating);
     assert!(c.signing_fallback_secrets.is_empty());
+    assert_eq!(c.api_key_prefix, "tdo");
     assert!(c.validate().is_ok());
 }
 
@@ -260,6 +261,18 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
                 .signing_secret(SECRET)
                 .build(),
         ),
+        (
+            "s2s_token_env_var",
+            b().s2s_enabled(true).s2s_token_env_var("").build(),
+        ),
+        (
+            "s2s_token_env_var",
+            b().s2s_enabled(true).s2s_token_env_var("  ").build(),
+        ),
+        ("api_key_prefix", b().api_key_prefix("").build()),
+        ("api_key_prefix", b().api_key_prefix("tdo_live").build()),
+        ("api_key_prefix", b().api_key_prefix("TDO").build()),
+        ("api_key_prefix", b().api_key_prefix("a".repeat(17)).build()),
     ];
     for (field, result) in cases {
         assert_eq!(invalid_field(&result), Some(field), "case for {field}");
@@ -292,6 +305,21 @@ fn validate_accepts_consistent_configurations() -> TestResult {
         .max_tokens_per_user(0)
         .build()?;
     assert_eq!(cheap_for_tests.argon2_memory_cost, 8);
+    // An empty variable name is fine while S2S is off (the reference's check).
+    let s2s_off = AuthConfig::builder().s2s_token_env_var("").build()?;
+    assert!(!s2s_off.s2s_enabled);
+    let s2s_on = AuthConfig::builder()
+        .s2s_enabled(true)
+        .s2s_token_env_var("MY_S2S_TOKENS")
+        .api_key_prefix("acme2")
+        .build()?;
+    assert_eq!(
+        (
+            s2s_on.s2s_token_env_var.as_str(),
+            s2s_on.api_key_prefix.as_str()
+        ),
+        ("MY_S2S_TOKENS", "acme2")
+    );
     Ok(())
 }
 
@@ -357,6 +385,9 @@ fn toml_sets_every_kind_of_field() -> TestResult {
         password_reset_rate_limit_max_attempts = 2
         password_reset_rate_limit_window = 3600
         rate_limit_mode = "lockout"
+        s2s_enabled = true
+        s2s_token_env_var = "BILLING_S2S_TOKENS"
+        api_key_prefix = "acme"
 
         [[password_validators]]
         name = "minimum_length"
@@ -391,6 +422,9 @@ fn toml_sets_every_kind_of_field() -> TestResult {
         Duration::from_secs(3600)
     );
     assert_eq!(c.rate_limit_mode, RateLimitMode::Lockout);
+    assert!(c.s2s_enabled);
+    assert_eq!(c.s2s_token_env_var, "BILLING_S2S_TOKENS");
+    assert_eq!(c.api_key_prefix, "acme");
     assert_eq!(c.password_validators.len(), 2);
     assert!(matches!(
         &c.password_validators[1],
@@ -459,6 +493,9 @@ fn environment_variables_override_the_defaults() -> TestResult {
         ("TESTUDO_RATE_LIMIT_MODE", "lockout"),
         ("HOME", "/root"),
     ])?;
+    assert!(c.s2s_enabled);
+    assert_eq!(c.s2s_token_env_var, "INTERNAL_TOKENS");
+    assert_eq!(c.api_key_prefix, "acme");
     assert_eq!(c.rate_limit_max_attempts, 7);
     assert_eq!(c.rate_limit_window, Duration::from_secs(30));
     assert_eq!(c.rate_limit_lockout, Duration::from_secs(90));
@@ -483,6 +520,7 @@ fn a_bad_environment_value_names_the_variable() {
         ("TESTUDO_TOKEN_BACKEND", "redis"),
         ("TESTUDO_RATE_LIMIT_MODE", "forever"),
         ("TESTUDO_RATE_LIMIT_WINDOW", "5m"),
+        ("TESTUDO_S2S_ENABLED", "maybe"),
         ("TESTUDO_NO_SUCH_SETTING", "1"),
     ];
     for (var, value) in cases {
@@ -688,6 +726,20 @@ fn each_invalid_reason_is_data_and_reads_as_a_message_naming_the_field() {
                 algorithm: JwtAlgorithm::HS384,
             },
             "jwt_secret: HS384 needs a secret: set jwt_secret or signing_secret",
+        ),
+        (
+            b().s2s_enabled(true).s2s_token_env_var("").build(),
+            Setting::S2sTokenEnvVar,
+            InvalidReason::EmptyWhenEnabled {
+                by: Setting::S2sEnabled,
+            },
+            "s2s_token_env_var: must not be empty when s2s_enabled is on",
+        ),
+        (
+            b().api_key_prefix("tdo_").build(),
+            Setting::ApiKeyPrefix,
+            InvalidReason::BadKeyPrefix { max: 16 },
+            "api_key_prefix: must be 1 to 16 characters of [a-z0-9]",
         ),
     ];
     for (result, field, reason, message) in cases {

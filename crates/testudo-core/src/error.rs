@@ -135,6 +135,10 @@ pub enum AuthenticationError {
     /// A valid token names a user that has been deactivated.
     #[error("user is inactive")]
     UserInactive,
+    /// The credential (an API key) is valid but lacks a scope the operation requires: the
+    /// caller is known and not allowed (HTTP 403), unlike every other case here (401).
+    #[error("missing a required scope")]
+    MissingScope,
 }
 
 /// Why a password reset, an email verification or an email change was refused.

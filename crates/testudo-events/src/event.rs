@@ -85,6 +85,87 @@ pub enum VerificationMethod {
     Code,
 }
 
+/// Who an API key belongs to: a user (by id) or a service (by name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ApiKeyOwner {
+    /// A user, by its primary key as text.
+    User(String),
+    /// A service (another program), by its name.
+    Service(String),
+}
+
+impl ApiKeyOwner {
+    /// A user owner.
+    pub fn user(id: impl Into<String>) -> Self {
+        Self::User(id.into())
+    }
+
+    /// A service owner.
+    pub fn service(name: impl Into<String>) -> Self {
+        Self::Service(name.into())
+    }
+
+    /// `"user"` or `"service"` (as stored).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::Service(_) => "service",
+        }
+    }
+
+    /// The user id or the service name.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::User(id) | Self::Service(id) => id,
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+/// Why an API key was refused, as the `reason` of `api_key_rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiKeyFailure {
+    /// Not the shape of a key of this deployment (prefix, length, characters, checksum).
+    Malformed,
+    /// Well formed, but no such key.
+    NotFound,
+    /// The key was revoked.
+    Revoked,
+    /// The key has expired.
+    Expired,
+    /// The key is valid but lacks a scope the caller requires.
+    MissingScope,
+}
+
+impl ApiKeyFailure {
+    /// `malformed`, `not_found`, `revoked`, `expired` or `missing_scope`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::NotFound => "not_found",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::MissingScope => "missing_scope",
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kinds of built-in event, each with its reference name.
 ///
 /// Handlers can be registered by kind or by name: `EventKind::UserLogin` and `"user_login"` are
@@ -116,11 +197,23 @@ pub enum EventKind {
     EmailChanged,
     /// `rate_limit_exceeded`: an attempt was refused by throttling.
     RateLimitExceeded,
+    /// `api_key_created` (testudo): an API key was created.
+    ApiKeyCreated,
+    /// `api_key_revoked` (testudo): an API key was revoked.
+    ApiKeyRevoked,
+    /// `api_key_used` (testudo): an API key was verified.
+    ApiKeyUsed,
+    /// `api_key_rejected` (testudo): an API key was refused.
+    ApiKeyRejected,
+    /// `s2s_auth_success`: a service-to-service token was accepted.
+    S2sAuthSuccess,
+    /// `s2s_auth_failed`: a service-to-service token was refused.
+    S2sAuthFailed,
 }
 
 impl EventKind {
     /// Every built-in kind.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 18] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -133,6 +226,12 @@ impl EventKind {
         Self::EmailChangeRequested,
         Self::EmailChanged,
         Self::RateLimitExceeded,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
+        Self::ApiKeyUsed,
+        Self::ApiKeyRejected,
+        Self::S2sAuthSuccess,
+        Self::S2sAuthFailed,
     ];
 
     /// The event name, as in tortoise-auth.
@@ -151,6 +250,12 @@ impl EventKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::RateLimitExceeded => "rate_limit_exceeded",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::ApiKeyUsed => "api_key_used",
+            Self::ApiKeyRejected => "api_key_rejected",
+            Self::S2sAuthSuccess => "s2s_auth_success",
+            Self::S2sAuthFailed => "s2s_auth_failed",
         }
     }
 
@@ -272,6 +377,48 @@ pub enum Event {
         /// How long until the next attempt is allowed.
         retry_after: std::time::Duration,
     },
+    /// `api_key_created` (testudo): an API key was created (the raw key is never in an event).
+    ApiKeyCreated {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belongs to.
+        owner: ApiKeyOwner,
+        /// Its name.
+        name: String,
+    },
+    /// `api_key_revoked` (testudo): an API key was revoked.
+    ApiKeyRevoked {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belonged to.
+        owner: ApiKeyOwner,
+    },
+    /// `api_key_used` (testudo): an API key was verified (with every scope the caller required).
+    ApiKeyUsed {
+        /// The key's id.
+        key_id: i64,
+        /// Who it belongs to.
+        owner: ApiKeyOwner,
+    },
+    /// `api_key_rejected` (testudo): an API key was refused.
+    ApiKeyRejected {
+        /// The key's id, when the key exists (revoked, expired, missing a scope).
+        key_id: Option<i64>,
+        /// Why.
+        reason: ApiKeyFailure,
+    },
+    /// `s2s_auth_success`: a service-to-service token matched one of the configured tokens.
+    S2sAuthSuccess {
+        /// The service name the caller *claims* (e.g. an `X-Service-Name` header). It is not
+        /// authenticated: every service holding the shared token can claim any name (the
+        /// reference reports it as the service's identity).
+        claimed_service: Option<String>,
+    },
+    /// `s2s_auth_failed`: a service-to-service token matched none of the configured tokens.
+    S2sAuthFailed {
+        /// The service name the caller *claims*; not authenticated.
+        claimed_service: Option<String>,
+    },
     /// An application's own event.
     Custom {
         /// The event name handlers are registered under.
@@ -315,6 +462,12 @@ impl Event {
             Self::EmailChangeRequested { .. } => Some(EventKind::EmailChangeRequested),
             Self::EmailChanged { .. } => Some(EventKind::EmailChanged),
             Self::RateLimitExceeded { .. } => Some(EventKind::RateLimitExceeded),
+            Self::ApiKeyCreated { .. } => Some(EventKind::ApiKeyCreated),
+            Self::ApiKeyRevoked { .. } => Some(EventKind::ApiKeyRevoked),
+            Self::ApiKeyUsed { .. } => Some(EventKind::ApiKeyUsed),
+            Self::ApiKeyRejected { .. } => Some(EventKind::ApiKeyRejected),
+            Self::S2sAuthSuccess { .. } => Some(EventKind::S2sAuthSuccess),
+            Self::S2sAuthFailed { .. } => Some(EventKind::S2sAuthFailed),
             Self::Custom { .. } => None,
         }
     }
@@ -333,9 +486,15 @@ impl Event {
             | Self::EmailChangeRequested { user, .. }
             | Self::EmailChanged { user, .. } => Some(user),
             Self::EmailTokenCreated { user, .. } => user.as_ref(),
-            Self::UserLoginFailed { .. } | Self::RateLimitExceeded { .. } | Self::Custom { .. } => {
-                None
-            }
+            Self::UserLoginFailed { .. }
+            | Self::RateLimitExceeded { .. }
+            | Self::ApiKeyCreated { .. }
+            | Self::ApiKeyRevoked { .. }
+            | Self::ApiKeyUsed { .. }
+            | Self::ApiKeyRejected { .. }
+            | Self::S2sAuthSuccess { .. }
+            | Self::S2sAuthFailed { .. }
+            | Self::Custom { .. } => None,
         }
     }
 }

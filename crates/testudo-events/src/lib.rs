@@ -7,7 +7,9 @@ mod global;
 
 pub use emitter::{EventEmitter, EventHandler, HandlerId, handler_fn};
 pub use error::{Error, EventError, HandlerPanicked, Result};
-pub use event::{Event, EventKind, EventUser, LoginFailureReason, VerificationMethod};
+pub use event::{
+    ApiKeyFailure, ApiKeyOwner, Event, EventKind, EventUser, LoginFailureReason, VerificationMethod,
+};
 pub use futures::future::BoxFuture;
 pub use global::{add_listener, emit, emitter, on, remove_listener};
 pub use testudo_core::{BoxError, async_trait};

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use testudo_core::{ExposeSecret, SecretString};
 use testudo_events::{
-    BoxError, Error, Event, EventEmitter, EventHandler, EventKind, EventUser, HandlerId,
-    HandlerPanicked, LoginFailureReason, async_trait,
+    ApiKeyFailure, ApiKeyOwner, BoxError, Error, Event, EventEmitter, EventHandler, EventKind,
+    EventUser, HandlerId, HandlerPanicked, LoginFailureReason, async_trait,
 };
 use testudo_test_support::TestResult;
 
@@ -327,7 +327,49 @@ fn built_in_events_have_the_reference_names() {
             },
             "email_token_created",
         ),
+        (
+            Event::ApiKeyCreated {
+                key_id: 1,
+                owner: ApiKeyOwner::user("7"),
+                name: "ci".into(),
+            },
+            "api_key_created",
+        ),
+        (
+            Event::ApiKeyRevoked {
+                key_id: 1,
+                owner: ApiKeyOwner::service("billing"),
+            },
+            "api_key_revoked",
+        ),
+        (
+            Event::ApiKeyUsed {
+                key_id: 1,
+                owner: ApiKeyOwner::user("7"),
+            },
+            "api_key_used",
+        ),
+        (
+            Event::ApiKeyRejected {
+                key_id: None,
+                reason: ApiKeyFailure::Malformed,
+            },
+            "api_key_rejected",
+        ),
+        (
+            Event::S2sAuthSuccess {
+                claimed_service: Some("billing".into()),
+            },
+            "s2s_auth_success",
+        ),
+        (
+            Event::S2sAuthFailed {
+                claimed_service: None,
+            },
+            "s2s_auth_failed",
+        ),
     ];
+    assert_eq!(events.len(), EventKind::ALL.len(), "one case per kind");
     for (event, name) in &events {
         assert_eq!(event.name(), *name);
         let kind = event.kind();
@@ -361,6 +403,34 @@ fn debug_redacts_the_email_token_but_handlers_can_read_it() {
     if let Event::EmailTokenCreated { token, .. } = &event {
         assert_eq!(token.expose_secret(), "raw-token-value");
     }
+}
+
+#[test]
+fn api_key_owners_and_failures_read_as_stored() {
+    let user = ApiKeyOwner::user("42");
+    let service = ApiKeyOwner::service("billing");
+    assert_eq!((user.kind(), user.id()), ("user", "42"));
+    assert_eq!((service.kind(), service.id()), ("service", "billing"));
+    assert_eq!(user.to_string(), "user:42");
+    assert_eq!(service.to_string(), "service:billing");
+    let reasons = [
+        ApiKeyFailure::Malformed,
+        ApiKeyFailure::NotFound,
+        ApiKeyFailure::Revoked,
+        ApiKeyFailure::Expired,
+        ApiKeyFailure::MissingScope,
+    ];
+    let names: Vec<String> = reasons.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "malformed",
+            "not_found",
+            "revoked",
+            "expired",
+            "missing_scope"
+        ]
+    );
 }
 
 #[test]

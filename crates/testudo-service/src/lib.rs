@@ -23,12 +23,14 @@ mod error;
 mod flows;
 #[cfg(feature = "db")]
 mod joined;
+mod s2s;
 mod service;
 #[cfg(feature = "db")]
 mod store;
 mod user;
 
 pub use error::Error;
+pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError, S2sVarName};
 pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]

@@ -23,6 +23,18 @@ pub enum Error {
     /// on a database that is not PostgreSQL.
     #[error("listening for revocations needs PostgreSQL")]
     NeedsPostgres,
+    /// An API key was refused, or could not be created as asked.
+    #[error(transparent)]
+    ApiKey(#[from] crate::ApiKeyError),
+    /// An event handler failed while errors propagate.
+    #[error(transparent)]
+    Event(#[from] testudo_core::EventError),
+    /// The blocking API was called from inside an async runtime, where blocking would stall it.
+    #[error("the blocking API cannot be used from inside an async runtime")]
+    InsideRuntime,
+    /// The blocking API could not start its runtime.
+    #[error("cannot start the blocking API's runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 /// `Result` with this crate's [`enum@Error`].
@@ -46,7 +58,11 @@ impl From<Error> for testudo_core::Error {
             Error::Token(t) => Self::Token(t),
             Error::Storage(e) => e.into(),
             e @ (Error::Random(_) | Error::Claims(_)) => Self::internal(e),
-            e @ Error::NeedsPostgres => Self::configuration(e),
+            Error::ApiKey(e) => e.into(),
+            Error::Event(e) => Self::Event(e),
+            e @ (Error::NeedsPostgres | Error::InsideRuntime | Error::Runtime(_)) => {
+                Self::configuration(e)
+            }
         }
     }
 }
@@ -62,6 +78,8 @@ mod tests {
         let e = testudo_core::Error::from(Error::from(sea_orm::DbErr::Custom("x".into())));
         assert!(matches!(e, testudo_core::Error::Storage(_)), "{e:?}");
         let e = testudo_core::Error::from(Error::NeedsPostgres);
+        assert!(matches!(e, testudo_core::Error::Configuration(_)), "{e:?}");
+        let e = testudo_core::Error::from(Error::InsideRuntime);
         assert!(matches!(e, testudo_core::Error::Configuration(_)), "{e:?}");
     }
 }

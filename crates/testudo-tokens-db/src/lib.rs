@@ -1,6 +1,11 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod api_keys;
 mod backend;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod cache;
 pub mod email;
 /// The sea-orm entities of this crate's tables: private (sea-orm types stay out of the public
@@ -20,6 +25,10 @@ mod error;
 mod listen;
 mod token;
 
+pub use api_keys::{
+    ApiKey, ApiKeyError, ApiKeyId, ApiKeyOwner, ApiKeyStore, InvalidKeyReason, IssuedApiKey,
+    KeyRefusal, NewApiKey,
+};
 pub use backend::{
     DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, REVOCATION_CHANNEL, StoredAccessToken,
 };

@@ -25,13 +25,18 @@ pub use testudo_validators as validators;
 /// The blocking API for synchronous programs (feature `blocking`).
 ///
 /// [`blocking::AuthService`] owns a tokio runtime and runs each call of the async
-/// [`AuthService`] on it. Do not call it from inside an async runtime: every call then returns
-/// an error instead of blocking the runtime.
+/// [`AuthService`] on it; with `db`, `blocking::EmailTokenStore` does the same for the async
+/// `EmailTokenStore` (Moth's `Moth` beside `AsyncMoth`). Do not call them from inside an async
+/// runtime: every call then returns an error instead of blocking the runtime.
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking {
     #[doc(inline)]
     pub use testudo_service::blocking::AuthService;
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[doc(inline)]
+    pub use testudo_tokens_db::blocking::EmailTokenStore;
 }
 
 #[doc(inline)]
@@ -54,7 +59,13 @@ pub use testudo_hashers::{AsyncHasher, PasswordHasher, check_password, make_pass
 #[doc(inline)]
 pub use testudo_service::DbUserStore;
 #[doc(inline)]
-pub use testudo_service::{AnonymousUser, AuthService, LogoutAll, User, ValidatorPolicy};
+pub use testudo_service::{
+    AnonymousUser, AuthService, LogoutAll, S2SService, User, ValidatorPolicy,
+};
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+#[doc(inline)]
+pub use testudo_tokens_db::{ApiKeyOwner, ApiKeyStore, NewApiKey};
 // The signed-link helpers `make_token` / `verify_token` stay in `signing` only: at the root they
 // would read as the token backends' `TokenBackend::verify_token`.
 #[doc(inline)]
