@@ -72,7 +72,7 @@ fn reset_requests(c: &mut Criterion) {
     for (name, email) in CASES {
         group.bench_function(name, |b| {
             b.to_async(&rt)
-                .iter(|| async { black_box(auth.request_reset(email).await.is_ok()) });
+                .iter(|| async { black_box(auth.request_reset(email, None).await.is_ok()) });
         });
     }
     group.finish();
@@ -82,7 +82,7 @@ fn reset_requests(c: &mut Criterion) {
         for _ in 0..2000 {
             for (i, (_, email)) in CASES.iter().enumerate() {
                 let start = Instant::now();
-                let ok = auth.request_reset(email).await.is_ok();
+                let ok = auth.request_reset(email, None).await.is_ok();
                 samples[i].push(start.elapsed());
                 black_box(ok);
             }

@@ -226,7 +226,8 @@ macro_rules! blocking_methods {
 /// The account flows.
 impl<S: UserStore> AuthService<S> {
     blocking_methods! {
-        fn request_reset(&self, email: &str) -> ();
+        fn login_from(&self, email: &str, password: &str, extra: Claims, ip: Option<&str>) -> AuthResult<S::User>;
+        fn request_reset(&self, email: &str, ip: Option<&str>) -> ();
         fn confirm_reset(&self, token: &str, new_password: &str) -> S::User;
         fn request_email_verification(&self, user: &S::User) -> ();
         fn verify_email(&self, token: &str) -> S::User;

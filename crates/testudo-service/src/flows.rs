@@ -10,6 +10,7 @@ use testudo_hashers::check_password_length;
 
 use crate::AuthService;
 use crate::account::{self, FlowSigners};
+use crate::throttle::{Scope, client_ip};
 
 /// The longest address accepted (RFC 5321's path limit).
 const MAX_EMAIL_BYTES: usize = 254;
@@ -30,7 +31,8 @@ impl<S: UserStore> AuthService<S> {
         self.flows.as_deref().map_or(0, FlowSigners::work)
     }
 
-    /// Starts a password reset: for an active user with exactly this (normalised) address,
+    /// Starts a password reset (requested from the client at `ip`, when known: throttling
+    /// counts that client too): for an active user with exactly this (normalised) address,
     /// makes a reset link token and emits `password_reset_requested` with it and the *stored*
     /// address; the application's handler mails the link. For an unknown, inactive or
     /// look-alike address nothing is emitted. Either way the answer is `Ok(())` and the work is
@@ -45,11 +47,14 @@ impl<S: UserStore> AuthService<S> {
     /// # Errors
     ///
     /// [`crate::Error::NoSigningSecret`] (as [`Error::Configuration`]) without a signing
-    /// secret; [`Error::Storage`]; [`Error::Event`].
+    /// secret; [`Error::RateLimited`] when throttling refuses the request (before any lookup);
+    /// [`Error::Storage`]; [`Error::Event`].
     #[tracing::instrument(name = "testudo.request_reset", skip_all, fields(user_id = tracing::field::Empty))]
-    pub async fn request_reset(&self, email: &str) -> Result<()> {
+    pub async fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<()> {
         let signers = self.flow_signers()?;
         let email = normalize_email(email);
+        self.throttle(Scope::PasswordReset, &email, client_ip(ip))
+            .await?;
         let found = self.store.find_by_email(&email).await?;
         let user = found.filter(|u| u.is_active() && u.email() == email);
         let token = account::reset_link(signers, user.as_ref());
@@ -251,6 +256,7 @@ impl<S: UserStore> AuthService<S> {
         if user.is_verified() {
             return Err(AccountError::AlreadyVerified.into());
         }
+        self.throttle(Scope::VerificationCode, &id, None).await?;
         let code = code.trim();
         let email = user.email();
         let outcome = codes

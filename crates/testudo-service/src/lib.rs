@@ -27,6 +27,7 @@ mod s2s;
 mod service;
 #[cfg(feature = "db")]
 mod store;
+pub mod throttle;
 mod user;
 
 pub use error::Error;

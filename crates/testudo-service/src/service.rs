@@ -12,6 +12,8 @@ use testudo_core::{
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
 use testudo_validators::Validators;
+
+use crate::throttle::{Scope, client_ip};
 use tracing::field::Empty;
 
 #[cfg(feature = "db")]
@@ -70,6 +72,8 @@ pub struct AuthService<S: UserStore> {
     events: EventEmitter,
     clock: Arc<dyn Clock>,
     refresh_claims: Option<RefreshClaims<S::User>>,
+    /// The rate limiter and its policies (`None`: no throttling).
+    pub(crate) throttle: Option<crate::throttle::Throttle>,
     /// The signers of the account flows (`None` without a signing secret).
     pub(crate) flows: Option<Arc<crate::account::FlowSigners>>,
     /// The pending verification codes (with a database).
@@ -98,6 +102,7 @@ impl<S: UserStore> Clone for AuthService<S> {
             clock: Arc::clone(&self.clock),
             refresh_claims: self.refresh_claims.clone(),
             flows: self.flows.clone(),
+            throttle: self.throttle.clone(),
             #[cfg(feature = "db")]
             codes: self.codes.clone(),
             #[cfg(feature = "db")]
@@ -133,6 +138,7 @@ pub struct AuthServiceBuilder<S: UserStore> {
     events: Option<EventEmitter>,
     clock: Option<Arc<dyn Clock>>,
     refresh_claims: Option<RefreshClaims<S::User>>,
+    rate_limiter: Option<Arc<dyn testudo_throttle::RateLimiter>>,
     #[cfg(feature = "db")]
     db: Option<Database>,
     #[cfg(feature = "db")]
@@ -176,6 +182,15 @@ impl<S: UserStore> AuthServiceBuilder<S> {
     /// so handlers registered with [`testudo_events::on`] see them).
     pub fn events(mut self, events: EventEmitter) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Throttles logins, reset and login-link requests and verification codes with `limiter`
+    /// (see the [`throttle`](crate::throttle) module for what is counted); the limiter should
+    /// use the same clock as the service. Without it nothing is throttled, except with
+    /// [`AuthService::new`], which uses a database rate limiter on its database.
+    pub fn rate_limiter(mut self, limiter: Arc<dyn testudo_throttle::RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
         self
     }
 
@@ -276,6 +291,9 @@ impl<S: UserStore> AuthServiceBuilder<S> {
         let flows = crate::account::FlowSigners::new(&config, &clock)?.map(Arc::new);
         Ok(AuthService {
             flows,
+            throttle: self
+                .rate_limiter
+                .map(|limiter| crate::throttle::Throttle::new(limiter, &config)),
             #[cfg(feature = "db")]
             codes: self
                 .db
@@ -401,14 +419,17 @@ impl Chosen {
 #[cfg(feature = "db")]
 impl AuthService<crate::DbUserStore> {
     /// A service on `db` with the built-in users table, the database token backend (or JWTs when
-    /// `config.token_backend` says so), the system clock and the process-wide event emitter.
+    /// `config.token_backend` says so), throttling with a database rate limiter (shared by every
+    /// node on the database), the system clock and the process-wide event emitter.
     ///
     /// # Errors
     ///
     /// As [`AuthServiceBuilder::build`].
     pub fn new(config: Arc<AuthConfig>, db: Database) -> Result<Self> {
+        let limiter = testudo_throttle::DbRateLimiter::new(db.clone(), Arc::new(SystemClock));
         Self::builder(config, crate::DbUserStore::new(db.clone()))
             .database(db)
+            .rate_limiter(Arc::new(limiter))
             .one_query_authenticate()
             .build()
     }
@@ -465,6 +486,7 @@ impl<S: UserStore> AuthService<S> {
             events: None,
             clock: None,
             refresh_claims: None,
+            rate_limiter: None,
             #[cfg(feature = "db")]
             db: None,
             #[cfg(feature = "db")]
@@ -553,16 +575,49 @@ impl<S: UserStore> AuthService<S> {
     ///
     /// # Errors
     ///
-    /// [`AuthenticationError::InvalidCredentials`]; [`Error::Storage`]; [`Error::Event`] from a
-    /// propagating handler.
-    #[tracing::instrument(name = "testudo.login", skip_all, fields(user_id = Empty))]
+    /// [`AuthenticationError::InvalidCredentials`]; [`Error::RateLimited`] when throttling
+    /// refuses the attempt (before any lookup or hashing); [`Error::Storage`]; [`Error::Event`]
+    /// from a propagating handler.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         extra: Claims,
     ) -> Result<AuthResult<S::User>> {
+        self.login_from(email, password, extra, None).await
+    }
+
+    /// [`Self::login`] from the client at `ip` (its address as text, e.g. the socket's peer):
+    /// throttling then also counts the attempts of that client (see [`crate::throttle`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login`].
+    #[tracing::instrument(name = "testudo.login", skip_all, fields(user_id = Empty))]
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        ip: Option<&str>,
+    ) -> Result<AuthResult<S::User>> {
         let email = normalize_email(email);
+        self.throttle(Scope::Login, &email, client_ip(ip)).await?;
+        let result = self.login_checked(&email, password, extra).await;
+        if result.is_ok() {
+            self.throttle_reset(Scope::Login, &email).await?;
+        }
+        result
+    }
+
+    /// The login after throttling let it through.
+    async fn login_checked(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+    ) -> Result<AuthResult<S::User>> {
+        let email = email.to_owned();
         let Some(user) = self.store.find_by_email(&email).await? else {
             self.hasher.verify_dummy().await?;
             return self.login_failed(email, LoginFailureReason::NotFound).await;
@@ -944,6 +999,8 @@ impl<S: UserStore> AuthService<S> {
     pub async fn request_login_link(&self, email: &str, ip: Option<&str>) -> Result<()> {
         let tokens = self.email_tokens()?;
         let email = normalize_email(email);
+        self.throttle(Scope::LoginLink, &email, client_ip(ip))
+            .await?;
         let user = self.store.find_by_email(&email).await?;
         let Some(user) = user.filter(AuthUser::is_active) else {
             tracing::info!("login link not sent: unknown or inactive address");

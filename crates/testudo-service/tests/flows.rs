@@ -80,7 +80,7 @@ async fn a_reset_link_works_once_and_ends_every_session(b: Backend) -> TestResul
     env.events.take();
 
     // Typed differently: the link goes to the stored address.
-    auth.request_reset("  Dora@Example.COM ").await?;
+    auth.request_reset("  Dora@Example.COM ", None).await?;
     let [(to, link)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -115,7 +115,7 @@ async fn a_reset_link_works_once_and_ends_every_session(b: Backend) -> TestResul
     );
 
     // A link dies when the password changes another way, and when the user logs in.
-    auth.request_reset("dora@example.com").await?;
+    auth.request_reset("dora@example.com", None).await?;
     let [(_, before_change)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -126,7 +126,7 @@ async fn a_reset_link_works_once_and_ends_every_session(b: Backend) -> TestResul
         .await;
     assert_eq!(account_error(&r), Some(AccountError::LinkUsed), "{r:?}");
 
-    auth.request_reset("dora@example.com").await?;
+    auth.request_reset("dora@example.com", None).await?;
     let [(_, before_login)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -148,7 +148,7 @@ async fn reset_links_expire_refuse_tampering_and_name_only_live_accounts(b: Back
     env.events.take();
     let lifetime = auth.config().password_reset_token_lifetime;
 
-    auth.request_reset("eve@example.com").await?;
+    auth.request_reset("eve@example.com", None).await?;
     let [(_, link)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -178,14 +178,14 @@ async fn reset_links_expire_refuse_tampering_and_name_only_live_accounts(b: Back
     );
 
     // Inactive, then deleted: typed errors for a genuine link.
-    auth.request_reset("eve@example.com").await?;
+    auth.request_reset("eve@example.com", None).await?;
     let [(_, link)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
     auth.store().set_active(&user.id.to_string(), false).await?;
     let r = auth.confirm_reset(link, NEW_PASSWORD).await;
     assert_eq!(account_error(&r), Some(AccountError::UserInactive), "{r:?}");
-    auth.request_reset("eve@example.com").await?;
+    auth.request_reset("eve@example.com", None).await?;
     assert!(reset_links(&env).is_empty(), "no link for an inactive user");
     auth.delete_user(&user.id.to_string()).await?;
     let r = auth.confirm_reset(link, NEW_PASSWORD).await;
@@ -211,7 +211,7 @@ async fn known_and_unknown_addresses_cost_the_same_reset_work(b: Backend) -> Tes
         "fay@exämple.com",
     ] {
         let (signed, hashed) = (auth.flow_signatures(), auth.hasher().verifications());
-        auth.request_reset(email).await?;
+        auth.request_reset(email, None).await?;
         work.push((
             email,
             auth.flow_signatures() - signed,
@@ -240,7 +240,7 @@ async fn two_uses_of_one_reset_link_at_the_worst_moment_set_one_password(b: Back
     let auth = env.auth.clone();
     auth.create_user("hal@example.com", PASSWORD).await?;
     env.events.take();
-    auth.request_reset("hal@example.com").await?;
+    auth.request_reset("hal@example.com", None).await?;
     let [(_, link)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -280,7 +280,7 @@ async fn each_flow_refuses_the_links_of_the_others(b: Backend) -> TestResult {
     let auth = &env.auth;
     let user = auth.create_user("ida@example.com", PASSWORD).await?;
     env.events.take();
-    auth.request_reset("ida@example.com").await?;
+    auth.request_reset("ida@example.com", None).await?;
     let [(_, reset)] = &reset_links(&env)[..] else {
         return Err("one reset link expected".into());
     };
@@ -520,7 +520,7 @@ per_database!(an_email_change_goes_through_the_new_address);
 async fn without_a_signing_secret_the_flows_say_so() -> TestResult {
     let env = Env::new(Backend::Sqlite { file: false }, Tokens::Database, |_| {}).await?;
     let user = env.auth.create_user("oli@example.com", PASSWORD).await?;
-    let r = env.auth.request_reset("oli@example.com").await;
+    let r = env.auth.request_reset("oli@example.com", None).await;
     assert!(matches!(r, Err(Error::Configuration(_))), "{r:?}");
     let r = env.auth.request_email_verification(&user).await;
     assert!(matches!(r, Err(Error::Configuration(_))), "{r:?}");
@@ -548,7 +548,7 @@ fn the_blocking_api_runs_the_flows_too() -> TestResult {
             Box::pin(async { Ok(()) })
         });
     let user = auth.create_user("pia@example.com", PASSWORD)?;
-    auth.request_reset("pia@example.com")?;
+    auth.request_reset("pia@example.com", None)?;
     let link = seen
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -83,8 +83,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         user.is_verified
     ));
 
-    auth.request_reset("Bob@Example.com").await?;
-    auth.request_reset("nobody@example.com").await?;
+    auth.request_reset("Bob@Example.com", None).await?;
+    auth.request_reset("nobody@example.com", None).await?;
     let (to, link) = last_mail()?;
     say(&format!(
         "5. forgot password: one reset link, mailed to the stored address {to}; the unknown \
