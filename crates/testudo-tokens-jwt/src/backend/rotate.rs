@@ -6,7 +6,7 @@ use testudo_db::{Database, retrying};
 
 use super::revoke::blacklist;
 use super::sign::session_start;
-use super::{JwtBackend, new_jti};
+use super::{JwtBackend, new_jti, new_jtis};
 use crate::revocation::{self, Issued, Scope};
 
 impl JwtBackend {
@@ -20,7 +20,7 @@ impl JwtBackend {
     ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
         let payload = self.decode(refresh_token, TokenType::Refresh)?;
         let now = self.clock.now();
-        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let [access_jti, refresh_jti] = new_jtis()?;
         let empty = Claims::new();
         let pair = self.sign_pair(
             &payload.sub,

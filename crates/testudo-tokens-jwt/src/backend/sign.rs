@@ -1,12 +1,14 @@
 //! Signing: the claims written to a token, pairs signed with the given `jti`s, and a pair
 //! signed and recorded as outstanding.
 
-use jsonwebtoken::Header;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use testudo_core::{CREDENTIAL_VERSION_CLAIM, Claims, TokenPair, TokenType};
 use testudo_db::{Database, retrying};
 
-use super::{JwtBackend, new_jti};
+use super::jws::sign_hmac;
+use super::{JwtBackend, SigningKey, new_jtis};
 use crate::error::{Error, Result};
 use crate::revocation::{self, Issued};
 
@@ -42,11 +44,29 @@ struct OutgoingClaims<'a> {
 }
 
 impl JwtBackend {
-    /// Signs `claims` with the signing key, its `kid` in the header.
+    /// Signs `claims` with the signing key, under its precomputed header (which names its
+    /// `kid`, if any).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSigningKey`] for a backend that only verifies ([`JwtBackend::from_jwks`]),
+    /// [`Error::Sign`] when signing fails.
     fn sign(&self, claims: &OutgoingClaims<'_>) -> Result<String> {
-        let mut header = Header::new(self.algorithm);
-        header.kid.clone_from(&self.signing_kid);
-        jsonwebtoken::encode(&header, claims, &self.signing).map_err(|e| Error::Sign(Box::new(e)))
+        let signing = self.signing.as_ref().ok_or(Error::NoSigningKey)?;
+        let mut json = Vec::with_capacity(256);
+        serde_json::to_writer(&mut json, claims).map_err(|e| Error::Sign(Box::new(e)))?;
+        match &signing.key {
+            SigningKey::Hmac(state) => Ok(sign_hmac(&signing.prefix, &json, state)),
+            SigningKey::Public(key) => {
+                let mut token = signing.prefix.clone();
+                URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+                let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, self.algorithm)
+                    .map_err(|e| Error::Sign(Box::new(e)))?;
+                token.push('.');
+                token.push_str(&signature);
+                Ok(token)
+            }
+        }
     }
 
     /// Issues a pair with the given `jti`s (the conformance test compares our tokens with
@@ -152,7 +172,7 @@ impl JwtBackend {
         family_id: &str,
     ) -> testudo_core::Result<TokenPair> {
         let now = self.clock.now();
-        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let [access_jti, refresh_jti] = new_jtis()?;
         let iat = now.timestamp();
         let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, iat, iat)?;
         let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
