@@ -412,7 +412,8 @@ fn environment_variables_override_the_defaults() -> TestResult {
         ("TESTUDO_JWT_ISSUER", "me"),
         (
             "TESTUDO_JWT_FALLBACK_SECRETS",
-            "0123456789abcdef0123456789abcdeZ,, ",
+            // HS512 is configured: at least 64 bytes.
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeZ,, ",
         ),
         ("TESTUDO_TOKEN_BACKEND", "database"),
         ("HOME", "/root"),

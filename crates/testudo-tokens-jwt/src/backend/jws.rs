@@ -105,23 +105,38 @@ fn encoded_len(n: usize) -> usize {
 }
 
 /// Signs a token with an HS* key: `header.payload.tag`, where `prefix` is the key's header
-/// segment followed by `.` and `claims` the JSON payload. The string is allocated once, at
-/// its final length.
-pub(super) fn sign_hmac(prefix: &str, claims: &[u8], state: &HmacState) -> String {
+/// segment followed by `.` and `claims` the JSON payload. Written in one buffer allocated at
+/// the token's final length.
+///
+/// # Errors
+///
+/// Never in practice: the buffer holds base64url only, which is UTF-8.
+pub(super) fn sign_hmac(
+    prefix: &str,
+    claims: &[u8],
+    state: &HmacState,
+) -> Result<String, std::string::FromUtf8Error> {
     let tag_len = match state {
         HmacState::Sha256(_) => 32,
         HmacState::Sha384(_) => 48,
         HmacState::Sha512(_) => 64,
     };
-    let mut token =
-        String::with_capacity(prefix.len() + encoded_len(claims.len()) + 1 + encoded_len(tag_len));
-    token.push_str(prefix);
-    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    let message_len = prefix.len() + encoded_len(claims.len());
+    let total = message_len + 1 + encoded_len(tag_len);
+    let mut token = Vec::with_capacity(total);
+    token.extend_from_slice(prefix.as_bytes());
+    token.resize(message_len, 0);
+    // The lengths are exact, so the slices fit (the encoder writes nothing otherwise).
+    let _ = URL_SAFE_NO_PAD.encode_slice(claims, token.get_mut(prefix.len()..).unwrap_or_default());
     let mut tag = [0; MAX_TAG];
-    let n = state.sign(token.as_bytes(), &mut tag);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(&tag[..n], &mut token);
-    token
+    let n = state.sign(&token, &mut tag);
+    token.push(b'.');
+    token.resize(total, 0);
+    let _ = URL_SAFE_NO_PAD.encode_slice(
+        tag.get(..n).unwrap_or_default(),
+        token.get_mut(message_len + 1..).unwrap_or_default(),
+    );
+    String::from_utf8(token)
 }
 
 /// The three segments of a compact JWS, split as `jsonwebtoken` splits them (at the last two
@@ -269,7 +284,7 @@ mod tests {
             )?;
             let state = HmacState::new(alg, key).ok_or("not hmac")?;
             let prefix = format!("{}.", header_segment(alg, None));
-            let token = sign_hmac(&prefix, &serde_json::to_vec(&claims)?, &state);
+            let token = sign_hmac(&prefix, &serde_json::to_vec(&claims)?, &state)?;
             assert_eq!(token, expected);
             assert_eq!(
                 token.capacity(),
@@ -291,7 +306,7 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let state = HmacState::new(Algorithm::HS256, b"k").ok_or("not hmac")?;
         let prefix = format!("{}.", header_segment(Algorithm::HS256, None));
-        let token = sign_hmac(&prefix, b"{}", &state);
+        let token = sign_hmac(&prefix, b"{}", &state)?;
         let (message, tag) = token.rsplit_once('.').ok_or("no tag")?;
         let bad = |signature: String| {
             let forged = format!("{message}.{signature}");

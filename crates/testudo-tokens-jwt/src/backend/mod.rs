@@ -274,24 +274,34 @@ fn new_jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// Two new `jti`s (UUID v4s as 32 lowercase hex digits) from one read of the OS CSPRNG.
+/// A `jti`: a UUID v4 as 32 lowercase hex digits, on the stack.
+#[derive(Clone, Copy)]
+struct Jti([u8; 32]);
+
+impl Jti {
+    /// The text of the `jti`.
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Two new `jti`s from one read of the OS CSPRNG.
 ///
 /// # Errors
 ///
 /// [`Error::Random`] when the OS random number generator fails.
-fn new_jtis() -> Result<[String; 2]> {
+fn new_jtis() -> Result<[Jti; 2]> {
     let mut bytes = [0_u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Random(Box::new(e)))?;
     let (a, b) = bytes.split_at(16);
     let jti = |half: &[u8]| {
-        let mut random = [0_u8; 16];
-        random.copy_from_slice(half);
+        let random: [u8; 16] = half.try_into().unwrap_or_default();
         let mut text = [0_u8; 32];
         uuid::Builder::from_random_bytes(random)
             .into_uuid()
             .simple()
-            .encode_lower(&mut text)
-            .to_owned()
+            .encode_lower(&mut text);
+        Jti(text)
     };
     Ok([jti(a), jti(b)])
 }
@@ -313,8 +323,8 @@ impl JwtBackend {
                 let pair = self.sign_pair(
                     &payload.sub,
                     extra.or(payload.extra.as_ref()).unwrap_or(&empty),
-                    &access_jti,
-                    &refresh_jti,
+                    access_jti.as_str(),
+                    refresh_jti.as_str(),
                     self.clock.now().timestamp(),
                     sign::session_start(&payload),
                 )?;
@@ -335,7 +345,7 @@ impl TokenBackend for JwtBackend {
             Some(db) => self.issue_recorded(db, user_id, &extra, &new_jti()).await,
             None => {
                 let [access_jti, refresh_jti] = new_jtis()?;
-                Ok(self.sign_now(user_id, &extra, &access_jti, &refresh_jti)?)
+                Ok(self.sign_now(user_id, &extra, access_jti.as_str(), refresh_jti.as_str())?)
             }
         }
     }
