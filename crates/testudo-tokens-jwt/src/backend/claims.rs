@@ -11,7 +11,7 @@
 //! - the claims testudo reads are parsed strictly (a string with an invalid escape makes the
 //!   payload malformed), the others only skipped;
 //! - `iss` and `aud` are a string or an array of strings, `null` is absent, anything else
-//!   (a string serde_json refuses included) is unusable (reported as missing when the claim is
+//!   (a string `serde_json` refuses included) is unusable (reported as missing when the claim is
 //!   required).
 
 use std::borrow::Cow;
@@ -27,7 +27,7 @@ pub(super) enum Int {
     #[default]
     Absent,
     /// An integer that fits an `i64`.
-    Int(i64),
+    Integer(i64),
     /// Any other JSON value (`null`, a float, a string, ...).
     Other,
 }
@@ -39,7 +39,7 @@ pub(super) enum Str<'a> {
     #[default]
     Absent,
     /// A string.
-    Str(Cow<'a, str>),
+    Text(Cow<'a, str>),
     /// Any other JSON value (`null` included).
     Other,
 }
@@ -181,10 +181,10 @@ impl<'de> serde::Deserialize<'de> for Int {
                 f.write_str("any JSON value")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int::Int(v))
+                Ok(Int::Integer(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(i64::try_from(v).map_or(Int::Other, Int::Int))
+                Ok(i64::try_from(v).map_or(Int::Other, Int::Integer))
             }
             other_values!(Int::Other, bool, unit, float, strings);
         }
@@ -201,13 +201,13 @@ impl<'de> serde::Deserialize<'de> for Str<'de> {
                 f.write_str("any JSON value")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str::Str(Cow::Borrowed(v)))
+                Ok(Str::Text(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(Str::Str(Cow::Owned(v.to_owned())))
+                Ok(Str::Text(Cow::Owned(v.to_owned())))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Str<'de>, E> {
-                Ok(Str::Str(Cow::Owned(v)))
+                Ok(Str::Text(Cow::Owned(v)))
             }
             other_values!(Str::Other, bool, unit, numbers);
         }

@@ -212,6 +212,10 @@ pub(super) fn verify_hmac<'k>(
 
 /// The decoded payload segment: on the stack when short (every token testudo issues), else
 /// on the heap.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the stack buffer is the point: no allocation for a usual payload"
+)]
 pub(super) enum Payload {
     /// Up to 512 bytes, and how much of it is used.
     Stack([u8; 512], usize),

@@ -30,7 +30,7 @@ fn malformed() -> TokenError {
 fn integer_claim(value: &Int, claim: Claim) -> Result<Option<i64>, TokenError> {
     match value {
         Int::Absent => Ok(None),
-        Int::Int(v) => Ok(Some(*v)),
+        Int::Integer(v) => Ok(Some(*v)),
         Int::Other => Err(TokenError::invalid(InvalidReason::ClaimType(claim))),
     }
 }
@@ -140,7 +140,7 @@ impl JwtBackend {
         }
         let exp = integer_claim(&claims.exp, Claim::Exp).ok()?;
         match claims.jti {
-            Str::Str(jti) if !jti.is_empty() => Some((jti.into_owned(), exp)),
+            Str::Text(jti) if !jti.is_empty() => Some((jti.into_owned(), exp)),
             _ => None,
         }
     }
@@ -191,20 +191,20 @@ impl JwtBackend {
             return Err(TokenError::Expired);
         }
         let sub = match claims.sub {
-            Str::Str(s) => s,
+            Str::Text(s) => s,
             Str::Other => return Err(TokenError::invalid(InvalidReason::ClaimType(Claim::Sub))),
             Str::Absent => {
                 return Err(TokenError::invalid(InvalidReason::MissingClaim(Claim::Sub)));
             }
         };
         let jti = match claims.jti {
-            Str::Str(s) => Some(s),
+            Str::Text(s) => Some(s),
             Str::Other => return Err(TokenError::invalid(InvalidReason::ClaimType(Claim::Jti))),
             Str::Absent => None,
         };
         match &claims.token_type {
-            Str::Str(t) if t == expected.as_str() => {}
-            Str::Str(t) => match t.parse::<TokenType>() {
+            Str::Text(t) if t == expected.as_str() => {}
+            Str::Text(t) => match t.parse::<TokenType>() {
                 Ok(got) => return Err(wrong_type(expected, Some(got))),
                 Err(_) => {
                     return Err(TokenError::invalid(InvalidReason::UnknownType));
