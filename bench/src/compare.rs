@@ -12,7 +12,7 @@ use xshell::{Shell, cmd};
 use crate::criterion::{exact_filter, per_call_ns, read_criterion_dir};
 use crate::python::{parse_driver_output, python_env};
 use crate::report::{compare_table, publish};
-use crate::targets::{BenchKey, PAIRS, Pair};
+use crate::targets::{BenchKey, Pair};
 use crate::workspace::{BenchTarget, bench_targets, postgres_url};
 
 /// Medians over the rounds: testudo's and the raw twins' keyed by pair label (time per call),
@@ -61,12 +61,16 @@ fn python_ops(pairs: &[&Pair]) -> Vec<&'static str> {
 ///
 /// When `cargo metadata`, the virtual environment or `cargo bench --no-run` fails, a criterion
 /// result or the driver's output is unreadable, or the table cannot be written.
-pub(crate) fn run(sh: &Shell, quick: bool) -> Result<()> {
+pub(crate) fn run(sh: &Shell, quick: bool, only: Option<&str>) -> Result<()> {
+    let selected = crate::targets::selected(only);
+    if selected.is_empty() {
+        anyhow::bail!("--only {only:?} matches no compared operation");
+    }
     let (targets, target_dir) = bench_targets(sh)?;
     let work = target_dir.join("bench-compare");
     std::fs::create_dir_all(&work)?;
     let python = python_env(sh, &target_dir)?;
-    let executables = build_benches(sh, &targets)?;
+    let executables = build_benches(sh, &targets, &selected)?;
 
     let rounds = if quick { 1 } else { 3 };
     let (warm_up, measure) = if quick { ("0.3", "1") } else { ("1", "3") };
@@ -76,7 +80,7 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> Result<()> {
 
     // Group the pairs by bench executable: one run of an executable covers all of its ops.
     let mut groups: Vec<(Option<BenchKey>, Vec<&Pair>)> = Vec::new();
-    for pair in PAIRS {
+    for pair in selected.iter().copied() {
         match groups.iter_mut().find(|(k, _)| *k == pair.bench) {
             Some((_, pairs)) => pairs.push(pair),
             None => groups.push((pair.bench, vec![pair])),
@@ -180,7 +184,7 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> Result<()> {
             "n/a (not built yet)"
         }
     };
-    let table = compare_table(&got, &status, rounds, quick);
+    let table = compare_table(&selected, &got, &status, rounds, quick);
     publish(&target_dir.join("bench-compare.md"), &table)
 }
 
@@ -189,10 +193,11 @@ pub(crate) fn run(sh: &Shell, quick: bool) -> Result<()> {
 fn build_benches(
     sh: &Shell,
     targets: &[BenchTarget],
+    pairs: &[&Pair],
 ) -> Result<HashMap<(String, String), (PathBuf, PathBuf)>> {
     let mut executables = HashMap::new();
     for target in targets {
-        let needed = PAIRS.iter().any(|p| {
+        let needed = pairs.iter().any(|p| {
             p.bench
                 .is_some_and(|(package, bench)| package == target.package && bench == target.name)
         });
@@ -245,7 +250,7 @@ fn build_benches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::HASHERS;
+    use crate::targets::{HASHERS, PAIRS};
 
     #[test]
     fn groups_run_each_id_and_driver_op_once() {

@@ -1,4 +1,4 @@
-//! `testudo-bench [--quick] [--compare]`: the bench tooling behind `cargo xtask bench` (which
+//! `testudo-bench [--quick] [--compare [--only <substring>]]`: the bench tooling behind `cargo xtask bench` (which
 //! only launches it; `cargo run -p testudo-bench -- [--quick] [--compare]` does the same).
 //!
 //! Without `--compare`: runs the criterion benches of every workspace crate that has some
@@ -13,6 +13,9 @@
 //! tortoise-auth and `bench/compare.py` on the same operations, alternating which side goes
 //! first. The table (median of the rounds' medians for each side, and the ratio) goes to
 //! `target/bench-compare.md` and stdout.
+//!
+//! `--only <substring>` (with `--compare`) runs only the compared operations whose label
+//! contains it, ignoring case (`--only jwt`: the JWT rows).
 //!
 //! `--quick` shortens warm-up and measurement (and runs one comparison round instead of
 //! three): a smoke run, not figures to quote. See `docs/benchmarks.md`.
@@ -39,38 +42,54 @@ use xshell::Shell;
 
 /// What `--help` prints.
 const USAGE: &str = "\
-usage: testudo-bench [--quick] [--compare]
+usage: testudo-bench [--quick] [--compare [--only <substring>]]
 
 Runs the criterion benches of every workspace crate and writes target/bench-summary.md;
 with --compare, times the same operations against tortoise-auth 0.6.0 instead and writes
 target/bench-compare.md (see docs/benchmarks.md).
 
   --compare   compare with tortoise-auth 0.6.0 (Python virtual environment under target/)
+  --only S    with --compare: only the operations whose label contains S (any case)
   --quick     short warm-up and measurement times: a smoke run, not figures to quote
   -h, --help  print this help
 ";
 
 /// The command line.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Args {
     quick: bool,
     compare: bool,
     help: bool,
+    only: Option<String>,
 }
 
 /// Reads the arguments (without the program name).
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
     let mut parsed = Args::default();
-    for arg in args {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
         let arg = arg
             .into_string()
             .map_err(|arg| anyhow!("argument {arg:?} is not UTF-8"))?;
         match arg.as_str() {
             "--quick" => parsed.quick = true,
             "--compare" => parsed.compare = true,
+            "--only" => {
+                let only = args
+                    .next()
+                    .and_then(|s| s.into_string().ok())
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| anyhow!("--only needs a substring of an operation's label"))?;
+                parsed.only = Some(only);
+            }
             "-h" | "--help" => parsed.help = true,
-            other => bail!("unknown argument {other:?}: expected --quick, --compare or --help"),
+            other => {
+                bail!("unknown argument {other:?}: expected --quick, --compare, --only or --help")
+            }
         }
+    }
+    if parsed.only.is_some() && !parsed.compare {
+        bail!("--only selects compared operations: use it with --compare");
     }
     Ok(parsed)
 }
@@ -96,7 +115,7 @@ fn run() -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     if args.compare {
-        compare::run(&sh, args.quick)
+        compare::run(&sh, args.quick, args.only.as_deref())
     } else {
         summary::run(&sh, args.quick)
     }
@@ -125,9 +144,18 @@ mod tests {
             Some(Args {
                 quick: true,
                 compare: true,
-                help: false
+                help: false,
+                only: None,
             })
         );
+        assert_eq!(
+            args(&["--compare", "--only", "jwt"])
+                .ok()
+                .and_then(|a| a.only),
+            Some("jwt".to_owned())
+        );
+        assert!(args(&["--compare", "--only"]).is_err());
+        assert!(args(&["--only", "jwt"]).is_err(), "--only needs --compare");
         assert!(args(&["-h"]).is_ok_and(|a| a.help));
         assert!(args(&["--quik"]).is_err());
         assert!(args(&["quick"]).is_err());

@@ -266,9 +266,30 @@ pub(crate) fn pair_for(package: &str, id: &str) -> Option<&'static Pair> {
         .find(|p| p.bench.is_some_and(|(pkg, _)| pkg == package) && p.rust == Ok(id))
 }
 
+/// The pairs whose label contains `only` (ignoring case), every pair without it.
+pub(crate) fn selected(only: Option<&str>) -> Vec<&'static Pair> {
+    let only = only.map(str::to_lowercase);
+    PAIRS
+        .iter()
+        .filter(|p| {
+            only.as_deref()
+                .is_none_or(|o| p.label.to_lowercase().contains(o))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_selects_the_labels_containing_it_whatever_the_case() {
+        let jwt = selected(Some("jwt"));
+        assert_eq!(jwt.len(), 2);
+        assert!(jwt.iter().all(|p| p.label.starts_with("JWT")));
+        assert_eq!(selected(None).len(), PAIRS.len());
+        assert!(selected(Some("no such operation")).is_empty());
+    }
 
     #[test]
     fn pairs_are_consistent() {

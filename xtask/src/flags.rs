@@ -32,6 +32,8 @@ xflags::xflags! {
             optional --compare
             /// Short warm-up and measurement times: a smoke run, not figures to quote.
             optional --quick
+            /// With --compare: only the operations whose label contains this (any case).
+            optional --only only: String
         }
         /// Runs every check CI runs: fmt, clippy, feature matrix, tests, docs.
         cmd ci {

@@ -46,7 +46,7 @@ fn run(flags: flags::Xtask) -> Result<()> {
         flags::XtaskCmd::Test(cmd) => ci::test(&sh, cmd.no_doc),
         flags::XtaskCmd::Ci(cmd) => ci::ci(&sh, cmd.no_test),
         flags::XtaskCmd::Migrate(cmd) => migrate::run(&sh, &cmd),
-        flags::XtaskCmd::Bench(cmd) => bench::run(&sh, cmd.quick, cmd.compare),
+        flags::XtaskCmd::Bench(cmd) => bench::run(&sh, cmd.quick, cmd.compare, cmd.only.as_deref()),
     }
 }
 

@@ -259,6 +259,12 @@ pub struct AuthConfig {
     /// signatures always use `signing_secret`. Default empty.
     #[serde(deserialize_with = "secret::secret_list")]
     pub signing_fallback_secrets: Vec<SecretString>,
+    /// *testudo*: older `jwt_secret`s still accepted when verifying HS256 / HS384 / HS512 JWTs
+    /// (key rotation); new tokens are always signed with the current key. Used as they are,
+    /// like `jwt_secret`. With `jwt_secret` unset, the `signing_fallback_secrets` are JWT
+    /// fallbacks too, each turned into a key the way `signing_secret` is. Default empty.
+    #[serde(deserialize_with = "secret::secret_list")]
+    pub jwt_fallback_secrets: Vec<SecretString>,
     /// *testudo*: clock skew tolerated when checking JWT `exp` / `iat`. Default 0, as the
     /// reference (note that `jsonwebtoken` alone would default to 60 s).
     #[serde(deserialize_with = "secret::seconds")]
@@ -367,6 +373,7 @@ impl Default for AuthConfig {
             hash_concurrency: default_hash_concurrency(),
             hash_queue_timeout: Duration::from_secs(10),
             signing_fallback_secrets: Vec::new(),
+            jwt_fallback_secrets: Vec::new(),
             jwt_leeway: Duration::ZERO,
             refresh_reuse_detection: true,
             revoke_tokens_on_password_change: true,
@@ -625,6 +632,9 @@ impl AuthConfig {
             if let Some(s) = &self.jwt_secret {
                 long_enough(Setting::JwtSecret, s, min)?;
             }
+            for s in &self.jwt_fallback_secrets {
+                long_enough(Setting::JwtFallbackSecrets, s, min)?;
+            }
             if self.token_backend == TokenBackendKind::Jwt {
                 match (&self.jwt_secret, &self.signing_secret) {
                     (None, None) => {
@@ -635,7 +645,13 @@ impl AuthConfig {
                             },
                         ));
                     }
-                    (None, Some(s)) => long_enough(Setting::SigningSecret, s, min)?,
+                    (None, Some(s)) => {
+                        long_enough(Setting::SigningSecret, s, min)?;
+                        // The JWT fallback keys are made from these too.
+                        for s in &self.signing_fallback_secrets {
+                            long_enough(Setting::SigningFallbackSecrets, s, min)?;
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -773,6 +789,14 @@ impl AuthConfigBuilder {
     pub fn signing_fallback_secret(mut self, secret: impl Into<String>) -> Self {
         self.config
             .signing_fallback_secrets
+            .extend(secret::non_empty_secret(secret.into()));
+        self
+    }
+
+    /// Adds an entry to [`AuthConfig::jwt_fallback_secrets`] (an empty string adds none).
+    pub fn jwt_fallback_secret(mut self, secret: impl Into<String>) -> Self {
+        self.config
+            .jwt_fallback_secrets
             .extend(secret::non_empty_secret(secret.into()));
         self
     }

@@ -149,6 +149,12 @@ impl AuthConfig {
                     .filter_map(|s| non_empty_secret(s.trim().to_owned()))
                     .collect();
             }
+            Setting::JwtFallbackSecrets => {
+                self.jwt_fallback_secrets = value
+                    .split(',')
+                    .filter_map(|s| non_empty_secret(s.trim().to_owned()))
+                    .collect();
+            }
             Setting::JwtLeeway => self.jwt_leeway = v.seconds()?,
             Setting::RefreshReuseDetection => self.refresh_reuse_detection = v.boolean()?,
             Setting::JwtRawSigningSecret => self.jwt_raw_signing_secret = v.boolean()?,

@@ -69,6 +69,7 @@ settings! {
     HashConcurrency => "hash_concurrency", "HASH_CONCURRENCY";
     HashQueueTimeout => "hash_queue_timeout", "HASH_QUEUE_TIMEOUT";
     SigningFallbackSecrets => "signing_fallback_secrets", "SIGNING_FALLBACK_SECRETS";
+    JwtFallbackSecrets => "jwt_fallback_secrets", "JWT_FALLBACK_SECRETS";
     JwtLeeway => "jwt_leeway", "JWT_LEEWAY";
     RefreshReuseDetection => "refresh_reuse_detection", "REFRESH_REUSE_DETECTION";
     RevokeTokensOnPasswordChange => "revoke_tokens_on_password_change", "REVOKE_TOKENS_ON_PASSWORD_CHANGE";

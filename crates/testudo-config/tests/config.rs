@@ -135,6 +135,7 @@ fn defaults_of_our_own_fields_are_safe() {
     assert_eq!(c.rate_limit_mode, RateLimitMode::Escalating);
     assert!(c.signing_fallback_secrets.is_empty());
     assert_eq!(c.api_key_prefix, "tdo");
+    assert!(c.jwt_fallback_secrets.is_empty());
     assert!(c.validate().is_ok());
 }
 
@@ -244,6 +245,16 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         ),
         ("jwt_secret", b().jwt_secret("short").build()),
         (
+            "jwt_fallback_secrets",
+            b().jwt_fallback_secret("short").build(),
+        ),
+        (
+            "jwt_fallback_secrets",
+            b().jwt_algorithm(JwtAlgorithm::HS512)
+                .jwt_fallback_secret(SECRET)
+                .build(), // 32 < 64 bytes
+        ),
+        (
             "jwt_secret",
             b().jwt_algorithm(JwtAlgorithm::HS512)
                 .jwt_secret(SECRET)
@@ -273,6 +284,15 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         ("api_key_prefix", b().api_key_prefix("tdo_live").build()),
         ("api_key_prefix", b().api_key_prefix("TDO").build()),
         ("api_key_prefix", b().api_key_prefix("a".repeat(17)).build()),
+        (
+            "signing_fallback_secrets",
+            // The JWT fallback keys are made from a signing fallback too short for HS384.
+            b().token_backend(TokenBackendKind::Jwt)
+                .jwt_algorithm(JwtAlgorithm::HS384)
+                .signing_secret(format!("{SECRET}{SECRET}"))
+                .signing_fallback_secret(SECRET)
+                .build(),
+        ),
     ];
     for (field, result) in cases {
         assert_eq!(invalid_field(&result), Some(field), "case for {field}");
@@ -351,12 +371,14 @@ fn debug_never_shows_a_secret() -> TestResult {
         .signing_secret("signing-secret-value-0123456789abcdef")
         .jwt_secret("jwt-secret-value-0123456789abcdef-xyz")
         .signing_fallback_secret("fallback-secret-value-0123456789abcdef")
+        .jwt_fallback_secret("old-jwt-secret-value-0123456789abcdef")
         .build()?;
     let shown = format!("{c:?} {c:#?}");
     for secret in [
         "signing-secret-value",
         "jwt-secret-value",
         "fallback-secret-value",
+        "old-jwt-secret-value",
     ] {
         assert!(!shown.contains(secret), "{secret} leaked in Debug");
     }
@@ -373,6 +395,7 @@ fn toml_sets_every_kind_of_field() -> TestResult {
         refresh_token_lifetime = 86400
         signing_secret = "{SECRET}"
         signing_fallback_secrets = ["{SECRET}-old", ""]
+        jwt_fallback_secrets = ["{SECRET}-jwt-old", "", "{SECRET}-jwt-older"]
         jwt_algorithm = "HS256"
         jwt_issuer = "https://auth.example.com"
         jwt_audience = ""
@@ -405,6 +428,7 @@ fn toml_sets_every_kind_of_field() -> TestResult {
         1,
         "empty entries are unset"
     );
+    assert_eq!(c.jwt_fallback_secrets.len(), 2, "empty entries are unset");
     assert_eq!(c.jwt_issuer.as_deref(), Some("https://auth.example.com"));
     assert_eq!(
         c.jwt_audience, None,
@@ -484,6 +508,11 @@ fn environment_variables_override_the_defaults() -> TestResult {
             "0123456789abcdef0123456789abcdeX, 0123456789abcdef0123456789abcdeY",
         ),
         ("TESTUDO_JWT_ISSUER", "me"),
+        (
+            "TESTUDO_JWT_FALLBACK_SECRETS",
+            // HS512 is configured: at least 64 bytes.
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeZ,, ",
+        ),
         ("TESTUDO_TOKEN_BACKEND", "database"),
         ("TESTUDO_RATE_LIMIT_MAX_ATTEMPTS", "7"),
         ("TESTUDO_RATE_LIMIT_WINDOW", "30"),
@@ -506,6 +535,7 @@ fn environment_variables_override_the_defaults() -> TestResult {
     assert_eq!(c.jwt_algorithm, JwtAlgorithm::HS512);
     assert!(c.jwt_blacklist_enabled);
     assert_eq!(c.signing_fallback_secrets.len(), 2);
+    assert_eq!(c.jwt_fallback_secrets.len(), 1);
     assert_eq!(c.jwt_issuer.as_deref(), Some("me"));
     Ok(())
 }

@@ -29,10 +29,60 @@ impl fmt::Display for KeyId {
     }
 }
 
+/// Shows an optional key id, or `(no kid)`.
+fn kid_text(kid: Option<&KeyId>) -> &str {
+    kid.map_or("(no kid)", KeyId::as_str)
+}
+
+/// What is wrong with a JWK Set, in [`Error::Jwks`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksReason {
+    /// The JSON is not a JWK Set (an object with a `keys` array of JWKs).
+    #[error("not a JSON JWK set")]
+    NotJson,
+    /// The configured algorithm is HS256 / HS384 / HS512, whose keys are secrets: they are
+    /// never published in, nor read from, a JWK Set.
+    #[error("HS* keys are secrets and never come from or go to a JWK set")]
+    SymmetricAlgorithm,
+    /// The set holds a symmetric (`kty: "oct"`) key.
+    #[error("key {} is a symmetric key", kid_text(kid.as_ref()))]
+    SymmetricKey {
+        /// The key's `kid`.
+        kid: Option<KeyId>,
+    },
+    /// A key is not for the configured algorithm (its `alg`, or its key type or curve).
+    #[error("key {} is not for the configured algorithm", kid_text(kid.as_ref()))]
+    AlgorithmMismatch {
+        /// The key's `kid`.
+        kid: Option<KeyId>,
+    },
+    /// A key is not for verifying signatures (its `use` is not `sig`, or its `key_ops` lack
+    /// `verify`).
+    #[error("key {} is not a signature verification key", kid_text(kid.as_ref()))]
+    NotForVerification {
+        /// The key's `kid`.
+        kid: Option<KeyId>,
+    },
+    /// A key's parameters cannot be read (not base64url, of the wrong length, or an RSA
+    /// modulus shorter than 2048 bits).
+    #[error("key {} cannot be read", kid_text(kid.as_ref()))]
+    InvalidKey {
+        /// The key's `kid`.
+        kid: Option<KeyId>,
+    },
+    /// Two keys of the set have the same `kid` (or both have none).
+    #[error("key id {} is given twice", kid_text(kid.as_ref()))]
+    DuplicateKeyId {
+        /// The repeated `kid`.
+        kid: Option<KeyId>,
+    },
+}
+
 /// Why a [`crate::JwtBackend`] could not be built or could not sign a token.
 ///
-/// Every variant but [`Error::Sign`] is a configuration problem and converts to
-/// [`testudo_core::Error::Configuration`]; [`Error::Sign`] converts to
+/// Every variant but [`Error::Sign`] and [`Error::Random`] is a configuration problem and
+/// converts to [`testudo_core::Error::Configuration`]; those two convert to
 /// [`testudo_core::Error::Internal`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +101,18 @@ pub enum Error {
         /// The smallest accepted length in bytes.
         min: usize,
         /// The length of the configured secret in bytes.
+        len: usize,
+    },
+    /// An HS* fallback secret (`jwt_fallback_secrets`, or `signing_fallback_secrets` when the
+    /// JWT key is made from `signing_secret`) is shorter than the digest size RFC 7518
+    /// requires.
+    #[error("{} needs fallback secrets of at least {min} bytes, got {len}", algorithm.as_str())]
+    ShortFallbackSecret {
+        /// The configured algorithm.
+        algorithm: JwtAlgorithm,
+        /// The smallest accepted length in bytes.
+        min: usize,
+        /// The length of the fallback secret in bytes.
         len: usize,
     },
     /// The configured algorithm is not one this backend implements.
@@ -73,12 +135,22 @@ pub enum Error {
         /// The configured algorithm.
         algorithm: JwtAlgorithm,
     },
-    /// The [`crate::JwtKeys`] have no signing key.
-    #[error("JwtKeys has no signing key")]
+    /// The [`crate::JwtKeys`] have no signing key, or the backend only verifies
+    /// ([`crate::JwtBackend::from_jwks`]) and was asked to issue a token.
+    #[error("no JWT signing key")]
     NoSigningKey,
-    /// The [`crate::JwtKeys`] have no verification key.
-    #[error("JwtKeys has no verification key")]
+    /// The [`crate::JwtKeys`] (or the JWK Set) have no verification key.
+    #[error("no JWT verification key")]
     NoVerificationKey,
+    /// A JWK Set cannot be used (see [`JwksReason`]).
+    #[error("unusable JWK set: {reason}")]
+    Jwks {
+        /// What is wrong with it.
+        reason: JwksReason,
+        /// The JSON or JWT library's error, when it said one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A PEM key could not be read for the configured algorithm.
     #[error(
         "invalid PEM key {} for {}",
@@ -105,6 +177,19 @@ pub enum Error {
     /// Signing a token failed with a key that was accepted when the backend was built.
     #[error("cannot sign the token")]
     Sign(#[source] BoxError),
+    /// The OS random number generator failed (making a token's `jti`).
+    #[error("the OS random number generator failed")]
+    Random(#[source] BoxError),
+}
+
+impl Error {
+    /// [`Error::Jwks`] without a source.
+    pub(crate) fn jwks(reason: JwksReason) -> Self {
+        Self::Jwks {
+            reason,
+            source: None,
+        }
+    }
 }
 
 /// `Result` with this crate's [`enum@Error`].
@@ -113,7 +198,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<Error> for testudo_core::Error {
     fn from(e: Error) -> Self {
         match e {
-            e @ Error::Sign(_) => Self::internal(e),
+            e @ (Error::Sign(_) | Error::Random(_)) => Self::internal(e),
             e => Self::configuration(e),
         }
     }

@@ -1,6 +1,11 @@
-//! PEM keys for the asymmetric algorithms (RS256, ES256, EdDSA) and key rotation by `kid`.
+//! PEM keys for the asymmetric algorithms (RS256, ES256, EdDSA), key rotation by `kid`, and
+//! their JWK Set.
 
 use std::fmt;
+
+use testudo_config::JwtAlgorithm;
+
+use crate::error::{Error, Result};
 
 /// One signing key and any number of verification keys, each optionally named by a key id
 /// (`kid`).
@@ -47,6 +52,36 @@ impl JwtKeys {
         self.verification.retain(|(k, _)| *k != kid);
         self.verification.push((kid, public_pem.as_ref().to_vec()));
         self
+    }
+}
+
+impl JwtKeys {
+    /// The verification keys as an RFC 7517 JWK Set, in JSON (each key with its `kid`, `alg`
+    /// and `use: "sig"`), for an endpoint such as `/.well-known/jwks.json`: the public keys
+    /// only, never the signing key. Another service verifies this one's tokens with it
+    /// ([`crate::JwtBackend::from_jwks`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeysWithHmac`] for HS256 / HS384 / HS512 (whose keys are secrets, never
+    /// published), [`Error::UnsupportedAlgorithm`], [`Error::Pem`] for a key that cannot be
+    /// read for `algorithm`.
+    pub fn jwk_set_json(&self, algorithm: JwtAlgorithm) -> Result<String> {
+        if algorithm.is_hmac() {
+            return Err(Error::KeysWithHmac { algorithm });
+        }
+        let alg = crate::backend::jwt_algorithm(algorithm)?;
+        let keys = self
+            .verification
+            .iter()
+            .map(|(kid, pem)| {
+                Ok((
+                    kid.clone(),
+                    crate::backend::decoding_key(algorithm, kid.as_ref(), pem)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        crate::jwks::publish(algorithm, alg, &keys)
     }
 }
 

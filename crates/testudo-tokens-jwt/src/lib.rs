@@ -14,9 +14,10 @@ pub mod entity;
 )]
 pub(crate) mod entity;
 mod error;
+mod jwks;
 mod keys;
 mod revocation;
 
 pub use backend::{DEFAULT_ROTATION_GRACE, JwtBackend};
-pub use error::{Error, KeyId, Result};
+pub use error::{Error, JwksReason, KeyId, Result};
 pub use keys::JwtKeys;

@@ -1,19 +1,20 @@
-//! Building a [`JwtBackend`]: the pinned algorithm, the HMAC secret or the PEM keys, and the
-//! `jsonwebtoken` validation settings.
+//! Building a [`JwtBackend`]: the pinned algorithm, the HMAC secrets (current and fallbacks)
+//! or the PEM keys (or a JWK Set), and the header segments of the tokens it knows.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{ExposeSecret, SystemClock};
 
-use super::{DEFAULT_ROTATION_GRACE, JwtBackend};
-use crate::error::{Error, KeyId, Result};
+use super::jws::{HmacState, header_segment, hmac_kid};
+use super::{DEFAULT_ROTATION_GRACE, HmacKey, JwtBackend, Keys, Signing, SigningKey};
+use crate::error::{Error, JwksReason, KeyId, Result};
+use crate::jwks;
 use crate::keys::JwtKeys;
 
 /// The `jsonwebtoken` algorithm of a configured one.
-fn jwt_algorithm(algorithm: JwtAlgorithm) -> Result<Algorithm> {
+pub(crate) fn jwt_algorithm(algorithm: JwtAlgorithm) -> Result<Algorithm> {
     Ok(match algorithm {
         JwtAlgorithm::HS256 => Algorithm::HS256,
         JwtAlgorithm::HS384 => Algorithm::HS384,
@@ -39,6 +40,90 @@ fn derived_key(signing_secret: &[u8]) -> zeroize::Zeroizing<[u8; 64]> {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(DERIVED_KEY_LABEL);
     zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+/// One HS* key: `secret` itself, or the key derived from it when `derive` is set.
+fn hmac_key(
+    pinned: JwtAlgorithm,
+    algorithm: Algorithm,
+    secret: &[u8],
+    derive: bool,
+) -> Result<HmacKey> {
+    let derived;
+    let key = if derive {
+        derived = derived_key(secret);
+        derived.as_slice()
+    } else {
+        secret
+    };
+    let state =
+        HmacState::new(algorithm, key).ok_or(Error::UnsupportedAlgorithm { algorithm: pinned })?;
+    Ok(HmacKey {
+        kid: hmac_kid(key),
+        state,
+    })
+}
+
+/// The HS* keys of `config`, the current one first: `jwt_secret` (as it is), or the key
+/// derived from `signing_secret` (unless `jwt_raw_signing_secret`); then the
+/// `jwt_fallback_secrets` (as they are) and, when `jwt_secret` is unset, the
+/// `signing_fallback_secrets` made into keys as `signing_secret` is. A fallback that makes the
+/// same key as an earlier one is skipped.
+fn hmac_keys(
+    config: &AuthConfig,
+    algorithm: Algorithm,
+    check_length: bool,
+) -> Result<Vec<HmacKey>> {
+    let pinned = config.jwt_algorithm;
+    let secret = config
+        .effective_jwt_secret()
+        .map(|s| s.expose_secret().as_bytes())
+        .filter(|s| !s.is_empty())
+        .ok_or(Error::MissingSecret { algorithm: pinned })?;
+    let min = pinned.min_secret_bytes().filter(|_| check_length);
+    if let Some(min) = min
+        && secret.len() < min
+    {
+        return Err(Error::ShortSecret {
+            algorithm: pinned,
+            min,
+            len: secret.len(),
+        });
+    }
+    let derive = config.jwt_secret.is_none() && !config.jwt_raw_signing_secret;
+    let mut keys = vec![hmac_key(pinned, algorithm, secret, derive)?];
+    let signing_fallbacks = config
+        .jwt_secret
+        .is_none()
+        .then_some(&config.signing_fallback_secrets)
+        .into_iter()
+        .flatten()
+        .map(|s| (s, derive));
+    let fallbacks = config
+        .jwt_fallback_secrets
+        .iter()
+        .map(|s| (s, false))
+        .chain(signing_fallbacks);
+    for (secret, derive) in fallbacks {
+        let secret = secret.expose_secret().as_bytes();
+        if secret.is_empty() {
+            continue;
+        }
+        if let Some(min) = min
+            && secret.len() < min
+        {
+            return Err(Error::ShortFallbackSecret {
+                algorithm: pinned,
+                min,
+                len: secret.len(),
+            });
+        }
+        let key = hmac_key(pinned, algorithm, secret, derive)?;
+        if keys.iter().all(|k| k.kid != key.kid) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
 }
 
 /// A lifetime in whole seconds (saturating at `i64::MAX`).
@@ -69,7 +154,11 @@ fn encoding_key(algorithm: JwtAlgorithm, kid: Option<&String>, pem: &[u8]) -> Re
 }
 
 /// A verification key of an asymmetric algorithm, from its PEM public key.
-fn decoding_key(algorithm: JwtAlgorithm, kid: Option<&String>, pem: &[u8]) -> Result<DecodingKey> {
+pub(crate) fn decoding_key(
+    algorithm: JwtAlgorithm,
+    kid: Option<&String>,
+    pem: &[u8],
+) -> Result<DecodingKey> {
     match algorithm {
         JwtAlgorithm::RS256 => DecodingKey::from_rsa_pem(pem),
         JwtAlgorithm::ES256 => DecodingKey::from_ec_pem(pem),
@@ -79,8 +168,8 @@ fn decoding_key(algorithm: JwtAlgorithm, kid: Option<&String>, pem: &[u8]) -> Re
 }
 
 impl JwtBackend {
-    /// The backend for `config`: with `keys` for an asymmetric algorithm, the configured secret
-    /// for HS* (refused when shorter than the digest unless `check_length` is false).
+    /// The backend for `config`: with `keys` for an asymmetric algorithm, the configured
+    /// secrets for HS* (refused when shorter than the digest unless `check_length` is false).
     pub(super) fn build(
         config: Arc<AuthConfig>,
         keys: Option<JwtKeys>,
@@ -88,102 +177,103 @@ impl JwtBackend {
     ) -> Result<Self> {
         let pinned = config.jwt_algorithm;
         let algorithm = jwt_algorithm(pinned)?;
-        let (signing_kid, signing, verification) = if pinned.is_hmac() {
+        if pinned.is_hmac() {
             if keys.is_some() {
                 return Err(Error::KeysWithHmac { algorithm: pinned });
             }
-            let secret = config
-                .effective_jwt_secret()
-                .map(|s| s.expose_secret().as_bytes())
-                .filter(|s| !s.is_empty())
+            let keys = hmac_keys(&config, algorithm, check_length)?;
+            let current = keys
+                .first()
                 .ok_or(Error::MissingSecret { algorithm: pinned })?;
-            if let Some(min) = pinned.min_secret_bytes()
-                && check_length
-                && secret.len() < min
-            {
-                return Err(Error::ShortSecret {
-                    algorithm: pinned,
-                    min,
-                    len: secret.len(),
-                });
-            }
-            let derived;
-            let key = if config.jwt_secret.is_none() && !config.jwt_raw_signing_secret {
-                derived = derived_key(secret);
-                derived.as_slice()
-            } else {
-                secret
+            // With one key the header stays tortoise-auth's (no `kid`); with fallbacks, tokens
+            // name the key that signed them.
+            let kid = (keys.len() > 1).then_some(current.kid.as_str());
+            let signing = Signing {
+                prefix: format!("{}.", header_segment(algorithm, kid)),
+                key: SigningKey::Hmac(current.state.clone()),
             };
-            (
-                None,
-                EncodingKey::from_secret(key),
-                vec![(None, DecodingKey::from_secret(key))],
-            )
-        } else {
-            let keys = keys.ok_or(Error::MissingKeys { algorithm: pinned })?;
-            let (kid, pem) = keys.signing.ok_or(Error::NoSigningKey)?;
-            if keys.verification.is_empty() {
-                return Err(Error::NoVerificationKey);
-            }
-            let signing = encoding_key(pinned, kid.as_ref(), &pem)?;
-            let verification = keys
-                .verification
-                .iter()
-                .map(|(kid, pem)| Ok((kid.clone(), decoding_key(pinned, kid.as_ref(), pem)?)))
-                .collect::<Result<Vec<_>>>()?;
-            (kid, signing, verification)
+            return Ok(Self::assemble(
+                config,
+                algorithm,
+                Some(signing),
+                Keys::Hmac(keys),
+            ));
+        }
+        let keys = keys.ok_or(Error::MissingKeys { algorithm: pinned })?;
+        let (kid, pem) = keys.signing.ok_or(Error::NoSigningKey)?;
+        if keys.verification.is_empty() {
+            return Err(Error::NoVerificationKey);
+        }
+        let signing = Signing {
+            prefix: format!("{}.", header_segment(algorithm, kid.as_deref())),
+            key: SigningKey::Public(encoding_key(pinned, kid.as_ref(), &pem)?),
         };
+        let fixed = keys
+            .verification
+            .iter()
+            .map(|(kid, pem)| Ok((kid.clone(), decoding_key(pinned, kid.as_ref(), pem)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self::assemble(
+            config,
+            algorithm,
+            Some(signing),
+            Keys::Public {
+                fixed,
+                published: RwLock::new(Arc::from([])),
+            },
+        ))
+    }
 
-        let mut validation = Validation::new(algorithm);
-        validation.algorithms = vec![algorithm];
-        // exp / iat / nbf are checked by `check_claims` against the injected clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = config.jwt_leeway.as_secs();
-        validation.reject_tokens_expiring_in_less_than = 0;
-        validation.required_spec_claims = HashSet::new();
-        validation.sub = None;
-        match &config.jwt_issuer {
-            Some(iss) => {
-                validation.set_issuer(&[iss]);
-                validation.required_spec_claims.insert("iss".to_owned());
-            }
-            None => validation.iss = None,
+    /// A backend that only verifies, with the keys of a JWK Set.
+    pub(super) fn build_from_jwks(config: Arc<AuthConfig>, jwks_json: &str) -> Result<Self> {
+        let pinned = config.jwt_algorithm;
+        let algorithm = jwt_algorithm(pinned)?;
+        if pinned.is_hmac() {
+            return Err(Error::jwks(JwksReason::SymmetricAlgorithm));
         }
-        match &config.jwt_audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                validation.validate_aud = true;
-                validation.required_spec_claims.insert("aud".to_owned());
-            }
-            None => {
-                validation.aud = None;
-                validation.validate_aud = false;
-            }
+        let keys = jwks::read(jwks_json, algorithm)?;
+        if keys.is_empty() {
+            return Err(Error::NoVerificationKey);
         }
+        Ok(Self::assemble(
+            config,
+            algorithm,
+            None,
+            Keys::Public {
+                fixed: Vec::new(),
+                published: RwLock::new(keys.into()),
+            },
+        ))
+    }
 
-        let mut revoke_validation = validation.clone();
-        revoke_validation.iss = None;
-        revoke_validation.aud = None;
-        revoke_validation.validate_aud = false;
-        revoke_validation.required_spec_claims = HashSet::new();
-
-        Ok(Self {
+    /// The backend from its parts, the other settings from `config`.
+    fn assemble(
+        config: Arc<AuthConfig>,
+        algorithm: Algorithm,
+        signing: Option<Signing>,
+        keys: Keys,
+    ) -> Self {
+        let kids: Vec<Option<String>> = match &keys {
+            Keys::Hmac(keys) => keys.iter().map(|k| Some(k.kid.clone())).collect(),
+            Keys::Public { fixed, .. } => fixed.iter().map(|(kid, _)| kid.clone()).collect(),
+        };
+        let mut known_headers = vec![(header_segment(algorithm, None), None)];
+        for kid in kids.into_iter().flatten() {
+            known_headers.push((header_segment(algorithm, Some(&kid)), Some(kid)));
+        }
+        Self {
             list: None,
             rotation_grace: DEFAULT_ROTATION_GRACE,
-            revoke_validation,
             clock: Arc::new(SystemClock),
             algorithm,
-            hmac: pinned.is_hmac(),
-            signing_kid,
             signing,
-            verification,
-            validation,
+            keys,
+            known_headers,
             leeway_ms: i128::try_from(config.jwt_leeway.as_millis()).unwrap_or(i128::MAX),
             access_lifetime: seconds(config.access_token_lifetime),
             refresh_lifetime: seconds(config.refresh_token_lifetime),
             session_max_lifetime: seconds(config.session_max_lifetime),
             config,
-        })
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! The JWT backend, stateless or with the database revocation list.
 //!
 //! This module holds the type, its settings and the [`TokenBackend`] impl; the rest is in
-//! `build` (algorithm, secret and keys), `sign`, `verify`, `rotate` and `revoke`.
+//! `build` (algorithm, secrets and keys), `jws` (the compact serialization and the HS* MACs),
+//! `claims` (reading a payload), `sign`, `verify`, `rotate` and `revoke`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use testudo_config::AuthConfig;
 use testudo_core::{
     Claims, Clock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, async_trait,
@@ -14,16 +15,22 @@ use testudo_core::{
 };
 use testudo_db::Database;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, JwksReason, Result};
+use crate::jwks;
 use crate::keys::JwtKeys;
 use crate::revocation;
 
 mod build;
+mod claims;
+#[cfg(test)]
+mod equivalence;
+mod jws;
 mod revoke;
 mod rotate;
 mod sign;
 mod verify;
 
+pub(crate) use build::{decoding_key, jwt_algorithm};
 pub use testudo_core::DEFAULT_ROTATION_GRACE;
 
 /// Issues and verifies JWT access / refresh pairs, stateless or with the database revocation
@@ -37,13 +44,13 @@ pub struct JwtBackend {
     rotation_grace: std::time::Duration,
     clock: Arc<dyn Clock>,
     algorithm: Algorithm,
-    hmac: bool,
-    signing_kid: Option<String>,
-    signing: EncodingKey,
-    verification: Vec<(Option<String>, DecodingKey)>,
-    validation: Validation,
-    /// `validation` without `iss` / `aud` checks, for `revoke_token`.
-    revoke_validation: Validation,
+    /// `None` for a backend that only verifies ([`JwtBackend::from_jwks`]).
+    signing: Option<Signing>,
+    keys: Keys,
+    /// The header segment of each kind of token this backend issues or is configured to
+    /// verify (no `kid`, and each key's `kid`), with the `kid` it names: a token with one of
+    /// these headers skips parsing it.
+    known_headers: Vec<(String, Option<String>)>,
     leeway_ms: i128,
     access_lifetime: i64,
     refresh_lifetime: i64,
@@ -73,6 +80,72 @@ impl JwtBackend {
     /// [`Error::Pem`] for a key that cannot be read for the configured algorithm.
     pub fn with_keys(config: Arc<AuthConfig>, keys: JwtKeys) -> Result<Self> {
         Self::build(config, Some(keys), true)
+    }
+
+    /// A backend that only verifies, with the verification keys of a JWK Set (RFC 7517) given
+    /// as JSON: the set another testudo service publishes with [`JwtBackend::jwk_set_json`]
+    /// (at `/.well-known/jwks.json`, say), so this service accepts the tokens that one issues.
+    /// Refresh the keys with [`JwtBackend::replace_verification_keys_from_jwks`] when the
+    /// issuer publishes a new set. Its `create_tokens` and `rotate` fail with
+    /// [`Error::NoSigningKey`] (a configuration error).
+    ///
+    /// The configured algorithm must be RS256, ES256 or EdDSA, and every key of the set one
+    /// for it; see [`JwtBackend::replace_verification_keys_from_jwks`] for what is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Jwks`] for a set that cannot be used (with [`JwksReason::SymmetricAlgorithm`]
+    /// for an HS* configuration), [`Error::NoVerificationKey`] for an empty set,
+    /// [`Error::UnsupportedAlgorithm`].
+    pub fn from_jwks(config: Arc<AuthConfig>, jwks_json: &str) -> Result<Self> {
+        Self::build_from_jwks(config, jwks_json)
+    }
+
+    /// Replaces the keys read from a JWK Set (RFC 7517, as JSON) with those of `jwks_json`,
+    /// atomically: a verification running meanwhile uses either the old keys or the new ones.
+    /// The keys given with [`JwtKeys`] stay and are looked up first, by `kid`; a key of the set
+    /// without `kid` verifies the tokens without one.
+    ///
+    /// Refused, leaving the keys as they were: JSON that is not a JWK Set, a symmetric (`oct`)
+    /// key, a key for another algorithm (its `alg`, or its `kty` / `crv`, is not the configured
+    /// algorithm's), a key whose `use` is not `sig` or whose `key_ops` lack `verify`, a key
+    /// that cannot be read, a `kid` given twice; and a set that would leave the backend with
+    /// no key at all. Returns how many keys the set holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Jwks`] naming the problem ([`JwksReason::SymmetricAlgorithm`] for an HS*
+    /// backend, which verifies with its secrets only), [`Error::NoVerificationKey`].
+    pub fn replace_verification_keys_from_jwks(&self, jwks_json: &str) -> Result<usize> {
+        let Keys::Public { fixed, published } = &self.keys else {
+            return Err(Error::jwks(JwksReason::SymmetricAlgorithm));
+        };
+        let keys = jwks::read(jwks_json, self.algorithm)?;
+        if keys.is_empty() && fixed.is_empty() {
+            return Err(Error::NoVerificationKey);
+        }
+        let n = keys.len();
+        *published.write().unwrap_or_else(PoisonError::into_inner) = keys.into();
+        Ok(n)
+    }
+
+    /// The verification keys given with [`JwtKeys`], as an RFC 7517 JWK Set in JSON (each key
+    /// with its `kid`, `alg` and `use: "sig"`), for an endpoint such as
+    /// `/.well-known/jwks.json` that other services read with [`JwtBackend::from_jwks`].
+    /// Public keys only: never a private key, and for HS256 / HS384 / HS512 (whose keys are
+    /// secrets) an empty set. Keys read from another service's set are not republished.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pem`] when a key cannot be written as a JWK (not expected for a key the
+    /// backend accepted).
+    pub fn jwk_set_json(&self) -> Result<String> {
+        match &self.keys {
+            Keys::Hmac(_) => jwks::publish(self.config.jwt_algorithm, self.algorithm, &[]),
+            Keys::Public { fixed, .. } => {
+                jwks::publish(self.config.jwt_algorithm, self.algorithm, fixed)
+            }
+        }
     }
 
     /// Like [`JwtBackend::new`] but accepts an HS* secret shorter than the digest size, as
@@ -142,9 +215,99 @@ impl JwtBackend {
     }
 }
 
+/// How tokens are signed: the header segment and `.` every token starts with, and the key.
+struct Signing {
+    prefix: String,
+    key: SigningKey,
+}
+
+/// The signing key.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per backend, and the MAC state is read on every token: kept inline"
+)]
+enum SigningKey {
+    /// An HS* key, its MAC state prepared.
+    Hmac(jws::HmacState),
+    /// An asymmetric private key.
+    Public(EncodingKey),
+}
+
+/// One HS* verification key: the current key or a fallback, named by its derived `kid`.
+struct HmacKey {
+    kid: String,
+    state: jws::HmacState,
+}
+
+/// A verification key of an asymmetric algorithm, under its `kid` (or none).
+type PublicKey = (Option<String>, DecodingKey);
+
+/// The verification keys.
+enum Keys {
+    /// HS*: the current key first, then the fallbacks.
+    Hmac(Vec<HmacKey>),
+    /// RS256 / ES256 / EdDSA: the keys of the [`JwtKeys`], then those of the last JWK Set
+    /// given ([`JwtBackend::replace_verification_keys_from_jwks`]).
+    Public {
+        fixed: Vec<PublicKey>,
+        published: RwLock<Arc<[PublicKey]>>,
+    },
+}
+
+impl Keys {
+    /// The `kid`s of the verification keys (the JWK Set's after the fixed ones).
+    fn kids(&self) -> Vec<Option<String>> {
+        match self {
+            Self::Hmac(keys) => keys.iter().map(|k| Some(k.kid.clone())).collect(),
+            Self::Public { fixed, published } => fixed
+                .iter()
+                .chain(
+                    published
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .iter(),
+                )
+                .map(|(kid, _)| kid.clone())
+                .collect(),
+        }
+    }
+}
+
 /// A new `jti` (and token family id): a UUID v4 as 32 lowercase hex digits.
 fn new_jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A `jti`: a UUID v4 as 32 lowercase hex digits, on the stack.
+#[derive(Clone, Copy)]
+struct Jti([u8; 32]);
+
+impl Jti {
+    /// The text of the `jti`.
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// Two new `jti`s from one read of the OS CSPRNG.
+///
+/// # Errors
+///
+/// [`Error::Random`] when the OS random number generator fails.
+fn new_jtis() -> Result<[Jti; 2]> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Random(Box::new(e)))?;
+    let (a, b) = bytes.split_at(16);
+    let jti = |half: &[u8]| {
+        let random: [u8; 16] = half.try_into().unwrap_or_default();
+        let mut text = [0_u8; 32];
+        uuid::Builder::from_random_bytes(random)
+            .into_uuid()
+            .simple()
+            .encode_lower(&mut text);
+        Jti(text)
+    };
+    Ok([jti(a), jti(b)])
 }
 
 impl JwtBackend {
@@ -160,11 +323,12 @@ impl JwtBackend {
             None => {
                 let payload = self.decode(refresh_token, TokenType::Refresh)?;
                 let empty = Claims::new();
+                let [access_jti, refresh_jti] = new_jtis()?;
                 let pair = self.sign_pair(
                     &payload.sub,
                     extra.or(payload.extra.as_ref()).unwrap_or(&empty),
-                    &new_jti(),
-                    &new_jti(),
+                    access_jti.as_str(),
+                    refresh_jti.as_str(),
                     self.clock.now().timestamp(),
                     sign::session_start(&payload),
                 )?;
@@ -183,7 +347,10 @@ impl TokenBackend for JwtBackend {
     async fn create_tokens(&self, user_id: &str, extra: Claims) -> testudo_core::Result<TokenPair> {
         match self.list()? {
             Some(db) => self.issue_recorded(db, user_id, &extra, &new_jti()).await,
-            None => Ok(self.sign_now(user_id, &extra, &new_jti(), &new_jti())?),
+            None => {
+                let [access_jti, refresh_jti] = new_jtis()?;
+                Ok(self.sign_now(user_id, &extra, access_jti.as_str(), refresh_jti.as_str())?)
+            }
         }
     }
 
@@ -270,11 +437,8 @@ impl fmt::Debug for JwtBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtBackend")
             .field("algorithm", &self.algorithm)
-            .field("signing_kid", &self.signing_kid)
-            .field(
-                "verification_kids",
-                &self.verification.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
+            .field("signs", &self.signing.is_some())
+            .field("verification_kids", &self.keys.kids())
             .field("issuer", &self.config.jwt_issuer)
             .field("audience", &self.config.jwt_audience)
             .field("leeway_ms", &self.leeway_ms)

@@ -6,7 +6,7 @@ use testudo_db::{Database, retrying};
 
 use super::revoke::blacklist;
 use super::sign::session_start;
-use super::{JwtBackend, new_jti};
+use super::{JwtBackend, new_jti, new_jtis};
 use crate::revocation::{self, Issued, Scope};
 
 impl JwtBackend {
@@ -20,17 +20,18 @@ impl JwtBackend {
     ) -> testudo_core::Result<(TokenPayload, TokenPair)> {
         let payload = self.decode(refresh_token, TokenType::Refresh)?;
         let now = self.clock.now();
-        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let [access_jti, refresh_jti] = new_jtis()?;
+        let (access_jti, refresh_jti) = (access_jti.as_str(), refresh_jti.as_str());
         let empty = Claims::new();
         let pair = self.sign_pair(
             &payload.sub,
             extra.or(payload.extra.as_ref()).unwrap_or(&empty),
-            &access_jti,
-            &refresh_jti,
+            access_jti,
+            refresh_jti,
             now.timestamp(),
             session_start(&payload),
         )?;
-        let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
+        let issued = self.issued(access_jti, refresh_jti, now.timestamp());
         let family = match retrying(|| self.try_rotate(db, &payload, &issued, now)).await? {
             Rotation::Rotated => return Ok((payload, pair)),
             Rotation::Revoked => return Err(TokenError::Revoked.into()),

@@ -1,12 +1,14 @@
 //! Signing: the claims written to a token, pairs signed with the given `jti`s, and a pair
 //! signed and recorded as outstanding.
 
-use jsonwebtoken::Header;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use testudo_core::{CREDENTIAL_VERSION_CLAIM, Claims, TokenPair, TokenType};
 use testudo_db::{Database, retrying};
 
-use super::{JwtBackend, new_jti};
+use super::jws::sign_hmac;
+use super::{JwtBackend, SigningKey, new_jtis};
 use crate::error::{Error, Result};
 use crate::revocation::{self, Issued};
 
@@ -38,15 +40,74 @@ struct OutgoingClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    extra: Option<&'a Claims>,
+    extra: Option<Extra<'a>>,
+}
+
+/// The `extra` claim: the caller's claims (access token), or what binds a refresh token to its
+/// session, written as the map it stands for would be (keys sorted) without building one.
+#[derive(Clone, Copy)]
+enum Extra<'a> {
+    Claims(&'a Claims),
+    Binding {
+        credential_version: Option<&'a serde_json::Value>,
+        session_start: Option<i64>,
+    },
+}
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match *self {
+            Self::Claims(claims) => claims.serialize(s),
+            Self::Binding {
+                credential_version,
+                session_start,
+            } => {
+                let cv = credential_version.map(|v| (CREDENTIAL_VERSION_CLAIM, v));
+                let ss = session_start.map(serde_json::Value::from);
+                let ss = ss.as_ref().map(|v| (SESSION_START_CLAIM, v));
+                // In the order of a `Claims` map: sorted by key.
+                let (first, second) = if CREDENTIAL_VERSION_CLAIM < SESSION_START_CLAIM {
+                    (cv, ss)
+                } else {
+                    (ss, cv)
+                };
+                let mut map = s.serialize_map(None)?;
+                for (key, value) in first.into_iter().chain(second) {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
 }
 
 impl JwtBackend {
-    /// Signs `claims` with the signing key, its `kid` in the header.
-    fn sign(&self, claims: &OutgoingClaims<'_>) -> Result<String> {
-        let mut header = Header::new(self.algorithm);
-        header.kid.clone_from(&self.signing_kid);
-        jsonwebtoken::encode(&header, claims, &self.signing).map_err(|e| Error::Sign(Box::new(e)))
+    /// Signs `claims` with the signing key, under its precomputed header (which names its
+    /// `kid`, if any); `json` is a buffer for the payload, emptied first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSigningKey`] for a backend that only verifies ([`JwtBackend::from_jwks`]),
+    /// [`Error::Sign`] when signing fails.
+    fn sign(&self, claims: &OutgoingClaims<'_>, json: &mut Vec<u8>) -> Result<String> {
+        let signing = self.signing.as_ref().ok_or(Error::NoSigningKey)?;
+        json.clear();
+        serde_json::to_writer(&mut *json, claims).map_err(|e| Error::Sign(Box::new(e)))?;
+        match &signing.key {
+            SigningKey::Hmac(state) => {
+                sign_hmac(&signing.prefix, json, state).map_err(|e| Error::Sign(Box::new(e)))
+            }
+            SigningKey::Public(key) => {
+                let mut token = signing.prefix.clone();
+                URL_SAFE_NO_PAD.encode_string(&*json, &mut token);
+                let signature = jsonwebtoken::crypto::sign(token.as_bytes(), key, self.algorithm)
+                    .map_err(|e| Error::Sign(Box::new(e)))?;
+                token.push('.');
+                token.push_str(&signature);
+                Ok(token)
+            }
+        }
     }
 
     /// Issues a pair with the given `jti`s (the conformance test compares our tokens with
@@ -111,35 +172,42 @@ impl JwtBackend {
         } else {
             extra
         };
-        let access = self.sign(&OutgoingClaims {
-            sub: user_id,
-            token_type: TokenType::Access.as_str(),
-            jti: access_jti,
-            iat,
-            exp: expiry(self.access_lifetime),
-            iss: self.config.jwt_issuer.as_deref(),
-            aud: self.config.jwt_audience.as_deref(),
-            extra: (!access_extra.is_empty()).then_some(access_extra),
-        })?;
+        let mut json = Vec::with_capacity(256);
+        let access = self.sign(
+            &OutgoingClaims {
+                sub: user_id,
+                token_type: TokenType::Access.as_str(),
+                jti: access_jti,
+                iat,
+                exp: expiry(self.access_lifetime),
+                iss: self.config.jwt_issuer.as_deref(),
+                aud: self.config.jwt_audience.as_deref(),
+                extra: (!access_extra.is_empty()).then_some(Extra::Claims(access_extra)),
+            },
+            &mut json,
+        )?;
         // The refresh token carries no extra claims but what binds the session: the credential
         // version and, with the limit on, the session's start.
-        let mut binding = Claims::new();
-        if let Some(v) = extra.get(CREDENTIAL_VERSION_CLAIM) {
-            binding.insert(CREDENTIAL_VERSION_CLAIM.to_owned(), v.clone());
-        }
-        if session_end.is_some() {
-            binding.insert(SESSION_START_CLAIM.to_owned(), session_start.into());
-        }
-        let refresh = self.sign(&OutgoingClaims {
-            sub: user_id,
-            token_type: TokenType::Refresh.as_str(),
-            jti: refresh_jti,
-            iat,
-            exp: expiry(self.refresh_lifetime),
-            iss: self.config.jwt_issuer.as_deref(),
-            aud: self.config.jwt_audience.as_deref(),
-            extra: (!binding.is_empty()).then_some(&binding),
-        })?;
+        let credential_version = extra.get(CREDENTIAL_VERSION_CLAIM);
+        let session_start = session_end.is_some().then_some(session_start);
+        let binding =
+            (credential_version.is_some() || session_start.is_some()).then_some(Extra::Binding {
+                credential_version,
+                session_start,
+            });
+        let refresh = self.sign(
+            &OutgoingClaims {
+                sub: user_id,
+                token_type: TokenType::Refresh.as_str(),
+                jti: refresh_jti,
+                iat,
+                exp: expiry(self.refresh_lifetime),
+                iss: self.config.jwt_issuer.as_deref(),
+                aud: self.config.jwt_audience.as_deref(),
+                extra: binding,
+            },
+            &mut json,
+        )?;
         Ok(TokenPair::new(access, refresh))
     }
 
@@ -152,10 +220,11 @@ impl JwtBackend {
         family_id: &str,
     ) -> testudo_core::Result<TokenPair> {
         let now = self.clock.now();
-        let (access_jti, refresh_jti) = (new_jti(), new_jti());
+        let [access_jti, refresh_jti] = new_jtis()?;
+        let (access_jti, refresh_jti) = (access_jti.as_str(), refresh_jti.as_str());
         let iat = now.timestamp();
-        let pair = self.sign_pair(user_id, extra, &access_jti, &refresh_jti, iat, iat)?;
-        let issued = self.issued(&access_jti, &refresh_jti, now.timestamp());
+        let pair = self.sign_pair(user_id, extra, access_jti, refresh_jti, iat, iat)?;
+        let issued = self.issued(access_jti, refresh_jti, now.timestamp());
         retrying(|| async {
             // Serialized with the user's revocations, as every write of the list is.
             let txn = db.begin_for_user(user_id).await?;
