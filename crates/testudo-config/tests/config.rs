@@ -1035,3 +1035,35 @@ fn legacy_hash_settings_are_off_by_default_and_read_from_toml_the_environment_an
     assert!(shown.contains("bcrypt_pepper"));
     Ok(())
 }
+
+#[test]
+fn a_tortoise_auth_file_with_the_account_flow_settings_loads_and_each_is_read() -> TestResult {
+    // Every setting of tortoise-auth's rate limiting, password reset, e-mail codes and S2S,
+    // with its names and units (seconds), as an application written for it would have them.
+    let c = AuthConfig::from_toml_str(&format!(
+        r#"
+        signing_secret = "{SECRET}"
+        rate_limit_max_attempts = 7
+        rate_limit_window = 120
+        rate_limit_lockout = 900
+        password_reset_token_lifetime = 1800
+        password_reset_rate_limit_max_attempts = 2
+        password_reset_rate_limit_window = 600
+        onboarding_max_verification_attempts = 3
+        onboarding_verification_code_ttl = 300
+        s2s_enabled = true
+        s2s_token_env_var = "INTERNAL_TOKEN"
+        "#
+    ))?;
+    assert_eq!(c.rate_limit_max_attempts, 7);
+    assert_eq!(c.rate_limit_window, Duration::from_secs(120));
+    assert_eq!(c.rate_limit_lockout, Duration::from_secs(900));
+    assert_eq!(c.password_reset_token_lifetime, Duration::from_secs(1800));
+    assert_eq!(c.password_reset_rate_limit_max_attempts, 2);
+    assert_eq!(c.password_reset_rate_limit_window, Duration::from_secs(600));
+    assert_eq!(c.onboarding_max_verification_attempts, 3);
+    assert_eq!(c.onboarding_verification_code_ttl, Duration::from_secs(300));
+    assert!(c.s2s_enabled);
+    assert_eq!(c.s2s_token_env_var, "INTERNAL_TOKEN");
+    Ok(())
+}
