@@ -23,9 +23,9 @@ use crate::{Decision, Policy, RateKey, RateLimiter};
 /// taken once per attempt: nodes whose clocks disagree by more than a few milliseconds make
 /// windows and waits inexact by that much.
 ///
-/// One attempt costs one round trip on SQLite; four on PostgreSQL (`BEGIN`, `SET LOCAL
-/// synchronous_commit = off`, the upsert, `COMMIT`: the commit does not wait for the WAL flush,
-/// so a server crash may forget the last fraction of a second of attempts) and on MySQL /
+/// One attempt costs one round trip on SQLite and PostgreSQL (where the statement's commit does
+/// not wait for the WAL flush, so a server crash may forget the last fraction of a second of
+/// attempts); four on MySQL /
 /// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`; InnoDB flushes its log at each commit
 /// unless the server is configured otherwise, which dominates the cost of an attempt). The row
 /// holds the key's SHA-256 digest, never the identifier or address.
@@ -83,6 +83,12 @@ const UPSERT_MYSQL: &str = "INSERT INTO testudo_rate_limits \
         WHEN window_end <= {now} THEN {now} + {window} \
         ELSE window_end END";
 
+/// PostgreSQL: the row to insert is selected beside `set_config('synchronous_commit', 'off',
+/// true)`, so the statement's own transaction does not wait for its WAL flush (about 6 ms per
+/// attempt on the project's machines): a server crash may forget the last fraction of a second
+/// of attempts, never leave a row inconsistent. Only this statement is affected.
+const PG_NO_FLUSH: &str = "SELECT ";
+
 /// `min(base << min(A - max, shift_cap), cap)`.
 const DELAY: &str = "{least}({shift}, {cap})";
 
@@ -108,10 +114,15 @@ impl DbRateLimiter {
         };
         let (template, count) = match dialect {
             Dialect::MySql => (
-                UPSERT_MYSQL,
+                UPSERT_MYSQL.to_owned(),
                 "(CASE WHEN window_end <= {now} THEN 1 ELSE attempts + 1 END)",
             ),
-            _ => (UPSERT, COUNT),
+            Dialect::Postgres => (UPSERT.replacen("VALUES (", PG_NO_FLUSH, 1).replacen(
+                ", 1) ON CONFLICT",
+                ", 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg ON CONFLICT",
+                1,
+            ), COUNT),
+            _ => (UPSERT.to_owned(), COUNT),
         };
         let sql = template
             .replace("{DELAY}", DELAY)
@@ -134,17 +145,7 @@ impl DbRateLimiter {
         ];
         let upsert = bind(dialect, &sql, &args);
         let conn = self.db.as_sea_orm();
-        let row = if dialect == Dialect::Postgres {
-            // A counter need not wait for its WAL flush (about 6 ms per attempt on the project's
-            // machines): a server crash may forget the last fraction of a second of attempts,
-            // never leave a row inconsistent. Only this transaction is affected.
-            let txn = self.db.begin().await?;
-            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
-                .await?;
-            let row = txn.query_one_raw(upsert).await?;
-            txn.commit().await?;
-            row
-        } else if dialect == Dialect::MySql {
+        let row = if dialect == Dialect::MySql {
             let txn = self.db.begin().await?;
             txn.execute_raw(upsert).await?;
             let read = bind(
