@@ -26,8 +26,8 @@ use crate::{Decision, Policy, RateKey, RateLimiter};
 /// One attempt costs one round trip on SQLite and PostgreSQL (where the statement's commit does
 /// not wait for the WAL flush, so a server crash may forget the last fraction of a second of
 /// attempts); four on MySQL /
-/// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`; InnoDB flushes its log at each commit
-/// unless the server is configured otherwise, which dominates the cost of an attempt). The row
+/// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`; the server flushes its log at each
+/// commit unless configured otherwise, which dominates the cost of an attempt). The row
 /// holds the key's SHA-256 digest, never the identifier or address.
 #[derive(Clone)]
 pub struct DbRateLimiter {
@@ -83,12 +83,6 @@ const UPSERT_MYSQL: &str = "INSERT INTO testudo_rate_limits \
         WHEN window_end <= {now} THEN {now} + {window} \
         ELSE window_end END";
 
-/// PostgreSQL: the row to insert is selected beside `set_config('synchronous_commit', 'off',
-/// true)`, so the statement's own transaction does not wait for its WAL flush (about 6 ms per
-/// attempt on the project's machines): a server crash may forget the last fraction of a second
-/// of attempts, never leave a row inconsistent. Only this statement is affected.
-const PG_NO_FLUSH: &str = "SELECT ";
-
 /// `min(base << min(A - max, shift_cap), cap)`.
 const DELAY: &str = "{least}({shift}, {cap})";
 
@@ -117,7 +111,12 @@ impl DbRateLimiter {
                 UPSERT_MYSQL.to_owned(),
                 "(CASE WHEN window_end <= {now} THEN 1 ELSE attempts + 1 END)",
             ),
-            Dialect::Postgres => (UPSERT.replacen("VALUES (", PG_NO_FLUSH, 1).replacen(
+            // The row to insert is selected beside `set_config('synchronous_commit', 'off',
+            // true)`, so the statement's own transaction does not wait for its WAL flush
+            // (about 6 ms per attempt on the project's machines): a server crash may forget
+            // the last fraction of a second of attempts, never leave a row inconsistent. Only
+            // this statement is affected.
+            Dialect::Postgres => (UPSERT.replacen("VALUES (", "SELECT ", 1).replacen(
                 ", 1) ON CONFLICT",
                 ", 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg ON CONFLICT",
                 1,
