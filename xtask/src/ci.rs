@@ -10,7 +10,9 @@ const DATABASES: &[(&str, &str)] = &[
 ];
 
 /// Feature sets of the facade that must each compile on their own.
-const FACADE_FEATURES: &[&str] = &["", "db", "sqlite", "postgres", "mysql", "jwt", "redis", "blocking"];
+const FACADE_FEATURES: &[&str] = &[
+    "", "db", "sqlite", "postgres", "mysql", "jwt", "redis", "blocking",
+];
 
 pub(crate) fn test(sh: &Shell, no_doc: bool) -> Result<()> {
     let skipped: Vec<&str> = DATABASES

@@ -520,6 +520,9 @@ fn environment_variables_override_the_defaults() -> TestResult {
         ("TESTUDO_PASSWORD_RESET_RATE_LIMIT_MAX_ATTEMPTS", "4"),
         ("TESTUDO_PASSWORD_RESET_RATE_LIMIT_WINDOW", "600"),
         ("TESTUDO_RATE_LIMIT_MODE", "lockout"),
+        ("TESTUDO_S2S_ENABLED", "yes"),
+        ("TESTUDO_S2S_TOKEN_ENV_VAR", " INTERNAL_TOKENS "),
+        ("TESTUDO_API_KEY_PREFIX", "acme"),
         ("HOME", "/root"),
     ])?;
     assert!(c.s2s_enabled);

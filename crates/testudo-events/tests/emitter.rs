@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use testudo_core::{ExposeSecret, SecretString};
 use testudo_events::{
     ApiKeyFailure, ApiKeyOwner, BoxError, Error, Event, EventEmitter, EventHandler, EventKind,
-    EventUser, HandlerId, HandlerPanicked, LoginFailureReason, async_trait,
+    EventUser, HandlerId, HandlerPanicked, LoginFailureReason, VerificationMethod, async_trait,
 };
 use testudo_test_support::TestResult;
 
@@ -326,6 +326,54 @@ fn built_in_events_have_the_reference_names() {
                 user: Some(user.clone()),
             },
             "email_token_created",
+        ),
+        (
+            Event::PasswordResetRequested {
+                user: user.clone(),
+                email: "a@example.com".into(),
+                token: SecretString::from("t"),
+            },
+            "password_reset_requested",
+        ),
+        (
+            Event::PasswordResetCompleted { user: user.clone() },
+            "password_reset_completed",
+        ),
+        (
+            Event::EmailVerificationRequested {
+                user: user.clone(),
+                email: "a@example.com".into(),
+                secret: SecretString::from("123456"),
+                method: VerificationMethod::Code,
+            },
+            "email_verification_requested",
+        ),
+        (
+            Event::EmailVerified { user: user.clone() },
+            "email_verified",
+        ),
+        (
+            Event::EmailChangeRequested {
+                user: user.clone(),
+                new_email: "b@example.com".into(),
+                token: SecretString::from("t"),
+            },
+            "email_change_requested",
+        ),
+        (
+            Event::EmailChanged {
+                user: user.clone(),
+                old_email: "a@example.com".into(),
+            },
+            "email_changed",
+        ),
+        (
+            Event::RateLimitExceeded {
+                scope: "login".into(),
+                identifier: "a@example.com".into(),
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            "rate_limit_exceeded",
         ),
         (
             Event::ApiKeyCreated {
