@@ -42,22 +42,78 @@ fn every_hostile_toml_document_gets_its_exact_error_within_the_bound() {
         ("1 MiB of garbage", "a".repeat(MIB), Got::Parse),
         ("1 MiB comment", format!("# {}", "a".repeat(MIB)), Got::Ok),
         ("NUL bytes", "\0\0\0".to_owned(), Got::Parse),
-        ("NUL in a string", "jwt_issuer = \"a\0b\"".to_owned(), Got::Parse),
-        ("10 000 nested [", format!("token_length = {}", "[".repeat(10_000)), Got::Parse),
-        ("10 000 nested {", format!("token_length = {}", "{a=".repeat(10_000)), Got::Parse),
-        ("unknown field", "no_such_setting = 1".to_owned(), Got::Parse),
+        (
+            "NUL in a string",
+            "jwt_issuer = \"a\0b\"".to_owned(),
+            Got::Parse,
+        ),
+        (
+            "10 000 nested [",
+            format!("token_length = {}", "[".repeat(10_000)),
+            Got::Parse,
+        ),
+        (
+            "10 000 nested {",
+            format!("token_length = {}", "{a=".repeat(10_000)),
+            Got::Parse,
+        ),
+        (
+            "unknown field",
+            "no_such_setting = 1".to_owned(),
+            Got::Parse,
+        ),
         ("lifetime negative", lifetime("-1"), Got::Parse),
-        ("lifetime zero", lifetime("0"), Got::Invalid(Setting::AccessTokenLifetime, InvalidReason::ZeroDuration)),
+        (
+            "lifetime zero",
+            lifetime("0"),
+            Got::Invalid(Setting::AccessTokenLifetime, InvalidReason::ZeroDuration),
+        ),
         ("lifetime a float", lifetime("1.5"), Got::Parse),
         ("lifetime a string", lifetime("\"900\""), Got::Parse),
-        ("lifetime i64::MAX", lifetime(&i64::MAX.to_string()), Got::Invalid(Setting::RefreshTokenLifetime, InvalidReason::ShorterThan { than: Setting::AccessTokenLifetime })),
-        ("lifetime past u64", lifetime("18446744073709551616"), Got::Parse),
+        (
+            "lifetime i64::MAX",
+            lifetime(&i64::MAX.to_string()),
+            Got::Invalid(
+                Setting::RefreshTokenLifetime,
+                InvalidReason::ShorterThan {
+                    than: Setting::AccessTokenLifetime,
+                },
+            ),
+        ),
+        (
+            "lifetime past u64",
+            lifetime("18446744073709551616"),
+            Got::Parse,
+        ),
         ("lifetime inf", lifetime("inf"), Got::Parse),
-        ("argon2 time cost negative", "argon2_time_cost = -3".to_owned(), Got::Parse),
-        ("argon2 memory past u32", "argon2_memory_cost = 4294967296".to_owned(), Got::Parse),
-        ("token length 0", "token_length = 0".to_owned(), Got::Invalid(Setting::TokenLength, InvalidReason::OutOfRange { min: 32, max: 1024 })),
-        ("algorithm none", "jwt_algorithm = \"none\"".to_owned(), Got::Parse),
-        ("backend unknown", "token_backend = \"ldap\"".to_owned(), Got::Parse),
+        (
+            "argon2 time cost negative",
+            "argon2_time_cost = -3".to_owned(),
+            Got::Parse,
+        ),
+        (
+            "argon2 memory past u32",
+            "argon2_memory_cost = 4294967296".to_owned(),
+            Got::Parse,
+        ),
+        (
+            "token length 0",
+            "token_length = 0".to_owned(),
+            Got::Invalid(
+                Setting::TokenLength,
+                InvalidReason::OutOfRange { min: 32, max: 1024 },
+            ),
+        ),
+        (
+            "algorithm none",
+            "jwt_algorithm = \"none\"".to_owned(),
+            Got::Parse,
+        ),
+        (
+            "backend unknown",
+            "token_backend = \"ldap\"".to_owned(),
+            Got::Parse,
+        ),
     ];
     let mut wrong = Vec::new();
     for (what, text, expected) in table {
@@ -79,23 +135,105 @@ fn every_hostile_environment_variable_gets_its_exact_error_within_the_bound() {
     let var = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
     let table: Vec<(&str, Vec<(String, String)>, Got)> = vec![
         ("nothing", vec![], Got::Ok),
-        ("empty number", var("TESTUDO_TOKEN_LENGTH", ""), Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber)),
-        ("1 MiB number", var("TESTUDO_TOKEN_LENGTH", &big), Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber)),
-        ("NUL number", var("TESTUDO_TOKEN_LENGTH", "6\04"), Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber)),
-        ("negative", var("TESTUDO_ARGON2_TIME_COST", "-1"), Got::Env(Setting::Argon2TimeCost, EnvReason::NotAWholeNumber)),
-        ("past u32", var("TESTUDO_ARGON2_MEMORY_COST", "4294967296"), Got::Env(Setting::Argon2MemoryCost, EnvReason::NotAWholeNumber)),
-        ("a float", var("TESTUDO_TOKEN_LENGTH", "64.0"), Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber)),
-        ("seconds negative", var("TESTUDO_ACCESS_TOKEN_LIFETIME", "-900"), Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds)),
-        ("seconds with a unit", var("TESTUDO_ACCESS_TOKEN_LIFETIME", "15m"), Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds)),
-        ("seconds u64::MAX", var("TESTUDO_ACCESS_TOKEN_LIFETIME", &u64::MAX.to_string()), Got::Invalid(Setting::RefreshTokenLifetime, InvalidReason::ShorterThan { than: Setting::AccessTokenLifetime })),
-        ("seconds past u64", var("TESTUDO_ACCESS_TOKEN_LIFETIME", "18446744073709551616"), Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds)),
-        ("boolean garbage", var("TESTUDO_JWT_BLACKLIST_ENABLED", "\0"), Got::Env(Setting::JwtBlacklistEnabled, EnvReason::NotABoolean)),
-        ("algorithm none", var("TESTUDO_JWT_ALGORITHM", "none"), Got::Env(Setting::JwtAlgorithm, EnvReason::Invalid(InvalidReason::UnknownAlgorithm))),
-        ("algorithm 1 MiB", var("TESTUDO_JWT_ALGORITHM", &big), Got::Env(Setting::JwtAlgorithm, EnvReason::Invalid(InvalidReason::UnknownAlgorithm))),
-        ("validators", var("TESTUDO_PASSWORD_VALIDATORS", "[]"), Got::Env(Setting::PasswordValidators, EnvReason::NotFromEnvironment)),
-        ("unknown variable", var("TESTUDO_NO_SUCH", "1"), Got::UnknownEnv("TESTUDO_NO_SUCH".to_owned())),
-        ("unknown variable with NUL", var("TESTUDO_\0", "1"), Got::UnknownEnv("TESTUDO_\0".to_owned())),
-        ("a short secret", var("TESTUDO_JWT_SECRET", "\0"), Got::Invalid(Setting::JwtSecret, InvalidReason::SecretTooShort { min_bytes: 32 })),
+        (
+            "empty number",
+            var("TESTUDO_TOKEN_LENGTH", ""),
+            Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "1 MiB number",
+            var("TESTUDO_TOKEN_LENGTH", &big),
+            Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "NUL number",
+            var("TESTUDO_TOKEN_LENGTH", "6\04"),
+            Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "negative",
+            var("TESTUDO_ARGON2_TIME_COST", "-1"),
+            Got::Env(Setting::Argon2TimeCost, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "past u32",
+            var("TESTUDO_ARGON2_MEMORY_COST", "4294967296"),
+            Got::Env(Setting::Argon2MemoryCost, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "a float",
+            var("TESTUDO_TOKEN_LENGTH", "64.0"),
+            Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber),
+        ),
+        (
+            "seconds negative",
+            var("TESTUDO_ACCESS_TOKEN_LIFETIME", "-900"),
+            Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds),
+        ),
+        (
+            "seconds with a unit",
+            var("TESTUDO_ACCESS_TOKEN_LIFETIME", "15m"),
+            Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds),
+        ),
+        (
+            "seconds u64::MAX",
+            var("TESTUDO_ACCESS_TOKEN_LIFETIME", &u64::MAX.to_string()),
+            Got::Invalid(
+                Setting::RefreshTokenLifetime,
+                InvalidReason::ShorterThan {
+                    than: Setting::AccessTokenLifetime,
+                },
+            ),
+        ),
+        (
+            "seconds past u64",
+            var("TESTUDO_ACCESS_TOKEN_LIFETIME", "18446744073709551616"),
+            Got::Env(Setting::AccessTokenLifetime, EnvReason::NotSeconds),
+        ),
+        (
+            "boolean garbage",
+            var("TESTUDO_JWT_BLACKLIST_ENABLED", "\0"),
+            Got::Env(Setting::JwtBlacklistEnabled, EnvReason::NotABoolean),
+        ),
+        (
+            "algorithm none",
+            var("TESTUDO_JWT_ALGORITHM", "none"),
+            Got::Env(
+                Setting::JwtAlgorithm,
+                EnvReason::Invalid(InvalidReason::UnknownAlgorithm),
+            ),
+        ),
+        (
+            "algorithm 1 MiB",
+            var("TESTUDO_JWT_ALGORITHM", &big),
+            Got::Env(
+                Setting::JwtAlgorithm,
+                EnvReason::Invalid(InvalidReason::UnknownAlgorithm),
+            ),
+        ),
+        (
+            "validators",
+            var("TESTUDO_PASSWORD_VALIDATORS", "[]"),
+            Got::Env(Setting::PasswordValidators, EnvReason::NotFromEnvironment),
+        ),
+        (
+            "unknown variable",
+            var("TESTUDO_NO_SUCH", "1"),
+            Got::UnknownEnv("TESTUDO_NO_SUCH".to_owned()),
+        ),
+        (
+            "unknown variable with NUL",
+            var("TESTUDO_\0", "1"),
+            Got::UnknownEnv("TESTUDO_\0".to_owned()),
+        ),
+        (
+            "a short secret",
+            var("TESTUDO_JWT_SECRET", "\0"),
+            Got::Invalid(
+                Setting::JwtSecret,
+                InvalidReason::SecretTooShort { min_bytes: 32 },
+            ),
+        ),
         ("not ours", var("PATH", &big), Got::Ok),
     ];
     let mut wrong = Vec::new();
@@ -126,8 +264,12 @@ fn a_hostile_error_never_shows_the_value() -> TestResult {
         format!("signing_fallback_secrets = \"{secret}\""),
         format!("jwt_secret = \"{secret}\"\nsigning_fallback_secrets = \"x\\\"{secret}\""),
     ] {
-        let e = AuthConfig::from_toml_str(&document).err().ok_or("refused")?;
-        let source = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        let e = AuthConfig::from_toml_str(&document)
+            .err()
+            .ok_or("refused")?;
+        let source = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         let shown = format!("{e} {e:?} {source}");
         assert!(!shown.contains(secret), "{shown}");
         assert!(source.contains("invalid type: string \"...\""), "{source}");

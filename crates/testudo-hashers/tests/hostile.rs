@@ -47,13 +47,25 @@ fn table() -> Vec<(&'static str, String, Option<HashFormat>)> {
         ),
         ("argon2 m negative", argon2("m=-1,t=3,p=4"), None),
         ("argon2 t negative", argon2("m=64,t=-3,p=4"), None),
-        ("argon2 m u32::MAX", argon2("m=4294967295,t=3,p=4"), Some(Argon2)),
+        (
+            "argon2 m u32::MAX",
+            argon2("m=4294967295,t=3,p=4"),
+            Some(Argon2),
+        ),
         ("argon2 m 11 digits", argon2("m=99999999999,t=3,p=4"), None),
         ("argon2 m past u32", argon2("m=4294967296,t=3,p=4"), None),
-        ("argon2 t u32::MAX", argon2("m=64,t=4294967295,p=1"), Some(Argon2)),
+        (
+            "argon2 t u32::MAX",
+            argon2("m=64,t=4294967295,p=1"),
+            Some(Argon2),
+        ),
         ("argon2 t zero", argon2("m=64,t=0,p=1"), Some(Argon2)),
         ("argon2 p zero", argon2("m=64,t=1,p=0"), Some(Argon2)),
-        ("argon2 p u32::MAX", argon2("m=64,t=1,p=4294967295"), Some(Argon2)),
+        (
+            "argon2 p u32::MAX",
+            argon2("m=64,t=1,p=4294967295"),
+            Some(Argon2),
+        ),
         ("argon2 m below 8p", argon2("m=1,t=1,p=4"), Some(Argon2)),
         (
             "argon2 1 GiB x 64 passes",
@@ -85,11 +97,31 @@ fn table() -> Vec<(&'static str, String, Option<HashFormat>)> {
             format!("argon2$argon2id$v=19$m=4294967295,t=1,p=1${SALT}${HASH}"),
             Some(DjangoArgon2),
         ),
-        ("bcrypt cost 99", format!("$2b$99${BCRYPT_TAIL}"), Some(Bcrypt)),
-        ("bcrypt cost 31", format!("$2b$31${BCRYPT_TAIL}"), Some(Bcrypt)),
-        ("bcrypt cost 3", format!("$2b$03${BCRYPT_TAIL}"), Some(Bcrypt)),
-        ("bcrypt cost 00", format!("$2y$00${BCRYPT_TAIL}"), Some(Bcrypt)),
-        ("bcrypt cost negative", format!("$2b$-1${BCRYPT_TAIL}"), None),
+        (
+            "bcrypt cost 99",
+            format!("$2b$99${BCRYPT_TAIL}"),
+            Some(Bcrypt),
+        ),
+        (
+            "bcrypt cost 31",
+            format!("$2b$31${BCRYPT_TAIL}"),
+            Some(Bcrypt),
+        ),
+        (
+            "bcrypt cost 3",
+            format!("$2b$03${BCRYPT_TAIL}"),
+            Some(Bcrypt),
+        ),
+        (
+            "bcrypt cost 00",
+            format!("$2y$00${BCRYPT_TAIL}"),
+            Some(Bcrypt),
+        ),
+        (
+            "bcrypt cost negative",
+            format!("$2b$-1${BCRYPT_TAIL}"),
+            None,
+        ),
         (
             "bcrypt right length, wrong alphabet",
             format!("$2b$04${}", "!".repeat(53)),
@@ -142,7 +174,9 @@ fn every_hostile_stored_hash_is_identified_and_refused_without_work() -> TestRes
         let started = Instant::now();
         let got = identify(&stored);
         if got != format {
-            wrong.push(format!("{what}: identified as {got:?}, expected {format:?}"));
+            wrong.push(format!(
+                "{what}: identified as {got:?}, expected {format:?}"
+            ));
         }
         if h.accepts_stored(&stored) {
             wrong.push(format!("{what}: accepted for verification"));
@@ -209,8 +243,11 @@ async fn hostile_passwords_are_refused_before_any_hashing() -> TestResult {
     // Verifying a 1 MiB password against a real hash: one dummy verification (uniform timing),
     // the password itself never hashed.
     let stored = hasher.hash(SecretString::from("pw")).await?;
-    let v = tokio::time::timeout(BOUND, hasher.verify(SecretString::from(long.as_str()), stored))
-        .await??;
+    let v = tokio::time::timeout(
+        BOUND,
+        hasher.verify(SecretString::from(long.as_str()), stored),
+    )
+    .await??;
     assert!(!v.valid);
     assert_eq!(hasher.dummy_verifications(), 1);
     assert_eq!(hasher.verifications(), 1);

@@ -58,9 +58,7 @@ fn hostile_text() -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(
-    b: Backend,
-) -> TestResult {
+async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(b: Backend) -> TestResult {
     for tokens in [Tokens::Database, Tokens::Jwt] {
         let env = Env::new(b.clone(), tokens, |_| {}).await?;
         let name = env.name.clone();
@@ -84,11 +82,19 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(
                 "{name}"
             );
         }
-        assert_eq!(auth.hasher().peak_in_flight(), 0, "{name}: set_password hashed");
+        assert_eq!(
+            auth.hasher().peak_in_flight(),
+            0,
+            "{name}: set_password hashed"
+        );
         assert_eq!(auth.hasher().verifications(), 0, "{name}");
         let r = bounded("create_user", auth.create_user("bob@example.com", &long)).await?;
         assert!(matches!(r, Err(Error::InvalidPassword(_))), "{name}: {r:?}");
-        assert_eq!(auth.hasher().peak_in_flight(), 0, "{name}: create_user hashed");
+        assert_eq!(
+            auth.hasher().peak_in_flight(),
+            0,
+            "{name}: create_user hashed"
+        );
 
         // Logins: every hostile email or password is invalid credentials, at the cost of exactly
         // one (dummy) verification; the 1 MiB password itself is never hashed.
@@ -137,9 +143,17 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(
         };
         for (what, text) in hostile_text() {
             let r = bounded(&what, auth.authenticate(&text)).await?;
-            assert_eq!(token_invalid(&r), Some(expected), "{name} authenticate {what}: {r:?}");
+            assert_eq!(
+                token_invalid(&r),
+                Some(expected),
+                "{name} authenticate {what}: {r:?}"
+            );
             let r = bounded(&what, auth.refresh(&text)).await?;
-            assert_eq!(token_invalid(&r), Some(expected), "{name} refresh {what}: {r:?}");
+            assert_eq!(
+                token_invalid(&r),
+                Some(expected),
+                "{name} refresh {what}: {r:?}"
+            );
             // Logging out with a token that is not one is a no-op.
             let r = bounded(&what, auth.logout(&text)).await?;
             assert!(r.is_ok(), "{name} logout {what}: {r:?}");
@@ -158,8 +172,11 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(
                 Some(InvalidReason::NotFound),
                 "{name} email token {what}: {r:?}"
             );
-            let r = bounded(&what, auth.login_with_email_token(&text, &"a".repeat(64), None))
-                .await?;
+            let r = bounded(
+                &what,
+                auth.login_with_email_token(&text, &"a".repeat(64), None),
+            )
+            .await?;
             assert_eq!(
                 token_invalid(&r),
                 Some(InvalidReason::NotFound),
@@ -167,10 +184,15 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(
             );
         }
         let sent = env.events.take();
-        assert!(sent.is_empty(), "{name}: events for hostile input: {sent:?}");
+        assert!(
+            sent.is_empty(),
+            "{name}: events for hostile input: {sent:?}"
+        );
 
         // The account still works.
-        let ok = auth.login("ann@example.com", PASSWORD, Claims::new()).await?;
+        let ok = auth
+            .login("ann@example.com", PASSWORD, Claims::new())
+            .await?;
         auth.authenticate(ok.tokens.access_token()).await?;
         env.cleanup().await?;
     }

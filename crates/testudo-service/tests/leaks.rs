@@ -138,9 +138,7 @@ fn signature(token: &str) -> &str {
     token.rsplit('.').next().unwrap_or(token)
 }
 
-async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
-    b: Backend,
-) -> TestResult {
+async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(b: Backend) -> TestResult {
     capture();
     tracing::info!("the capture works");
     for tokens in Tokens::ALL {
@@ -172,7 +170,9 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
 
         let failed = auth.login("leak@example.com", "wrong", Claims::new()).await;
         seen.result("failed login", &failed);
-        let unknown = auth.login("nobody@example.com", PASSWORD, Claims::new()).await;
+        let unknown = auth
+            .login("nobody@example.com", PASSWORD, Claims::new())
+            .await;
         seen.result("unknown login", &unknown);
 
         let login = auth
@@ -180,8 +180,16 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
             .await?;
         seen.debug("login result", &login);
         seen.debug("login tokens", &login.tokens);
-        token("the access token", login.tokens.access_token(), &mut secrets);
-        token("the refresh token", login.tokens.refresh_token(), &mut secrets);
+        token(
+            "the access token",
+            login.tokens.access_token(),
+            &mut secrets,
+        );
+        token(
+            "the refresh token",
+            login.tokens.refresh_token(),
+            &mut secrets,
+        );
 
         let me = auth.authenticate(login.tokens.access_token()).await?;
         seen.debug("authenticated", &me);
@@ -195,8 +203,16 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
 
         let next = auth.refresh(login.tokens.refresh_token()).await?;
         seen.debug("refreshed", &next);
-        token("the rotated access token", next.access_token(), &mut secrets);
-        token("the rotated refresh token", next.refresh_token(), &mut secrets);
+        token(
+            "the rotated access token",
+            next.access_token(),
+            &mut secrets,
+        );
+        token(
+            "the rotated refresh token",
+            next.refresh_token(),
+            &mut secrets,
+        );
         let reused = auth.refresh(login.tokens.refresh_token()).await;
         seen.result("reused refresh", &reused);
 
@@ -220,8 +236,16 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
             .login_with_email_token("leak@example.com", &link, Some("192.0.2.1"))
             .await?;
         seen.debug("link login", &by_link);
-        token("the link's access token", by_link.tokens.access_token(), &mut secrets);
-        token("the link's refresh token", by_link.tokens.refresh_token(), &mut secrets);
+        token(
+            "the link's access token",
+            by_link.tokens.access_token(),
+            &mut secrets,
+        );
+        token(
+            "the link's refresh token",
+            by_link.tokens.refresh_token(),
+            &mut secrets,
+        );
         // Its handler saw the user with the hash it had then (reset on first verification).
         let current = auth.authenticate(by_link.tokens.access_token()).await?;
         secrets.push(("the current password hash".into(), current.password.clone()));
@@ -231,14 +255,24 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
             .await?;
         seen.debug("password changed", &changed);
         secrets.push(("the new password hash".into(), changed.password.clone()));
-        let weak = auth.set_password(&changed, "1234", ValidatorPolicy::Run).await;
+        let weak = auth
+            .set_password(&changed, "1234", ValidatorPolicy::Run)
+            .await;
         seen.result("weak password", &weak);
 
         let again = auth
             .login("leak@example.com", NEW_PASSWORD, Claims::new())
             .await?;
-        token("the last access token", again.tokens.access_token(), &mut secrets);
-        token("the last refresh token", again.tokens.refresh_token(), &mut secrets);
+        token(
+            "the last access token",
+            again.tokens.access_token(),
+            &mut secrets,
+        );
+        token(
+            "the last refresh token",
+            again.tokens.refresh_token(),
+            &mut secrets,
+        );
         let out = auth.logout(again.tokens.access_token()).await;
         seen.result("logout", &out);
         let all = auth.logout_all(&changed.id.to_string()).await;
@@ -248,16 +282,25 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
         }
 
         let logs = log().lock().unwrap_or_else(PoisonError::into_inner).clone();
-        assert!(logs.contains("the capture works"), "{name}: the capture is on");
-        assert!(logs.contains("span testudo.login"), "{name}: spans are captured");
+        assert!(
+            logs.contains("the capture works"),
+            "{name}: the capture is on"
+        );
+        assert!(
+            logs.contains("span testudo.login"),
+            "{name}: spans are captured"
+        );
         let leaks: Vec<String> = secrets
             .iter()
             .filter(|(_, s)| !s.is_empty())
             .flat_map(|(what, secret)| {
-                [("tracing", logs.as_str()), ("Debug / Display", seen.0.as_str())]
-                    .into_iter()
-                    .filter(|(_, text)| text.contains(secret.as_str()))
-                    .map(move |(place, _)| format!("{what} shows in {place}"))
+                [
+                    ("tracing", logs.as_str()),
+                    ("Debug / Display", seen.0.as_str()),
+                ]
+                .into_iter()
+                .filter(|(_, text)| text.contains(secret.as_str()))
+                .map(move |(place, _)| format!("{what} shows in {place}"))
             })
             .collect();
         assert!(leaks.is_empty(), "{name}: {}", leaks.join("\n"));
@@ -266,7 +309,10 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(
     // Every level reached the capture (the service logs at debug and info at least).
     let logs = log().lock().unwrap_or_else(PoisonError::into_inner).clone();
     for level in [Level::INFO, Level::DEBUG] {
-        assert!(logs.contains(&format!("event {level}")), "no {level} event captured");
+        assert!(
+            logs.contains(&format!("event {level}")),
+            "no {level} event captured"
+        );
     }
     Ok(())
 }

@@ -17,7 +17,10 @@ fn fail(e: impl std::fmt::Display) -> TestCaseError {
 
 /// A signer with `separator`, an optional salt and, optionally, `OLD` as fallback.
 fn signer(separator: &str, salt: Option<&str>, fallback: bool) -> Result<Signer, TestCaseError> {
-    let mut s = Signer::new(SECRET).map_err(fail)?.with_separator(separator).map_err(fail)?;
+    let mut s = Signer::new(SECRET)
+        .map_err(fail)?
+        .with_separator(separator)
+        .map_err(fail)?;
     if let Some(salt) = salt {
         s = s.with_salt(salt);
     }

@@ -50,17 +50,28 @@ fn hostile(real: &str, len: usize) -> Vec<(&'static str, String)> {
         ("right length, wrong alphabet", "*".repeat(len)),
         ("right length in bytes, non-ASCII", "\u{e9}".repeat(len / 2)),
         ("right length and alphabet, unknown", "A".repeat(len)),
-        ("the real token, one letter's case swapped", case_swapped(real)),
+        (
+            "the real token, one letter's case swapped",
+            case_swapped(real),
+        ),
         ("the real token and a space", format!("{real} ")),
         ("the real token and a NUL", format!("{real}\0")),
-        ("the real token less its last character", real[..real.len() - 1].to_owned()),
-        ("the real token with SQL", format!("{}' OR '1'='1", &real[..len - 11])),
+        (
+            "the real token less its last character",
+            real[..real.len() - 1].to_owned(),
+        ),
+        (
+            "the real token with SQL",
+            format!("{}' OR '1'='1", &real[..len - 11]),
+        ),
     ]
 }
 
 fn not_found(r: &Result<impl std::fmt::Debug, testudo_core::Error>) -> bool {
     matches!(
-        r.as_ref().err().and_then(testudo_core::Error::as_token_error),
+        r.as_ref()
+            .err()
+            .and_then(testudo_core::Error::as_token_error),
         Some(TokenError::Invalid {
             reason: InvalidReason::NotFound
         })
@@ -117,9 +128,7 @@ async fn hostile_opaque_tokens_are_unknown_and_leave_the_real_ones_working(
 }
 per_database!(hostile_opaque_tokens_are_unknown_and_leave_the_real_ones_working);
 
-async fn hostile_email_tokens_are_unknown_and_leave_the_real_one_working(
-    b: Backend,
-) -> TestResult {
+async fn hostile_email_tokens_are_unknown_and_leave_the_real_one_working(b: Backend) -> TestResult {
     let db = TestDb::new(b).await?;
     let config = Arc::new(AuthConfig::default());
     let len = config.token_length;

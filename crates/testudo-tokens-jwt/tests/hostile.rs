@@ -74,10 +74,7 @@ fn claims_with(name: &str, raw: Option<&str>) -> String {
     if let Some(raw) = raw {
         fields.push((name_static(name), raw.to_owned()));
     }
-    let body: Vec<String> = fields
-        .iter()
-        .map(|(n, v)| format!("\"{n}\":{v}"))
-        .collect();
+    let body: Vec<String> = fields.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
     format!("{{{}}}", body.join(","))
 }
 
@@ -125,10 +122,7 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
     // The valid token with its signature spelled in another alphabet (same length).
     let (body, sig) = valid.rsplit_once('.').ok_or("three parts")?;
     let wrong_alphabet = format!("{body}.{}", "*".repeat(sig.len()));
-    let huge_header = format!(
-        r#"{{"alg":"HS256","typ":"JWT","x":"{}"}}"#,
-        "a".repeat(MIB)
-    );
+    let huge_header = format!(r#"{{"alg":"HS256","typ":"JWT","x":"{}"}}"#, "a".repeat(MIB));
     let deep = "[".repeat(10_000);
     let with = |name: &str, raw: &str| craft(HS_HEADER, &claims_with(name, Some(raw)), hs_sign);
 
@@ -141,7 +135,12 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
         ("1 MiB of text", &hs, "a".repeat(MIB), malformed()),
         ("1 MiB of dots", &rs, ".".repeat(MIB), malformed()),
         ("NUL bytes", &hs, "\0\0\0.\0.\0".to_owned(), malformed()),
-        ("right shape, wrong alphabet", &hs, wrong_alphabet, malformed()),
+        (
+            "right shape, wrong alphabet",
+            &hs,
+            wrong_alphabet,
+            malformed(),
+        ),
         (
             "alg none, no signature",
             &hs,
@@ -181,7 +180,11 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
         (
             "HS384 token on an HS256 backend",
             &hs,
-            craft(r#"{"alg":"HS384"}"#, &good, Some((&hs_key, Algorithm::HS384))),
+            craft(
+                r#"{"alg":"HS384"}"#,
+                &good,
+                Some((&hs_key, Algorithm::HS384)),
+            ),
             invalid(InvalidReason::AlgorithmNotAllowed),
         ),
         (
@@ -214,7 +217,12 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
             with("sub", &deep),
             malformed(),
         ),
-        ("exp i64::MAX", &hs, with("exp", &i64::MAX.to_string()), Ok(())),
+        (
+            "exp i64::MAX",
+            &hs,
+            with("exp", &i64::MAX.to_string()),
+            Ok(()),
+        ),
         (
             "exp i64::MIN",
             &hs,
@@ -239,19 +247,19 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
             with("exp", "\"1700000900\""),
             invalid(InvalidReason::ClaimType(Claim::Exp)),
         ),
-        (
-            "exp 1e400",
-            &hs,
-            with("exp", "1e400"),
-            malformed(),
-        ),
+        ("exp 1e400", &hs, with("exp", "1e400"), malformed()),
         (
             "iat i64::MAX",
             &hs,
             with("iat", &i64::MAX.to_string()),
             invalid(InvalidReason::NotYetValid(Claim::Iat)),
         ),
-        ("iat i64::MIN", &hs, with("iat", &i64::MIN.to_string()), Ok(())),
+        (
+            "iat i64::MIN",
+            &hs,
+            with("iat", &i64::MIN.to_string()),
+            Ok(()),
+        ),
         (
             "iat u64::MAX",
             &hs,
@@ -282,7 +290,12 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
             with("nbf", &i64::MAX.to_string()),
             invalid(InvalidReason::NotYetValid(Claim::Nbf)),
         ),
-        ("nbf i64::MIN", &hs, with("nbf", &i64::MIN.to_string()), Ok(())),
+        (
+            "nbf i64::MIN",
+            &hs,
+            with("nbf", &i64::MIN.to_string()),
+            Ok(()),
+        ),
         (
             "nbf u64::MAX",
             &hs,
@@ -346,7 +359,9 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
 
     // The backend's own tokens still verify, and a refresh token is refused as an access one.
     let pair = hs.create_tokens("1", Claims::new()).await?;
-    let r = hs.verify_token(pair.refresh_token(), TokenType::Access).await;
+    let r = hs
+        .verify_token(pair.refresh_token(), TokenType::Access)
+        .await;
     assert!(
         matches!(
             outcome(r),

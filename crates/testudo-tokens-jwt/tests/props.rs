@@ -44,7 +44,11 @@ fn backend(algorithm: JwtAlgorithm) -> Result<JwtBackend, TestCaseError> {
 }
 
 fn algorithms() -> impl Strategy<Value = JwtAlgorithm> {
-    prop::sample::select(vec![JwtAlgorithm::HS256, JwtAlgorithm::HS512, JwtAlgorithm::EdDSA])
+    prop::sample::select(vec![
+        JwtAlgorithm::HS256,
+        JwtAlgorithm::HS512,
+        JwtAlgorithm::EdDSA,
+    ])
 }
 
 /// Extra claims: a few string / integer / boolean values under arbitrary names.
