@@ -9,7 +9,7 @@
 //! 3. runs `cargo fuzz run --sanitizer none TARGET fuzz/corpus/TARGET -- -max_total_time=N`
 //!    on the stable toolchain. The only nightly-only flag cargo-fuzz would pass is
 //!    `-Zsanitizer=address` (the default sanitizer); testudo has no `unsafe` code
-//!    (`unsafe_code = "forbid"`), so AddressSanitizer adds little and is left off. libFuzzer's
+//!    (`unsafe_code = "forbid"`), so `AddressSanitizer` adds little and is left off. libFuzzer's
 //!    coverage instrumentation (`-Cpasses=sancov-module`, `-Cllvm-args=...`) works on stable.
 //!    `RUSTC_BOOTSTRAP=1` is set all the same, so a cargo-fuzz release that adds a `-Z` flag
 //!    keeps working on stable;
@@ -109,7 +109,7 @@ fn ensure_cargo_fuzz(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Writes the seed corpora with `fuzz/seeds` (serde_json only: a few seconds to build).
+/// Writes the seed corpora with `fuzz/seeds` (`serde_json` only: a few seconds to build).
 fn write_seeds(sh: &Shell) -> Result<()> {
     let shared = Path::new("../shared/conformance/vectors.json");
     let vectors = if sh.path_exists(shared) {

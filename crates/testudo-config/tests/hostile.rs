@@ -129,11 +129,14 @@ fn every_hostile_toml_document_gets_its_exact_error_within_the_bound() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// What, the variables, the answer.
+type EnvCase = (&'static str, Vec<(String, String)>, Got);
+
 #[test]
 fn every_hostile_environment_variable_gets_its_exact_error_within_the_bound() {
     let big = "9".repeat(MIB);
     let var = |name: &str, value: &str| vec![(name.to_owned(), value.to_owned())];
-    let table: Vec<(&str, Vec<(String, String)>, Got)> = vec![
+    let table: Vec<EnvCase> = vec![
         ("nothing", vec![], Got::Ok),
         (
             "empty number",
@@ -147,7 +150,7 @@ fn every_hostile_environment_variable_gets_its_exact_error_within_the_bound() {
         ),
         (
             "NUL number",
-            var("TESTUDO_TOKEN_LENGTH", "6\04"),
+            var("TESTUDO_TOKEN_LENGTH", "6\u{0}4"),
             Got::Env(Setting::TokenLength, EnvReason::NotAWholeNumber),
         ),
         (

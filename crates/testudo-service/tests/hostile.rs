@@ -142,28 +142,28 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(b: Back
             InvalidReason::Malformed
         };
         for (what, text) in hostile_text() {
-            let r = bounded(&what, auth.authenticate(&text)).await?;
+            let r = bounded(what, auth.authenticate(&text)).await?;
             assert_eq!(
                 token_invalid(&r),
                 Some(expected),
                 "{name} authenticate {what}: {r:?}"
             );
-            let r = bounded(&what, auth.refresh(&text)).await?;
+            let r = bounded(what, auth.refresh(&text)).await?;
             assert_eq!(
                 token_invalid(&r),
                 Some(expected),
                 "{name} refresh {what}: {r:?}"
             );
             // Logging out with a token that is not one is a no-op.
-            let r = bounded(&what, auth.logout(&text)).await?;
+            let r = bounded(what, auth.logout(&text)).await?;
             assert!(r.is_ok(), "{name} logout {what}: {r:?}");
         }
 
         // Passwordless login: no link for a hostile address, and a hostile token is unknown.
         for (what, text) in hostile_text() {
-            bounded(&what, auth.request_login_link(&text, Some(&text))).await??;
+            bounded(what, auth.request_login_link(&text, Some(&text))).await??;
             let r = bounded(
-                &what,
+                what,
                 auth.login_with_email_token("ann@example.com", &text, None),
             )
             .await?;
@@ -173,7 +173,7 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(b: Back
                 "{name} email token {what}: {r:?}"
             );
             let r = bounded(
-                &what,
+                what,
                 auth.login_with_email_token(&text, &"a".repeat(64), None),
             )
             .await?;

@@ -15,6 +15,9 @@ const SECRET: &str = "a-hostile-input-signing-secret-32-bytes";
 const NOW: i64 = 1_700_000_000;
 const MIB: usize = 1 << 20;
 
+/// A timestamp case: what, the signed text, the max age, the answer.
+type Case = (&'static str, String, Option<u64>, Result<(), Error>);
+
 fn bad(b: BadSignature) -> Result<(), Error> {
     Err(Error::Signature(SignatureError::Bad(b)))
 }
@@ -96,7 +99,7 @@ fn every_hostile_signed_value_gets_its_exact_error_within_the_bound() -> TestRes
     }
 
     let future = u64::try_from(NOW)? + 10;
-    let timestamp_table: Vec<(&str, String, Option<u64>, Result<(), Error>)> = vec![
+    let timestamp_table: Vec<Case> = vec![
         ("baseline", ts.sign_with_timestamp("value"), Some(0), Ok(())),
         (
             "no timestamp",

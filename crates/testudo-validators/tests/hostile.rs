@@ -14,6 +14,14 @@ const COMMON: &str = "This password is too common.";
 const NUMERIC: &str = "This password is entirely numeric.";
 const SIMILAR: &str = "The password is too similar to the email.";
 
+/// What, the password, the user's attributes, the messages expected.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<HashMap<String, String>>,
+    Vec<&'a str>,
+);
+
 #[test]
 fn every_hostile_password_gets_its_exact_messages_within_the_bound() {
     let validators = Validators::defaults();
@@ -22,7 +30,7 @@ fn every_hostile_password_gets_its_exact_messages_within_the_bound() {
     let nul = "\0".repeat(16);
     let replacement = "\u{FFFD}".repeat(8);
     let attributes = |email: &str| HashMap::from([("email".to_owned(), email.to_owned())]);
-    let table: Vec<(&str, &str, Option<HashMap<String, String>>, Vec<&str>)> = vec![
+    let table: Vec<Case<'_>> = vec![
         ("empty", "", None, vec![SHORT]),
         ("1 MiB", &big, None, vec![]),
         ("1 MiB of digits", &big_digits, None, vec![NUMERIC]),
