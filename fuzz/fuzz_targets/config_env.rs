@@ -23,13 +23,19 @@ fuzz_target!(|text: &str| {
         .collect();
     match AuthConfig::default().with_env_vars(vars.iter().map(|(k, v)| (k.as_str(), *v))) {
         Ok(config) => {
-            assert!(config.validate().is_ok(), "a loaded configuration does not validate");
+            assert!(
+                config.validate().is_ok(),
+                "a loaded configuration does not validate"
+            );
             let _ = format!("{config:?}");
         }
         Err(e) => {
             match &e {
                 Error::UnknownEnv { var } => {
-                    assert!(vars.iter().any(|(k, _)| k == var.as_str()), "{e}: no such variable");
+                    assert!(
+                        vars.iter().any(|(k, _)| k == var.as_str()),
+                        "{e}: no such variable"
+                    );
                 }
                 Error::Env { setting, .. } => {
                     let named = |k: &String| {

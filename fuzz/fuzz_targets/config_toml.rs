@@ -9,7 +9,10 @@ use testudo_config::AuthConfig;
 fuzz_target!(|text: &str| {
     match AuthConfig::from_toml_str(text) {
         Ok(config) => {
-            assert!(config.validate().is_ok(), "a loaded configuration does not validate");
+            assert!(
+                config.validate().is_ok(),
+                "a loaded configuration does not validate"
+            );
             let _ = format!("{config:?}");
         }
         Err(e) => {

@@ -8,8 +8,9 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use testudo_core::normalize_email;
 use testudo_db::Database;
-use testudo_tokens_db::{EmailTokenOptions, EmailTokenStore, LOGIN_PURPOSE, normalize_email};
+use testudo_tokens_db::{EmailTokenOptions, EmailTokenStore, LOGIN_PURPOSE};
 
 const EMAIL: &str = "alice@example.com";
 
@@ -22,7 +23,9 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         testudo_fuzz::runtime().block_on(async {
-            let db = Database::connect("sqlite::memory:").await.expect("in-memory SQLite");
+            let db = Database::connect("sqlite::memory:")
+                .await
+                .expect("in-memory SQLite");
             db.migrate().await.expect("migrations");
             let store = EmailTokenStore::new(db, Arc::new(testudo_fuzz::cheap_config()))
                 .with_clock(testudo_fuzz::clock());
@@ -44,14 +47,21 @@ fuzz_target!(|text: &str| {
     let ip = lines.next();
     let purpose = lines.next().unwrap_or(LOGIN_PURPOSE);
     let once = normalize_email(email);
-    assert_eq!(normalize_email(&once), once, "normalize_email is not idempotent");
+    assert_eq!(
+        normalize_email(&once),
+        once,
+        "normalize_email is not idempotent"
+    );
     let f = fixture();
     testudo_fuzz::runtime().block_on(async {
         let r = f.store.auth_token_for(purpose, email, token, ip).await;
         if r.is_ok() {
             assert_eq!(token, f.token, "another token authenticated");
             assert_eq!(once, EMAIL, "the token authenticated another address");
-            assert_eq!(purpose, LOGIN_PURPOSE, "the token authenticated another purpose");
+            assert_eq!(
+                purpose, LOGIN_PURPOSE,
+                "the token authenticated another purpose"
+            );
         }
     });
 });

@@ -23,14 +23,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (password, stored) = rest.split_at(usize::from(n).min(rest.len()));
-    let (password, stored) = (String::from_utf8_lossy(password), String::from_utf8_lossy(stored));
+    let (password, stored) = (
+        String::from_utf8_lossy(password),
+        String::from_utf8_lossy(stored),
+    );
     let (password, stored) = (password.as_ref(), stored.as_ref());
     let h = hasher();
     let format = identify(stored);
     let accepted = h.accepts_stored(stored);
     let _ = h.needs_rehash(stored);
     // Accepted implies usable and a known format.
-    assert!(!accepted || (is_usable(stored) && format.is_some()), "accepted {stored:?}");
+    assert!(
+        !accepted || (is_usable(stored) && format.is_some()),
+        "accepted {stored:?}"
+    );
     if !testudo_fuzz::within_fuzz_budget(stored) {
         return;
     }
@@ -41,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(format.is_some(), "verified in no known format: {stored:?}");
         if let Some(upgraded) = &v.upgraded {
             assert!(upgraded.starts_with("$argon2id$"), "{upgraded:?}");
-            assert!(h.verify(password, upgraded).valid, "the upgrade does not verify");
+            assert!(
+                h.verify(password, upgraded).valid,
+                "the upgrade does not verify"
+            );
         }
     } else {
         assert!(v.upgraded.is_none());

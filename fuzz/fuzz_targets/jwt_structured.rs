@@ -65,7 +65,9 @@ impl Val {
             Self::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             Self::Str(s) => json!(s),
             Self::Array(a) => json!(a),
-            Self::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+            Self::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
+            }
         })
     }
 }
@@ -160,12 +162,18 @@ fuzz_target!(|input: Input| {
     let (Ok(h), Ok(c)) = (serde_json::to_vec(&header), serde_json::to_vec(&claims)) else {
         return;
     };
-    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(c));
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(h),
+        URL_SAFE_NO_PAD.encode(c)
+    );
     let signature = match key {
-        Some((key, algorithm)) => match jsonwebtoken::crypto::sign(message.as_bytes(), key, algorithm) {
-            Ok(s) => s,
-            Err(_) => return,
-        },
+        Some((key, algorithm)) => {
+            match jsonwebtoken::crypto::sign(message.as_bytes(), key, algorithm) {
+                Ok(s) => s,
+                Err(_) => return,
+            }
+        }
         None => String::new(),
     };
     let mut token = format!("{message}.{signature}").into_bytes();
@@ -192,12 +200,20 @@ fuzz_target!(|input: Input| {
                     (input.signing, *pinned),
                     (Signing::HsSecret, "HS256") | (Signing::RsKey, "RS256")
                 );
-                assert!(right_key, "a token signed with {:?} verified on {pinned}", input.signing);
+                assert!(
+                    right_key,
+                    "a token signed with {:?} verified on {pinned}",
+                    input.signing
+                );
                 // The payload says what the claims said.
                 assert_eq!(claims.get("sub"), Some(&json!(p.sub)), "sub");
                 assert_eq!(claims.get("jti"), Some(&json!(p.jti)), "jti");
                 assert!(!p.jti.is_empty(), "empty jti");
-                assert_eq!(claims.get("token_type"), Some(&json!(expected.as_str())), "type");
+                assert_eq!(
+                    claims.get("token_type"),
+                    Some(&json!(expected.as_str())),
+                    "type"
+                );
                 assert_eq!(claims.get("iat"), Some(&json!(p.iat)), "iat");
                 assert_eq!(claims.get("exp"), Some(&json!(p.exp)), "exp");
                 assert!(p.iat <= NOW, "iat in the future accepted: {}", p.iat);

@@ -24,11 +24,16 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         testudo_fuzz::runtime().block_on(async {
-            let db = Database::connect("sqlite::memory:").await.expect("in-memory SQLite");
+            let db = Database::connect("sqlite::memory:")
+                .await
+                .expect("in-memory SQLite");
             db.migrate().await.expect("migrations");
             let backend = DatabaseTokenBackend::new(db, Arc::new(testudo_fuzz::cheap_config()))
                 .with_clock(testudo_fuzz::clock());
-            let pair = backend.create_tokens("42", Claims::new()).await.expect("a pair");
+            let pair = backend
+                .create_tokens("42", Claims::new())
+                .await
+                .expect("a pair");
             Fixture {
                 backend,
                 access: pair.access_token().to_owned(),
@@ -47,7 +52,11 @@ fn reference_digest(token: &str) -> String {
 }
 
 fuzz_target!(|token: &str| {
-    assert_eq!(hash_token(token), reference_digest(token), "digest of {token:?}");
+    assert_eq!(
+        hash_token(token),
+        reference_digest(token),
+        "digest of {token:?}"
+    );
     let f = fixture();
     testudo_fuzz::runtime().block_on(async {
         for expected in [TokenType::Access, TokenType::Refresh] {
@@ -57,7 +66,11 @@ fuzz_target!(|token: &str| {
                 _ => &f.refresh,
             };
             if let Ok(p) = r {
-                assert_eq!(token, real.as_str(), "another token verified as {expected:?}");
+                assert_eq!(
+                    token,
+                    real.as_str(),
+                    "another token verified as {expected:?}"
+                );
                 assert_eq!(p.sub, "42");
             } else {
                 assert_ne!(token, real.as_str(), "the real token was refused");

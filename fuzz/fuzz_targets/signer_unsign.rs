@@ -60,12 +60,19 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(signer.unsign(&signed).ok(), Some(text), "round trip");
     let stamped = ts.sign_with_timestamp(text);
     let back = ts.unsign_with_timestamp_at(&stamped, Some(0));
-    assert_eq!(back.ok(), Some((text, 1_700_000_000)), "timestamped round trip");
+    assert_eq!(
+        back.ok(),
+        Some((text, 1_700_000_000)),
+        "timestamped round trip"
+    );
     // Another secret's signature is refused.
     if let Ok(other) = Signer::new_unchecked("another-secret-entirely-0123456789abcdef")
         .and_then(|s| s.with_separator(separator))
     {
         let forged = other.sign(text);
-        assert!(signer.unsign(&forged).is_err(), "a foreign signature was accepted");
+        assert!(
+            signer.unsign(&forged).is_err(),
+            "a foreign signature was accepted"
+        );
     }
 });

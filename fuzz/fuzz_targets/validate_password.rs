@@ -34,7 +34,10 @@ fuzz_target!(|text: &str| {
     let _ = validate_password(password, None, Some(validators().as_slice()));
     for value in user.values() {
         if let Some(ratio) = UserAttributeSimilarityValidator::similarity(password, value) {
-            assert!((0.0..=1.0).contains(&ratio), "ratio {ratio} for {password:?} / {value:?}");
+            assert!(
+                (0.0..=1.0).contains(&ratio),
+                "ratio {ratio} for {password:?} / {value:?}"
+            );
         }
     }
 });

@@ -114,12 +114,16 @@ pub fn within_fuzz_budget(stored: &str) -> bool {
     }
     if let Some(at) = stored.find("$2") {
         // `$2b$NN$`: the cost is the two characters after the second `$`.
-        let cost = stored.get(at + 4..at + 6).and_then(|c| c.parse::<u64>().ok());
+        let cost = stored
+            .get(at + 4..at + 6)
+            .and_then(|c| c.parse::<u64>().ok());
         return cost.is_none_or(|c| c <= b.bcrypt_cost);
     }
     if let Some(rest) = stored.strip_prefix("pbkdf2_sha256$") {
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        return digits.parse::<u64>().map_or(true, |n| n <= b.pbkdf2_iterations);
+        return digits
+            .parse::<u64>()
+            .map_or(true, |n| n <= b.pbkdf2_iterations);
     }
     true
 }

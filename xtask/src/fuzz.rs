@@ -10,9 +10,9 @@
 //!    on the stable toolchain. The only nightly-only flag cargo-fuzz would pass is
 //!    `-Zsanitizer=address` (the default sanitizer); testudo has no `unsafe` code
 //!    (`unsafe_code = "forbid"`), so `AddressSanitizer` adds little and is left off. libFuzzer's
-//!    coverage instrumentation (`-Cpasses=sancov-module`, `-Cllvm-args=...`) works on stable.
-//!    `RUSTC_BOOTSTRAP=1` is set all the same, so a cargo-fuzz release that adds a `-Z` flag
-//!    keeps working on stable;
+//!    coverage instrumentation (`-Cpasses=sancov-module`, `-Cllvm-args=...`) works on stable,
+//!    so no `RUSTC_BOOTSTRAP=1` is needed (and none is set: build scripts that probe for
+//!    nightly, such as anyhow's, would switch on unstable features and rebuild everything);
 //! 4. prints, per target, the executions and seconds libFuzzer reported, and where its log is
 //!    (`fuzz/logs/<target>.log`). A crash fails the command; libFuzzer saves the input under
 //!    `fuzz/artifacts/<target>/`, and `cargo fuzz run TARGET <that file>` replays it.
@@ -39,7 +39,6 @@ pub(crate) fn run(sh: &Shell, seconds: u32, target: Option<&str>) -> Result<()> 
         None => list_targets(sh)?,
     };
     sh.create_dir("fuzz/logs")?;
-    let _bootstrap = sh.push_env("RUSTC_BOOTSTRAP", "1");
     let mut outcomes = Vec::new();
     for target in &targets {
         eprintln!("xtask fuzz: {target} for {seconds} s");

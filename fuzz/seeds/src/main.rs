@@ -50,8 +50,16 @@ fn seeds(v: &Value) -> Seeds {
         let password = h["password"].as_str().unwrap_or_default();
         push(&mut seeds, "hash_verify", hash_seed(password, stored));
     }
-    for u in v["unusable_passwords"]["is_password_usable"].as_array().into_iter().flatten() {
-        push(&mut seeds, "hash_verify", hash_seed("x", u["value"].as_str().unwrap_or_default()));
+    for u in v["unusable_passwords"]["is_password_usable"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        push(
+            &mut seeds,
+            "hash_verify",
+            hash_seed("x", u["value"].as_str().unwrap_or_default()),
+        );
     }
     for stored in [
         "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
@@ -66,7 +74,13 @@ fn seeds(v: &Value) -> Seeds {
         push(&mut seeds, "hash_verify", hash_seed("password", stored));
     }
 
-    for section in ["signer", "unsign_bad", "timestamp_signer", "timestamp_unsign_bad", "timestamp_parse_quirks"] {
+    for section in [
+        "signer",
+        "unsign_bad",
+        "timestamp_signer",
+        "timestamp_unsign_bad",
+        "timestamp_parse_quirks",
+    ] {
         for e in v[section].as_array().into_iter().flatten() {
             let (secret, sep) = (e["secret"].as_str(), e["separator"].as_str());
             if let (Some(secret), Some(sep), Some(signed)) = (secret, sep, e["signed"].as_str())
@@ -85,9 +99,17 @@ fn seeds(v: &Value) -> Seeds {
 
     for raw in strings(v, "opaque_token_hash", "raw_token") {
         push(&mut seeds, "opaque_token", raw);
-        push(&mut seeds, "email_token", format!("alice@example.com\n{raw}"));
+        push(
+            &mut seeds,
+            "email_token",
+            format!("alice@example.com\n{raw}"),
+        );
     }
-    push(&mut seeds, "email_token", "ALICE@example.com \naaaaaaaaaaaaaaaa\n10.0.0.1\nlogin");
+    push(
+        &mut seeds,
+        "email_token",
+        "ALICE@example.com \naaaaaaaaaaaaaaaa\n10.0.0.1\nlogin",
+    );
 
     let mut env = String::new();
     let mut toml = String::new();
