@@ -35,6 +35,14 @@ xflags::xflags! {
             /// With --compare: only the operations whose label contains this (any case).
             optional --only only: String
         }
+        /// Runs the cargo-fuzz targets of `fuzz/` (all of them, or TARGET), each for N seconds,
+        /// on the stable toolchain (see `fuzz/README.md`); a crash fails the command.
+        cmd fuzz {
+            /// The target to run (default: every target, one after the other).
+            optional target: String
+            /// Seconds per target (default 60).
+            optional --seconds seconds: u32
+        }
         /// Runs every check CI runs: fmt, clippy, feature matrix, tests, docs.
         cmd ci {
             /// Skip the tests (when they already ran through `cargo xtask test`).

@@ -8,6 +8,8 @@
 //!   in `target/bench-summary.md`; `--compare` times the same operations against tortoise-auth
 //!   0.6.0 (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
 //!   where that logic lives.
+//! - `cargo xtask fuzz [--seconds N] [TARGET]`: the cargo-fuzz targets of `fuzz/` (outside the
+//!   workspace), seeded from the conformance vectors, N seconds each (see `fuzz/README.md`).
 //! - `cargo xtask migrate up | down [N] | status | fresh --database-url URL`: the migrations.
 //!
 //! `cargo test -p xtask` also checks the repository's rules (`tidy.rs`, compiled for tests only).
@@ -15,6 +17,7 @@
 mod bench;
 mod ci;
 mod flags;
+mod fuzz;
 mod migrate;
 #[cfg(test)]
 mod tidy;
@@ -47,6 +50,9 @@ fn run(flags: flags::Xtask) -> Result<()> {
         flags::XtaskCmd::Ci(cmd) => ci::ci(&sh, cmd.no_test),
         flags::XtaskCmd::Migrate(cmd) => migrate::run(&sh, &cmd),
         flags::XtaskCmd::Bench(cmd) => bench::run(&sh, cmd.quick, cmd.compare, cmd.only.as_deref()),
+        flags::XtaskCmd::Fuzz(cmd) => {
+            fuzz::run(&sh, cmd.seconds.unwrap_or(60), cmd.target.as_deref())
+        }
     }
 }
 

@@ -4,9 +4,11 @@
 //! A rule is a pure function over a file's text (or the tree's paths) returning what breaks it,
 //! a test running it over the real tree that lists every violation (`file:line: what`), and a
 //! test feeding it a small violating sample, so a check that cannot fail does not go unnoticed.
-//! Manifest rules are here; rules over Rust source are in [`code`].
+//! Manifest rules are here; rules over Rust source are in [`code`], and the rules for secrets
+//! (constant-time comparisons, the OS CSPRNG only) in [`crypto`].
 
 mod code;
+mod crypto;
 mod source;
 
 use std::fs;

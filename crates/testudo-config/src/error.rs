@@ -200,8 +200,9 @@ impl fmt::Display for EnvVarName {
 /// message, the key at fault and the position, as the source of [`Error::Parse`].
 ///
 /// The TOML parser's own error stays inside (it is not part of this crate's API). Unlike it,
-/// neither `Display` nor `Debug` quotes the document: the offending line may hold a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// neither `Display` nor `Debug` quotes the document, nor a string value the parser's message
+/// quotes (`invalid type: string "..."`): the offending line may hold a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParseError {
     error: Box<toml::de::Error>,
     /// 1-based line and column (in characters) where the parser stopped.
@@ -228,6 +229,41 @@ impl ParseError {
     }
 }
 
+/// `message` with the contents of every `string "..."` it quotes (serde's way of naming a
+/// string value of the wrong type) replaced by `...`.
+fn redact_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at + QUOTED.len()]);
+        let value = &rest[at + QUOTED.len()..];
+        // The value is written with `{:?}`: it ends at the first quote not escaped.
+        let mut escaped = false;
+        let end = value
+            .char_indices()
+            .find(|&(_, c)| {
+                let end = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                end
+            })
+            .map_or(value.len(), |(i, _)| i);
+        out.push_str("...");
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl fmt::Debug for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseError")
+            .field("message", &redact_strings(self.error.message()))
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some((line, column)) = self.position {
@@ -235,7 +271,7 @@ impl fmt::Display for ParseError {
         }
         // Without the document, the parser's text is its message, then `in `key`` when it
         // knows the key: one line here.
-        let text = self.error.to_string();
+        let text = redact_strings(&self.error.to_string());
         let mut parts = text.lines().map(str::trim).filter(|l| !l.is_empty());
         if let Some(first) = parts.next() {
             f.write_str(first)?;

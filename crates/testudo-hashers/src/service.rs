@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use testudo_config::AuthConfig;
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::password::exceeds_length;
+use crate::password::{check_password_length, exceeds_length};
 use crate::{Error, PasswordHasher, Result, Verification};
 
 /// How long a call waits for a hashing slot by default before [`Error::Busy`]: 10 seconds
@@ -156,6 +156,11 @@ impl AsyncHasher {
     /// As [`PasswordHasher::hash`], plus [`Error::Task`] if the blocking task fails.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn hash(&self, password: SecretString) -> Result<String> {
+        // Refused before taking a hashing slot or a blocking thread (as `verify` does).
+        check_password_length(
+            password.expose_secret(),
+            self.inner.hasher.max_password_length(),
+        )?;
         self.run(move |h| h.hash(password.expose_secret())).await?
     }
 

@@ -209,6 +209,11 @@ impl UserStore for DbUserStore {
     type User = User;
 
     async fn find_by_email(&self, normalised_email: &str) -> Result<Option<User>> {
+        // No stored address holds a NUL (PostgreSQL text cannot): nobody, not a storage error
+        // (a login with one must fail as any unknown address does).
+        if normalised_email.contains('\0') {
+            return Ok(None);
+        }
         // Exact on every database (binary collation on MySQL / MariaDB, migration 9); checked
         // here as well, so a database left with a case- or accent-insensitive collation still
         // never answers with a look-alike's account.

@@ -212,9 +212,12 @@ impl EmailTokenStore {
         ip: Option<&str>,
     ) -> Result<AuthOutcome> {
         let email = normalize_email(email);
+        // No stored address holds a NUL (PostgreSQL text cannot): such an address is unknown,
+        // not a storage error.
         if token.is_empty()
             || token.len() > 1024
             || !token.bytes().all(|b| b.is_ascii_alphanumeric())
+            || email.contains('\0')
         {
             return Err(TokenError::invalid(InvalidReason::NotFound).into());
         }
