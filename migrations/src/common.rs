@@ -1,7 +1,7 @@
 //! Column helpers shared by the migrations.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
+use sea_orm_migration::sea_orm::{DatabaseBackend, Statement};
 
 /// A timestamp column that keeps the time zone (PostgreSQL `timestamp with time zone`) or
 /// microseconds (MySQL / MariaDB `DATETIME(6)`, always UTC).
@@ -102,4 +102,32 @@ pub(crate) async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
     manager
         .alter_table(Table::alter().table(table).drop_column(column).to_owned())
         .await
+}
+
+/// The exact (binary, no-pad) collation this MySQL / MariaDB server offers: MariaDB's
+/// `utf8mb4_nopad_bin`, MySQL 8's `utf8mb4_0900_bin`, `utf8mb4_bin` on older MySQL (migration
+/// 9 explains why).
+pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
+    let version = manager
+        .get_connection()
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::MySql,
+            "SELECT VERSION() AS v",
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "v"))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(if version.contains("MariaDB") {
+        "utf8mb4_nopad_bin"
+    } else if version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok())
+        >= Some(8)
+    {
+        "utf8mb4_0900_bin"
+    } else {
+        "utf8mb4_bin"
+    })
 }

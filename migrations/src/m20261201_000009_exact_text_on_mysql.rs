@@ -1,7 +1,7 @@
 //! MySQL / MariaDB: exact (binary, no-pad) comparison for every identifying text column.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
 /// A column: name, `VARCHAR` length, nullability and default.
 type Column = (&'static str, u32, Null);
@@ -85,32 +85,6 @@ impl Null {
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-/// The exact collation this server offers.
-pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
-    let version = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::MySql,
-            "SELECT VERSION() AS v",
-        ))
-        .await?
-        .map(|row| row.try_get::<String>("", "v"))
-        .transpose()?
-        .unwrap_or_default();
-    Ok(if version.contains("MariaDB") {
-        "utf8mb4_nopad_bin"
-    } else if version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok())
-        >= Some(8)
-    {
-        "utf8mb4_0900_bin"
-    } else {
-        "utf8mb4_bin"
-    })
-}
-
 /// `ALTER TABLE` statements giving the columns `collation` (`None`: the table's default).
 fn statements(collation: Option<&str>) -> Vec<String> {
     COLUMNS
@@ -140,7 +114,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() != DatabaseBackend::MySql {
             return Ok(());
         }
-        let collation = exact_collation(manager).await?;
+        let collation = crate::common::exact_collation(manager).await?;
         for sql in statements(Some(collation)) {
             manager.get_connection().execute_unprepared(&sql).await?;
         }

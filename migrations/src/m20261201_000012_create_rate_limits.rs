@@ -51,8 +51,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         if manager.get_database_backend() == DatabaseBackend::MySql {
-            let collation =
-                crate::m20261201_000009_exact_text_on_mysql::exact_collation(manager).await?;
+            let collation = crate::common::exact_collation(manager).await?;
             manager
                 .get_connection()
                 .execute_unprepared(&format!(

@@ -1,7 +1,7 @@
 //! `testudo_api_keys`: API keys, stored as SHA-256 digests.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
 use crate::common::{id, index, ts_not_null, ts_null, varchar, varchar_unique};
 
@@ -17,33 +17,6 @@ const TABLE: &str = "testudo_api_keys";
 /// collation, as migration 9 gave the earlier tables.
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
-
-/// The exact collation this MySQL / MariaDB server offers (the choice of migration 9, repeated
-/// here because applied migrations are frozen and do not share code).
-async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
-    let version = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::MySql,
-            "SELECT VERSION() AS v",
-        ))
-        .await?
-        .map(|row| row.try_get::<String>("", "v"))
-        .transpose()?
-        .unwrap_or_default();
-    Ok(if version.contains("MariaDB") {
-        "utf8mb4_nopad_bin"
-    } else if version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u32>().ok())
-        >= Some(8)
-    {
-        "utf8mb4_0900_bin"
-    } else {
-        "utf8mb4_bin"
-    })
-}
 
 /// The `ALTER TABLE` giving the identifying columns `collation`.
 fn exact_text(collation: &str) -> String {
@@ -98,7 +71,7 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         if manager.get_database_backend() == DatabaseBackend::MySql {
-            let collation = exact_collation(manager).await?;
+            let collation = crate::common::exact_collation(manager).await?;
             manager
                 .get_connection()
                 .execute_unprepared(&exact_text(collation))
