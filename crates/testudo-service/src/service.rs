@@ -605,7 +605,11 @@ impl<S: UserStore> AuthService<S> {
         self.throttle(Scope::Login, &email, client_ip(ip)).await?;
         let result = self.login_checked(&email, password, extra).await;
         if result.is_ok() {
-            self.throttle_reset(Scope::Login, &email).await?;
+            // The pair is issued: a limiter that fails to forget the count must not turn the
+            // login into an error (the caller would never get the tokens it was issued).
+            if let Err(e) = self.throttle_reset(Scope::Login, &email).await {
+                tracing::warn!(error = %e, "login throttling: the counter was not reset");
+            }
         }
         result
     }
