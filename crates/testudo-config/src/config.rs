@@ -255,6 +255,13 @@ pub struct AuthConfig {
     /// without bound. Default 10 s.
     #[serde(deserialize_with = "secret::seconds")]
     pub hash_queue_timeout: Duration,
+    /// *testudo*: the longest an `AuthService` call may wait on its storage (the database,
+    /// the user store, the token backend) before it fails with a storage error of kind
+    /// connection lost, so a server that stops answering (a network partition, a stalled
+    /// host) cannot hang callers. A bound on the whole call, its hashing included. Default
+    /// 30 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub storage_call_timeout: Duration,
     /// *testudo*: older signing secrets still accepted when verifying (key rotation); new
     /// signatures always use `signing_secret`. Default empty.
     #[serde(deserialize_with = "secret::secret_list")]
@@ -372,6 +379,7 @@ impl Default for AuthConfig {
             jwt_blacklist_enabled: false,
             hash_concurrency: default_hash_concurrency(),
             hash_queue_timeout: Duration::from_secs(10),
+            storage_call_timeout: Duration::from_secs(30),
             signing_fallback_secrets: Vec::new(),
             jwt_fallback_secrets: Vec::new(),
             jwt_leeway: Duration::ZERO,
@@ -446,6 +454,7 @@ impl AuthConfig {
         positive(Setting::RefreshTokenLifetime, self.refresh_token_lifetime)?;
         positive(Setting::SigningTokenLifetime, self.signing_token_lifetime)?;
         positive(Setting::EmailTokenLifetime, self.email_token_lifetime)?;
+        positive(Setting::StorageCallTimeout, self.storage_call_timeout)?;
         positive(
             Setting::PasswordResetTokenLifetime,
             self.password_reset_token_lifetime,
@@ -715,6 +724,8 @@ impl AuthConfigBuilder {
         hash_concurrency: usize,
         /// Sets [`AuthConfig::hash_queue_timeout`].
         hash_queue_timeout: Duration,
+        /// Sets [`AuthConfig::storage_call_timeout`].
+        storage_call_timeout: Duration,
         /// Sets [`AuthConfig::jwt_leeway`].
         jwt_leeway: Duration,
         /// Sets [`AuthConfig::refresh_reuse_detection`].

@@ -143,6 +143,7 @@ impl AuthConfig {
             Setting::JwtBlacklistEnabled => self.jwt_blacklist_enabled = v.boolean()?,
             Setting::HashConcurrency => self.hash_concurrency = v.parse()?,
             Setting::HashQueueTimeout => self.hash_queue_timeout = v.seconds()?,
+            Setting::StorageCallTimeout => self.storage_call_timeout = v.seconds()?,
             Setting::SigningFallbackSecrets => {
                 self.signing_fallback_secrets = value
                     .split(',')

@@ -68,6 +68,7 @@ settings! {
     JwtBlacklistEnabled => "jwt_blacklist_enabled", "JWT_BLACKLIST_ENABLED";
     HashConcurrency => "hash_concurrency", "HASH_CONCURRENCY";
     HashQueueTimeout => "hash_queue_timeout", "HASH_QUEUE_TIMEOUT";
+    StorageCallTimeout => "storage_call_timeout", "STORAGE_CALL_TIMEOUT";
     SigningFallbackSecrets => "signing_fallback_secrets", "SIGNING_FALLBACK_SECRETS";
     JwtFallbackSecrets => "jwt_fallback_secrets", "JWT_FALLBACK_SECRETS";
     JwtLeeway => "jwt_leeway", "JWT_LEEWAY";

@@ -164,6 +164,10 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
             b().password_reset_token_lifetime(Duration::ZERO).build(),
         ),
         (
+            "storage_call_timeout",
+            b().storage_call_timeout(Duration::ZERO).build(),
+        ),
+        (
             "onboarding_verification_code_ttl",
             b().onboarding_verification_code_ttl(Duration::ZERO).build(),
         ),

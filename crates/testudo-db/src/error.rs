@@ -21,7 +21,8 @@ pub enum ErrorKind {
     /// The database cannot be reached or dropped the connection: I/O errors, a connection that
     /// could not be opened (other than the server refusing it with an error of its own), a
     /// connection the server terminated (PostgreSQL class 08 and 57P01..57P03, MySQL / MariaDB 2006, 2013,
-    /// 1927, 1053), a pool that timed out or was closed. Not retried automatically: a
+    /// 1927, 1053), a pool that timed out or was closed, a call abandoned after getting no
+    /// answer ([`Error::timed_out`]). Not retried automatically: a
     /// transaction whose `COMMIT` was lost may have committed.
     ConnectionLost,
     /// Anything else (a syntax error, a type mismatch, a violated check...).
@@ -87,6 +88,19 @@ impl Error {
         Self {
             kind: ErrorKind::Other,
             source: DbErr::Custom(what.to_owned()),
+        }
+    }
+
+    /// An error of kind [`ErrorKind::ConnectionLost`] for a call that got no answer within
+    /// `after` and was abandoned (the server stalled: a network partition, a frozen host).
+    /// Like any lost connection, what the call had sent may or may not have committed.
+    #[must_use]
+    pub fn timed_out(after: std::time::Duration) -> Self {
+        Self {
+            kind: ErrorKind::ConnectionLost,
+            source: DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+                "no answer from the database within {after:?}"
+            ))),
         }
     }
 

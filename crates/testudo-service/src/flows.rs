@@ -51,22 +51,25 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Storage`]; [`Error::Event`].
     #[tracing::instrument(name = "testudo.request_reset", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn request_reset(&self, email: &str, ip: Option<&str>) -> Result<()> {
-        let signers = self.flow_signers()?;
-        let email = normalize_email(email);
-        self.throttle(Scope::PasswordReset, &email, client_ip(ip))
-            .await?;
-        let found = self.store.find_by_email(&email).await?;
-        let user = found.filter(|u| u.is_active() && u.email() == email);
-        let token = account::reset_link(signers, user.as_ref());
-        let Some(user) = user else {
-            tracing::info!("reset link not sent: unknown or inactive address");
-            return Ok(());
-        };
-        tracing::Span::current().record("user_id", user.id().as_str());
-        self.emit(Event::PasswordResetRequested {
-            user: EventUser::from_user(&user),
-            email: user.email().to_owned(),
-            token,
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let email = normalize_email(email);
+            self.throttle(Scope::PasswordReset, &email, client_ip(ip))
+                .await?;
+            let found = self.store.find_by_email(&email).await?;
+            let user = found.filter(|u| u.is_active() && u.email() == email);
+            let token = account::reset_link(signers, user.as_ref());
+            let Some(user) = user else {
+                tracing::info!("reset link not sent: unknown or inactive address");
+                return Ok(());
+            };
+            tracing::Span::current().record("user_id", user.id().as_str());
+            self.emit(Event::PasswordResetRequested {
+                user: EventUser::from_user(&user),
+                email: user.email().to_owned(),
+                token,
+            })
+            .await
         })
         .await
     }
@@ -87,40 +90,43 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Event`].
     #[tracing::instrument(name = "testudo.confirm_reset", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn confirm_reset(&self, token: &str, new_password: &str) -> Result<S::User> {
-        let signers = self.flow_signers()?;
-        let (id, fingerprint) = account::open_reset(signers, token, &self.config)?;
-        let user = account::link_user(self.store.find_by_id(&id).await?)?;
-        tracing::Span::current().record("user_id", id.as_str());
-        if !account::reset_still_valid(signers, &user, &fingerprint) {
-            return Err(AccountError::LinkUsed.into());
-        }
-        check_password_length(new_password, self.config.max_password_length)?;
-        self.validators.validate(new_password, Some(&user))?;
-        let hash = self.hasher.hash(SecretString::from(new_password)).await?;
-        // The worst moment for a second use of the same link: checked, nothing written yet.
-        testudo_core::pause::point("service.confirm_reset.before_write").await;
-        if !self
-            .store
-            .replace_password_hash(&id, user.password_hash(), &hash)
-            .await?
-        {
-            tracing::info!("reset refused: the password changed since the link was checked");
-            return Err(AccountError::LinkUsed.into());
-        }
-        let updated = account::link_user(self.store.find_by_id(&id).await?)?;
-        if self.backend.supports_revocation() {
-            let n = self.backend.revoke_all_for_user(&id).await?;
-            tracing::info!(revoked = n, "tokens revoked after a password reset");
-        }
-        self.clear_email_tokens(&updated).await?;
-        let event_user = EventUser::from_user(&updated);
-        self.emit(Event::PasswordChanged {
-            user: event_user.clone(),
-        })
-        .await?;
-        self.emit(Event::PasswordResetCompleted { user: event_user })
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let (id, fingerprint) = account::open_reset(signers, token, &self.config)?;
+            let user = account::link_user(self.store.find_by_id(&id).await?)?;
+            tracing::Span::current().record("user_id", id.as_str());
+            if !account::reset_still_valid(signers, &user, &fingerprint) {
+                return Err(AccountError::LinkUsed.into());
+            }
+            check_password_length(new_password, self.config.max_password_length)?;
+            self.validators.validate(new_password, Some(&user))?;
+            let hash = self.hasher.hash(SecretString::from(new_password)).await?;
+            // The worst moment for a second use of the same link: checked, nothing written yet.
+            testudo_core::pause::point("service.confirm_reset.before_write").await;
+            if !self
+                .store
+                .replace_password_hash(&id, user.password_hash(), &hash)
+                .await?
+            {
+                tracing::info!("reset refused: the password changed since the link was checked");
+                return Err(AccountError::LinkUsed.into());
+            }
+            let updated = account::link_user(self.store.find_by_id(&id).await?)?;
+            if self.backend.supports_revocation() {
+                let n = self.backend.revoke_all_for_user(&id).await?;
+                tracing::info!(revoked = n, "tokens revoked after a password reset");
+            }
+            self.clear_email_tokens(&updated).await?;
+            let event_user = EventUser::from_user(&updated);
+            self.emit(Event::PasswordChanged {
+                user: event_user.clone(),
+            })
             .await?;
-        Ok(updated)
+            self.emit(Event::PasswordResetCompleted { user: event_user })
+                .await?;
+            Ok(updated)
+        })
+        .await
     }
 
     /// The user as stored now (a link is made from the stored state, not from a stale copy).
@@ -139,18 +145,21 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Storage`]; [`Error::Event`].
     #[tracing::instrument(name = "testudo.request_email_verification", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn request_email_verification(&self, user: &S::User) -> Result<()> {
-        let signers = self.flow_signers()?;
-        let user = self.current(user).await?;
-        tracing::Span::current().record("user_id", user.id().as_str());
-        if user.is_verified() {
-            return Err(AccountError::AlreadyVerified.into());
-        }
-        let secret = account::verification_link(signers, &user);
-        self.emit(Event::EmailVerificationRequested {
-            user: EventUser::from_user(&user),
-            email: user.email().to_owned(),
-            secret,
-            method: VerificationMethod::Link,
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let user = self.current(user).await?;
+            tracing::Span::current().record("user_id", user.id().as_str());
+            if user.is_verified() {
+                return Err(AccountError::AlreadyVerified.into());
+            }
+            let secret = account::verification_link(signers, &user);
+            self.emit(Event::EmailVerificationRequested {
+                user: EventUser::from_user(&user),
+                email: user.email().to_owned(),
+                secret,
+                method: VerificationMethod::Link,
+            })
+            .await
         })
         .await
     }
@@ -166,17 +175,20 @@ impl<S: UserStore> AuthService<S> {
     /// [`AccountError::UserInactive`]; [`Error::Storage`]; [`Error::Event`].
     #[tracing::instrument(name = "testudo.verify_email", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn verify_email(&self, token: &str) -> Result<S::User> {
-        let signers = self.flow_signers()?;
-        let (id, fingerprint) = account::open_verification(signers, token, &self.config)?;
-        let user = account::link_user(self.store.find_by_id(&id).await?)?;
-        tracing::Span::current().record("user_id", id.as_str());
-        if user.is_verified() {
-            return Err(AccountError::AlreadyVerified.into());
-        }
-        if !account::verification_still_valid(signers, &user, &fingerprint) {
-            return Err(AccountError::LinkUsed.into());
-        }
-        self.verified(&id).await
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let (id, fingerprint) = account::open_verification(signers, token, &self.config)?;
+            let user = account::link_user(self.store.find_by_id(&id).await?)?;
+            tracing::Span::current().record("user_id", id.as_str());
+            if user.is_verified() {
+                return Err(AccountError::AlreadyVerified.into());
+            }
+            if !account::verification_still_valid(signers, &user, &fingerprint) {
+                return Err(AccountError::LinkUsed.into());
+            }
+            self.verified(&id).await
+        })
+        .await
     }
 
     /// Marks the user verified, emits `email_verified` and returns the user as stored.
@@ -204,29 +216,32 @@ impl<S: UserStore> AuthService<S> {
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
     #[tracing::instrument(name = "testudo.request_verification_code", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn request_verification_code(&self, user: &S::User) -> Result<()> {
-        let signers = self.flow_signers()?;
-        let codes = self.code_store()?;
-        let user = self.current(user).await?;
-        let id = user.id();
-        tracing::Span::current().record("user_id", id.as_str());
-        if user.is_verified() {
-            return Err(AccountError::AlreadyVerified.into());
-        }
-        let code = account::new_code()?;
-        let digest = signers.code_digest(&id, user.email(), &code);
-        codes
-            .put(
-                &id,
-                user.email(),
-                &digest,
-                self.config.onboarding_verification_code_ttl,
-            )
-            .await?;
-        self.emit(Event::EmailVerificationRequested {
-            user: EventUser::from_user(&user),
-            email: user.email().to_owned(),
-            secret: SecretString::from(code),
-            method: VerificationMethod::Code,
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let codes = self.code_store()?;
+            let user = self.current(user).await?;
+            let id = user.id();
+            tracing::Span::current().record("user_id", id.as_str());
+            if user.is_verified() {
+                return Err(AccountError::AlreadyVerified.into());
+            }
+            let code = account::new_code()?;
+            let digest = signers.code_digest(&id, user.email(), &code);
+            codes
+                .put(
+                    &id,
+                    user.email(),
+                    &digest,
+                    self.config.onboarding_verification_code_ttl,
+                )
+                .await?;
+            self.emit(Event::EmailVerificationRequested {
+                user: EventUser::from_user(&user),
+                email: user.email().to_owned(),
+                secret: SecretString::from(code),
+                method: VerificationMethod::Code,
+            })
+            .await
         })
         .await
     }
@@ -247,37 +262,41 @@ impl<S: UserStore> AuthService<S> {
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
     #[tracing::instrument(name = "testudo.verify_email_code", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn verify_email_code(&self, user: &S::User, code: &str) -> Result<S::User> {
-        use subtle::ConstantTimeEq as _;
-        let signers = self.flow_signers()?;
-        let codes = self.code_store()?;
-        let user = self.current(user).await?;
-        let id = user.id();
-        tracing::Span::current().record("user_id", id.as_str());
-        if user.is_verified() {
-            return Err(AccountError::AlreadyVerified.into());
-        }
-        self.throttle(Scope::VerificationCode, &id, None).await?;
-        let code = code.trim();
-        let email = user.email();
-        let outcome = codes
-            .check(
-                &id,
-                self.config.onboarding_max_verification_attempts,
-                |row| {
-                    let expected = signers.code_digest(&id, email, code);
-                    let same_digest: bool = expected.as_bytes().ct_eq(row.digest.as_bytes()).into();
-                    same_digest && row.email == email
-                },
-            )
-            .await?;
-        match outcome {
-            crate::codes::CodeCheck::Right { .. } => self.verified(&id).await,
-            crate::codes::CodeCheck::Wrong { remaining } => {
-                tracing::info!(remaining, "wrong verification code");
-                Err(AccountError::WrongCode { remaining }.into())
+        self.bounded(async move {
+            use subtle::ConstantTimeEq as _;
+            let signers = self.flow_signers()?;
+            let codes = self.code_store()?;
+            let user = self.current(user).await?;
+            let id = user.id();
+            tracing::Span::current().record("user_id", id.as_str());
+            if user.is_verified() {
+                return Err(AccountError::AlreadyVerified.into());
             }
-            crate::codes::CodeCheck::NonePending => Err(AccountError::NoPendingCode.into()),
-        }
+            self.throttle(Scope::VerificationCode, &id, None).await?;
+            let code = code.trim();
+            let email = user.email();
+            let outcome = codes
+                .check(
+                    &id,
+                    self.config.onboarding_max_verification_attempts,
+                    |row| {
+                        let expected = signers.code_digest(&id, email, code);
+                        let same_digest: bool =
+                            expected.as_bytes().ct_eq(row.digest.as_bytes()).into();
+                        same_digest && row.email == email
+                    },
+                )
+                .await?;
+            match outcome {
+                crate::codes::CodeCheck::Right { .. } => self.verified(&id).await,
+                crate::codes::CodeCheck::Wrong { remaining } => {
+                    tracing::info!(remaining, "wrong verification code");
+                    Err(AccountError::WrongCode { remaining }.into())
+                }
+                crate::codes::CodeCheck::NonePending => Err(AccountError::NoPendingCode.into()),
+            }
+        })
+        .await
     }
 
     #[cfg(feature = "db")]
@@ -304,21 +323,24 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Event`].
     #[tracing::instrument(name = "testudo.request_email_change", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn request_email_change(&self, user: &S::User, new_email: &str) -> Result<()> {
-        let signers = self.flow_signers()?;
-        let new_email = normalize_email(new_email);
-        if !plausible_email(&new_email) {
-            return Err(AccountError::InvalidEmail.into());
-        }
-        let user = self.current(user).await?;
-        tracing::Span::current().record("user_id", user.id().as_str());
-        if user.email() == new_email {
-            return Ok(());
-        }
-        let token = account::change_link(signers, &user, &new_email);
-        self.emit(Event::EmailChangeRequested {
-            user: EventUser::from_user(&user),
-            new_email,
-            token,
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let new_email = normalize_email(new_email);
+            if !plausible_email(&new_email) {
+                return Err(AccountError::InvalidEmail.into());
+            }
+            let user = self.current(user).await?;
+            tracing::Span::current().record("user_id", user.id().as_str());
+            if user.email() == new_email {
+                return Ok(());
+            }
+            let token = account::change_link(signers, &user, &new_email);
+            self.emit(Event::EmailChangeRequested {
+                user: EventUser::from_user(&user),
+                new_email,
+                token,
+            })
+            .await
         })
         .await
     }
@@ -337,30 +359,33 @@ impl<S: UserStore> AuthService<S> {
     /// from a user store that cannot change addresses; [`Error::Storage`]; [`Error::Event`].
     #[tracing::instrument(name = "testudo.confirm_email_change", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn confirm_email_change(&self, token: &str) -> Result<S::User> {
-        let signers = self.flow_signers()?;
-        let (id, new_email, fingerprint) = account::open_change(signers, token, &self.config)?;
-        let user = account::link_user(self.store.find_by_id(&id).await?)?;
-        tracing::Span::current().record("user_id", id.as_str());
-        if !account::change_still_valid(signers, &user, &new_email, &fingerprint) {
-            return Err(AccountError::LinkUsed.into());
-        }
-        let old_email = user.email().to_owned();
-        if !self.store.set_email(&id, &old_email, &new_email).await? {
-            return Err(AccountError::LinkUsed.into());
-        }
-        // Links and codes mailed to the old address end with it.
-        self.clear_email_tokens(&user).await?;
-        #[cfg(feature = "db")]
-        if let Some(codes) = &self.codes {
-            codes.remove(&id).await?;
-        }
-        let updated = account::link_user(self.store.find_by_id(&id).await?)?;
-        self.emit(Event::EmailChanged {
-            user: EventUser::from_user(&updated),
-            old_email,
+        self.bounded(async move {
+            let signers = self.flow_signers()?;
+            let (id, new_email, fingerprint) = account::open_change(signers, token, &self.config)?;
+            let user = account::link_user(self.store.find_by_id(&id).await?)?;
+            tracing::Span::current().record("user_id", id.as_str());
+            if !account::change_still_valid(signers, &user, &new_email, &fingerprint) {
+                return Err(AccountError::LinkUsed.into());
+            }
+            let old_email = user.email().to_owned();
+            if !self.store.set_email(&id, &old_email, &new_email).await? {
+                return Err(AccountError::LinkUsed.into());
+            }
+            // Links and codes mailed to the old address end with it.
+            self.clear_email_tokens(&user).await?;
+            #[cfg(feature = "db")]
+            if let Some(codes) = &self.codes {
+                codes.remove(&id).await?;
+            }
+            let updated = account::link_user(self.store.find_by_id(&id).await?)?;
+            self.emit(Event::EmailChanged {
+                user: EventUser::from_user(&updated),
+                old_email,
+            })
+            .await?;
+            Ok(updated)
         })
-        .await?;
-        Ok(updated)
+        .await
     }
 }
 

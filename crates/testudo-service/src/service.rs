@@ -444,14 +444,17 @@ impl AuthService<crate::DbUserStore> {
     /// (e.g. the email is taken).
     #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
     pub async fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
-        let email = normalize_email(email);
-        check_password_length(password, self.config.max_password_length)?;
-        let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
-        self.validators.validate(password, Some(&attributes))?;
-        let hash = self.hasher.hash(SecretString::from(password)).await?;
-        let user = self.store.insert_user(&email, &hash).await?;
-        tracing::Span::current().record("user_id", user.id);
-        Ok(user)
+        self.bounded(async move {
+            let email = normalize_email(email);
+            check_password_length(password, self.config.max_password_length)?;
+            let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
+            self.validators.validate(password, Some(&attributes))?;
+            let hash = self.hasher.hash(SecretString::from(password)).await?;
+            let user = self.store.insert_user(&email, &hash).await?;
+            tracing::Span::current().record("user_id", user.id);
+            Ok(user)
+        })
+        .await
     }
 
     /// Deletes a user: every token of theirs is revoked first (when the backend can revoke;
@@ -463,14 +466,17 @@ impl AuthService<crate::DbUserStore> {
     /// [`Error::Storage`].
     #[tracing::instrument(name = "testudo.delete_user", skip_all, fields(user_id = id))]
     pub async fn delete_user(&self, id: &str) -> Result<bool> {
-        if self.backend.supports_revocation() {
-            let n = self.backend.revoke_all_for_user(id).await?;
-            tracing::info!(revoked = n, "tokens revoked before deleting the user");
-        }
-        if let Some(user) = self.store.find_by_id(id).await? {
-            self.clear_email_tokens(&user).await?;
-        }
-        self.store.delete_user(id).await
+        self.bounded(async move {
+            if self.backend.supports_revocation() {
+                let n = self.backend.revoke_all_for_user(id).await?;
+                tracing::info!(revoked = n, "tokens revoked before deleting the user");
+            }
+            if let Some(user) = self.store.find_by_id(id).await? {
+                self.clear_email_tokens(&user).await?;
+            }
+            self.store.delete_user(id).await
+        })
+        .await
     }
 }
 
@@ -538,6 +544,23 @@ impl<S: UserStore> AuthService<S> {
         &self.clock
     }
 
+    /// Runs one public call under `storage_call_timeout`: a call still waiting when it runs
+    /// out is abandoned (dropped: an open transaction rolls back, a statement the server
+    /// already received may still commit, as with any lost connection) and fails with a
+    /// storage error of kind connection lost.
+    pub(crate) async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let limit = self.config.storage_call_timeout;
+        if let Ok(answer) = tokio::time::timeout(limit, call).await {
+            answer
+        } else {
+            tracing::warn!(
+                ?limit,
+                "call abandoned: no answer within storage_call_timeout"
+            );
+            Err(timed_out(limit))
+        }
+    }
+
     pub(crate) async fn emit(&self, event: Event) -> Result<()> {
         self.events.emit(&event).await.map_err(Error::from)
     }
@@ -601,17 +624,20 @@ impl<S: UserStore> AuthService<S> {
         extra: Claims,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
-        let email = normalize_email(email);
-        self.throttle(Scope::Login, &email, client_ip(ip)).await?;
-        let result = self.login_checked(&email, password, extra).await;
-        if result.is_ok() {
-            // The pair is issued: a limiter that fails to forget the count must not turn the
-            // login into an error (the caller would never get the tokens it was issued).
-            if let Err(e) = self.throttle_reset(Scope::Login, &email).await {
-                tracing::warn!(error = %e, "login throttling: the counter was not reset");
+        self.bounded(async move {
+            let email = normalize_email(email);
+            self.throttle(Scope::Login, &email, client_ip(ip)).await?;
+            let result = self.login_checked(&email, password, extra).await;
+            if result.is_ok() {
+                // The pair is issued: a limiter that fails to forget the count must not turn the
+                // login into an error (the caller would never get the tokens it was issued).
+                if let Err(e) = self.throttle_reset(Scope::Login, &email).await {
+                    tracing::warn!(error = %e, "login throttling: the counter was not reset");
+                }
             }
-        }
-        result
+            result
+        })
+        .await
     }
 
     /// The login after throttling let it through.
@@ -727,16 +753,19 @@ impl<S: UserStore> AuthService<S> {
     /// token of a deleted or deactivated user; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.authenticate", skip_all, fields(user_id = Empty))]
     pub async fn authenticate(&self, access_token: &str) -> Result<S::User> {
-        #[cfg(feature = "db")]
-        if let Some(joined) = &self.joined {
-            return joined.authenticate(access_token).await;
-        }
-        let payload = self
-            .backend
-            .verify_token(access_token, TokenType::Access)
-            .await?;
-        tracing::Span::current().record("user_id", payload.sub.as_str());
-        self.token_user(&payload).await
+        self.bounded(async move {
+            #[cfg(feature = "db")]
+            if let Some(joined) = &self.joined {
+                return joined.authenticate(access_token).await;
+            }
+            let payload = self
+                .backend
+                .verify_token(access_token, TokenType::Access)
+                .await?;
+            tracing::Span::current().record("user_id", payload.sub.as_str());
+            self.token_user(&payload).await
+        })
+        .await
     }
 
     /// Exchanges a refresh token for a new pair, atomically (of concurrent refreshes with one
@@ -756,46 +785,63 @@ impl<S: UserStore> AuthService<S> {
     /// [`AuthenticationError::UserInactive`]; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.refresh", skip_all, fields(user_id = Empty))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        let (payload, pair) = match &self.refresh_claims {
-            None => self.backend.rotate(refresh_token).await?,
-            Some(hook) => {
-                let presented = self
-                    .backend
-                    .verify_token(refresh_token, TokenType::Refresh)
-                    .await?;
-                let user = match self.token_user(&presented).await {
-                    Ok(user) => user,
-                    Err(e) => {
-                        if matches!(e, Error::Authentication(_)) {
-                            let n = self.backend.revoke_all_for_user(&presented.sub).await?;
-                            tracing::info!(
-                                revoked = n,
-                                "refresh refused: user deleted or inactive"
-                            );
-                        }
-                        return Err(e);
-                    }
-                };
-                let mut extra = hook(&user, presented.extra.as_ref().unwrap_or(&Claims::new()));
-                // The session stays bound to the version it was issued under.
-                bind_version(&mut extra, presented.credential_version());
-                self.backend
-                    .rotate_with_claims(refresh_token, extra)
-                    .await?
-            }
-        };
-        tracing::Span::current().record("user_id", payload.sub.as_str());
-        match self.token_user(&payload).await {
-            Ok(_) => Ok(pair),
-            Err(e) => {
-                self.backend.revoke_session(pair.access_token()).await?;
-                if matches!(e, Error::Authentication(_)) {
-                    let n = self.backend.revoke_all_for_user(&payload.sub).await?;
-                    tracing::info!(revoked = n, "refresh refused: user deleted or inactive");
+        self.bounded(async move {
+            let (payload, pair) = match &self.refresh_claims {
+                None => self.backend.rotate(refresh_token).await?,
+                Some(hook) => {
+                    let presented = self
+                        .backend
+                        .verify_token(refresh_token, TokenType::Refresh)
+                        .await?;
+                    let user = match self.token_user(&presented).await {
+                        Ok(user) => user,
+                        Err(e) => return Err(self.end_refused_chain(&presented.sub, e).await),
+                    };
+                    let mut extra = hook(&user, presented.extra.as_ref().unwrap_or(&Claims::new()));
+                    // The session stays bound to the version it was issued under.
+                    bind_version(&mut extra, presented.credential_version());
+                    self.backend
+                        .rotate_with_claims(refresh_token, extra)
+                        .await?
                 }
-                Err(e)
+            };
+            tracing::Span::current().record("user_id", payload.sub.as_str());
+            // The rotation has committed: the presented token is spent, so an error from here on
+            // would lose the new pair (and the client's next try with the spent token would look
+            // like reuse). A user who cannot be read is therefore given the pair: it grants
+            // nothing the user's state forbids, because every `authenticate` and every later
+            // refresh reads the user again.
+            match self.token_user(&payload).await {
+                Ok(_) => Ok(pair),
+                Err(e @ Error::Storage(_)) => {
+                    tracing::warn!(
+                        error = %e,
+                        "refreshed, but the user could not be read again; the pair is returned"
+                    );
+                    Ok(pair)
+                }
+                Err(e) => {
+                    if let Err(revoke) = self.backend.revoke_session(pair.access_token()).await {
+                        tracing::warn!(error = %revoke, "could not revoke the pair of a refused refresh");
+                    }
+                    Err(self.end_refused_chain(&payload.sub, e).await)
+                }
+            }
+        })
+        .await
+    }
+
+    /// A refresh refused for `e`: when the user is deleted, inactive or their credentials
+    /// changed, every token of theirs is revoked so the chain ends. Returns `e`, or the
+    /// storage error that stopped the revocation.
+    async fn end_refused_chain(&self, user_id: &str, e: Error) -> Error {
+        if matches!(e, Error::Authentication(_)) {
+            match self.backend.revoke_all_for_user(user_id).await {
+                Ok(n) => tracing::info!(revoked = n, "refresh refused: user deleted or inactive"),
+                Err(revoke) => return revoke,
             }
         }
+        e
     }
 
     /// Revokes a token and emits `user_logout` when it was a valid access token of a known user.
@@ -809,21 +855,24 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Storage`]; [`Error::Event`] from a propagating handler (after the revocation).
     #[tracing::instrument(name = "testudo.logout", skip_all, fields(user_id = Empty))]
     pub async fn logout(&self, token: &str) -> Result<()> {
-        match self.backend.verify_token(token, TokenType::Access).await {
-            Ok(payload) => {
-                tracing::Span::current().record("user_id", payload.sub.as_str());
-                self.backend.revoke_session(token).await?;
-                if let Some(user) = self.store.find_by_id(&payload.sub).await? {
-                    self.emit(Event::UserLogout {
-                        user: EventUser::from_user(&user),
-                    })
-                    .await?;
+        self.bounded(async move {
+            match self.backend.verify_token(token, TokenType::Access).await {
+                Ok(payload) => {
+                    tracing::Span::current().record("user_id", payload.sub.as_str());
+                    self.backend.revoke_session(token).await?;
+                    if let Some(user) = self.store.find_by_id(&payload.sub).await? {
+                        self.emit(Event::UserLogout {
+                            user: EventUser::from_user(&user),
+                        })
+                        .await?;
+                    }
                 }
+                Err(Error::Token(_)) => self.backend.revoke_session(token).await?,
+                Err(e) => return Err(e),
             }
-            Err(Error::Token(_)) => self.backend.revoke_session(token).await?,
-            Err(e) => return Err(e),
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// Revokes every token of `user_id`, deletes the user's pending email tokens and emits
@@ -837,19 +886,22 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Storage`]; [`Error::Event`] from a propagating handler (after the revocation).
     #[tracing::instrument(name = "testudo.logout_all", skip_all, fields(user_id = user_id))]
     pub async fn logout_all(&self, user_id: &str) -> Result<LogoutAll> {
-        if !self.backend.supports_revocation() {
-            tracing::warn!("logout_all: the token backend cannot revoke tokens");
-            return Ok(LogoutAll::NotSupported);
-        }
-        let revoked = self.backend.revoke_all_for_user(user_id).await?;
-        if let Some(user) = self.store.find_by_id(user_id).await? {
-            self.clear_email_tokens(&user).await?;
-            self.emit(Event::UserLogout {
-                user: EventUser::from_user(&user),
-            })
-            .await?;
-        }
-        Ok(LogoutAll::Revoked(revoked))
+        self.bounded(async move {
+            if !self.backend.supports_revocation() {
+                tracing::warn!("logout_all: the token backend cannot revoke tokens");
+                return Ok(LogoutAll::NotSupported);
+            }
+            let revoked = self.backend.revoke_all_for_user(user_id).await?;
+            if let Some(user) = self.store.find_by_id(user_id).await? {
+                self.clear_email_tokens(&user).await?;
+                self.emit(Event::UserLogout {
+                    user: EventUser::from_user(&user),
+                })
+                .await?;
+            }
+            Ok(LogoutAll::Revoked(revoked))
+        })
+        .await
     }
 
     /// Sets a new password and returns the updated user: length limit, the validators when
@@ -871,29 +923,32 @@ impl<S: UserStore> AuthService<S> {
         password: &str,
         policy: ValidatorPolicy,
     ) -> Result<S::User> {
-        let id = user.id();
-        tracing::Span::current().record("user_id", id.as_str());
-        check_password_length(password, self.config.max_password_length)?;
-        if policy == ValidatorPolicy::Run {
-            self.validators.validate(password, Some(user))?;
-        }
-        let hash = self.hasher.hash(SecretString::from(password)).await?;
-        self.store.set_password_hash(&id, &hash).await?;
-        let updated = self
-            .store
-            .find_by_id(&id)
-            .await?
-            .ok_or(AuthenticationError::UserNotFound)?;
-        if self.config.revoke_tokens_on_password_change && self.backend.supports_revocation() {
-            let n = self.backend.revoke_all_for_user(&id).await?;
-            tracing::info!(revoked = n, "tokens revoked after a password change");
-        }
-        self.clear_email_tokens(&updated).await?;
-        self.emit(Event::PasswordChanged {
-            user: EventUser::from_user(&updated),
+        self.bounded(async move {
+            let id = user.id();
+            tracing::Span::current().record("user_id", id.as_str());
+            check_password_length(password, self.config.max_password_length)?;
+            if policy == ValidatorPolicy::Run {
+                self.validators.validate(password, Some(user))?;
+            }
+            let hash = self.hasher.hash(SecretString::from(password)).await?;
+            self.store.set_password_hash(&id, &hash).await?;
+            let updated = self
+                .store
+                .find_by_id(&id)
+                .await?
+                .ok_or(AuthenticationError::UserNotFound)?;
+            if self.config.revoke_tokens_on_password_change && self.backend.supports_revocation() {
+                let n = self.backend.revoke_all_for_user(&id).await?;
+                tracing::info!(revoked = n, "tokens revoked after a password change");
+            }
+            self.clear_email_tokens(&updated).await?;
+            self.emit(Event::PasswordChanged {
+                user: EventUser::from_user(&updated),
+            })
+            .await?;
+            Ok(updated)
         })
-        .await?;
-        Ok(updated)
+        .await
     }
 
     /// Whether `password` is the user's; on success with a legacy (bcrypt, PBKDF2) or outdated
@@ -930,14 +985,17 @@ impl<S: UserStore> AuthService<S> {
     /// [`AuthenticationError::UserNotFound`]; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.set_unusable_password", skip_all, fields(user_id = Empty))]
     pub async fn set_unusable_password(&self, user: &S::User) -> Result<S::User> {
-        let id = user.id();
-        tracing::Span::current().record("user_id", id.as_str());
-        let sentinel = testudo_hashers::make_unusable_password()?;
-        self.store.set_password_hash(&id, &sentinel).await?;
-        self.store
-            .find_by_id(&id)
-            .await?
-            .ok_or_else(|| AuthenticationError::UserNotFound.into())
+        self.bounded(async move {
+            let id = user.id();
+            tracing::Span::current().record("user_id", id.as_str());
+            let sentinel = testudo_hashers::make_unusable_password()?;
+            self.store.set_password_hash(&id, &sentinel).await?;
+            self.store
+                .find_by_id(&id)
+                .await?
+                .ok_or_else(|| AuthenticationError::UserNotFound.into())
+        })
+        .await
     }
 
     /// Whether the user's stored password can ever verify.
@@ -1001,28 +1059,31 @@ impl<S: UserStore> AuthService<S> {
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
     #[tracing::instrument(name = "testudo.request_login_link", skip_all, fields(user_id = Empty))]
     pub async fn request_login_link(&self, email: &str, ip: Option<&str>) -> Result<()> {
-        let tokens = self.email_tokens()?;
-        let email = normalize_email(email);
-        self.throttle(Scope::LoginLink, &email, client_ip(ip))
-            .await?;
-        let user = self.store.find_by_email(&email).await?;
-        let Some(user) = user.filter(AuthUser::is_active) else {
-            tracing::info!("login link not sent: unknown or inactive address");
-            return Ok(());
-        };
-        tracing::Span::current().record("user_id", user.id().as_str());
-        let mut options = EmailTokenOptions::new();
-        if let Some(ip) = ip {
-            options = options.ip(ip);
-        }
-        // The stored address, never the typed one: the link goes where the account's mail goes.
-        let email = user.email().to_owned();
-        let token = tokens.create_token(&email, options).await?;
-        self.emit(Event::EmailTokenCreated {
-            email,
-            token: SecretString::from(token),
-            purpose: "login".into(),
-            user: Some(EventUser::from_user(&user)),
+        self.bounded(async move {
+            let tokens = self.email_tokens()?;
+            let email = normalize_email(email);
+            self.throttle(Scope::LoginLink, &email, client_ip(ip))
+                .await?;
+            let user = self.store.find_by_email(&email).await?;
+            let Some(user) = user.filter(AuthUser::is_active) else {
+                tracing::info!("login link not sent: unknown or inactive address");
+                return Ok(());
+            };
+            tracing::Span::current().record("user_id", user.id().as_str());
+            let mut options = EmailTokenOptions::new();
+            if let Some(ip) = ip {
+                options = options.ip(ip);
+            }
+            // The stored address, never the typed one: the link goes where the account's mail goes.
+            let email = user.email().to_owned();
+            let token = tokens.create_token(&email, options).await?;
+            self.emit(Event::EmailTokenCreated {
+                email,
+                token: SecretString::from(token),
+                purpose: "login".into(),
+                user: Some(EventUser::from_user(&user)),
+            })
+            .await
         })
         .await
     }
@@ -1048,25 +1109,28 @@ impl<S: UserStore> AuthService<S> {
         token: &str,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
-        let tokens = self.email_tokens()?;
-        let email = normalize_email(email);
-        tokens.auth_token(&email, token, ip).await?;
-        // The token was made for the stored address of the account: the one found must have
-        // exactly that address (a store that matched a look-alike does not log anyone in).
-        let found = self.store.find_by_email(&email).await?;
-        let Some(user) = found.filter(|u| u.email() == email) else {
-            return self.login_failed(email, LoginFailureReason::NotFound).await;
-        };
-        tracing::Span::current().record("user_id", user.id().as_str());
-        if !user.is_active() {
-            return self.login_failed(email, LoginFailureReason::Inactive).await;
-        }
-        let user = if user.is_verified() {
-            user
-        } else {
-            self.first_verification(&user).await?
-        };
-        self.finish_login(user, Claims::new(), &email).await
+        self.bounded(async move {
+            let tokens = self.email_tokens()?;
+            let email = normalize_email(email);
+            tokens.auth_token(&email, token, ip).await?;
+            // The token was made for the stored address of the account: the one found must have
+            // exactly that address (a store that matched a look-alike does not log anyone in).
+            let found = self.store.find_by_email(&email).await?;
+            let Some(user) = found.filter(|u| u.email() == email) else {
+                return self.login_failed(email, LoginFailureReason::NotFound).await;
+            };
+            tracing::Span::current().record("user_id", user.id().as_str());
+            if !user.is_active() {
+                return self.login_failed(email, LoginFailureReason::Inactive).await;
+            }
+            let user = if user.is_verified() {
+                user
+            } else {
+                self.first_verification(&user).await?
+            };
+            self.finish_login(user, Claims::new(), &email).await
+        })
+        .await
     }
 
     /// Marks the user's address verified, the first time it is proven (an emailed link used).
@@ -1108,6 +1172,18 @@ fn bind_version(extra: &mut Claims, version: u64) {
 
 /// A refresh-claims hook ([`AuthServiceBuilder::refresh_claims`]).
 type RefreshClaims<U> = Arc<dyn Fn(&U, &Claims) -> Claims + Send + Sync>;
+
+/// The error of a call abandoned after `limit` ([`AuthService::bounded`]).
+fn timed_out(limit: std::time::Duration) -> Error {
+    #[cfg(feature = "db")]
+    {
+        testudo_db::Error::timed_out(limit).into()
+    }
+    #[cfg(not(feature = "db"))]
+    {
+        Error::Storage(format!("no answer from the storage within {limit:?}").into())
+    }
+}
 
 /// Refuses a token issued under another credential version than the user's current one.
 pub(crate) fn check_version<U: AuthUser>(payload: &TokenPayload, user: &U) -> Result<()> {

@@ -31,6 +31,9 @@ const ACQUIRE: Duration = Duration::from_secs(1);
 /// The most any call may take during a fault: a few acquire timeouts (a call takes
 /// connections one after another), plus room for a loaded machine. A call past it has hung.
 const CALL_BOUND: Duration = Duration::from_secs(6);
+/// The services' `storage_call_timeout`: the longest a call waits on a server that does not
+/// answer (between [`ACQUIRE`] and [`CALL_BOUND`]).
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a scenario waits for something it polls for.
 const DEADLINE: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "correct horse battery staple 42!";
@@ -75,7 +78,7 @@ impl Faulty {
             }
             None => (None, db.db().clone()),
         };
-        let config = config(|_| {});
+        let config = config(|c| c.storage_call_timeout = CALL_TIMEOUT);
         let clock = Arc::new(FixedClock::from_unix(T0)?);
         let store = DbUserStore::new(pool.clone()).with_clock(clock.clone());
         let mut builder = AuthService::builder(Arc::clone(&config), store)
@@ -607,6 +610,25 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) -> TestResult {
     Ok(())
 }
 
+/// Runs `call` until it succeeds (each run within [`CALL_BOUND`], failing only with storage
+/// errors), for at most [`DEADLINE`].
+async fn until_ok<T, F, Fut>(what: &str, mut call: F) -> TestResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = testudo_core::Result<T>>,
+{
+    let start = Instant::now();
+    loop {
+        match within(what, call()).await? {
+            Ok(v) => return Ok(v),
+            Err(e) if storage_kind(&e).is_some() && start.elapsed() < DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(format!("{what}: {e:?}").into()),
+        }
+    }
+}
+
 /// Four sessions refresh and authenticate in a loop while the fault happens; then the same
 /// service works again, and the rows are whole.
 async fn workload_survives(backend: Backend, fault: Fault) -> TestResult {
@@ -834,9 +856,10 @@ const POOL: u32 = 2;
 const CALLS: usize = 8;
 
 /// More concurrent calls than the pool has connections queue and all complete; with the
-/// server stalled (nothing answered, nothing closed), the calls holding the two connections
-/// wait, the others fail after the pool's acquire timeout with a lost-connection storage
-/// error, and when the server answers again the waiting ones complete.
+/// server stalled (nothing answered, nothing closed), every call fails with a lost-connection
+/// storage error: those waiting for a connection after the pool's acquire timeout, those
+/// holding one (waiting on the server) after `storage_call_timeout`. When the server answers
+/// again the same service works.
 async fn pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out(
     backend: Backend,
 ) -> TestResult {
@@ -879,8 +902,8 @@ async fn pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out_with(
         _ => pool.get_mysql_connection_pool().num_idle(),
     };
     until("the pool's connections idle", || idle() == POOL as usize).await?;
-    // Stalled: the two pooled connections are taken by the first calls, which hang on
-    // the server; the others wait for a connection until the acquire timeout.
+    // Stalled: the two pooled connections are taken by the first calls, which wait on the
+    // server; the others wait for a connection until the acquire timeout.
     f.proxy()?.stall();
     let started = Instant::now();
     let mut calls = Vec::new();
@@ -892,40 +915,32 @@ async fn pool_exhaustion_queues_calls_and_a_stalled_server_times_them_out_with(
             (r, started.elapsed())
         }));
     }
-    let mut pending = Vec::new();
-    let mut timed_out = 0;
-    let deadline = tokio::time::Instant::from_std(started + ACQUIRE * 3);
-    for mut call in calls {
-        match tokio::time::timeout_at(deadline, &mut call).await {
-            Ok(joined) => {
-                let (r, elapsed) = joined?;
-                let kind = expect_storage(&format!("{name}: a call on a stalled server"), &r)?;
-                assert_eq!(kind, ErrorKind::ConnectionLost, "{name}: {r:?}");
-                assert!(
-                    elapsed >= ACQUIRE.mul_f32(0.9),
-                    "{name}: failed after {elapsed:?}, before the acquire timeout"
-                );
-                timed_out += 1;
-            }
-            Err(_) => pending.push(call),
-        }
+    let mut waited = Vec::new();
+    for call in calls {
+        let (r, elapsed) = within("a call on a stalled server", call).await??;
+        let kind = expect_storage(&format!("{name}: a call on a stalled server"), &r)?;
+        assert_eq!(kind, ErrorKind::ConnectionLost, "{name}: {r:?}");
+        assert!(
+            elapsed >= ACQUIRE.mul_f32(0.9),
+            "{name}: failed after {elapsed:?}, before the acquire timeout"
+        );
+        waited.push(elapsed);
     }
+    let held = waited
+        .iter()
+        .filter(|&&t| t >= CALL_TIMEOUT.mul_f32(0.9))
+        .count();
     assert_eq!(
-        timed_out, 3,
-        "{name}: the calls beyond the pool's connections time out"
-    );
-    assert_eq!(
-        pending.len(),
-        POOL as usize,
-        "{name}: the calls holding a connection wait"
+        held, POOL as usize,
+        "{name}: the calls holding a connection end at storage_call_timeout, the others at the \
+         acquire timeout ({waited:?})"
     );
     f.proxy()?.start();
-    for call in pending {
-        let (r, _) = within("a call held by the stall", call).await??;
-        r.map_err(|e| format!("{name}: a call held by the stall: {e:?}"))?;
-    }
     for pair in next_pairs.iter().take(POOL as usize + 3) {
-        within("authenticate", f.auth.authenticate(pair.access_token())).await??;
+        until_ok("authenticate after the stall", || {
+            f.auth.authenticate(pair.access_token())
+        })
+        .await?;
     }
     f.assert_whole().await?;
     f.cleanup().await?;

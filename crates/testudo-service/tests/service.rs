@@ -743,3 +743,103 @@ async fn a_taken_email_is_email_taken_not_a_storage_error() -> TestResult {
     assert!(matches!(again, Err(Error::EmailTaken)), "{again:?}");
     Ok(())
 }
+
+/// A [`DbUserStore`](testudo_service::DbUserStore) whose reads by id fail while `failing` is
+/// set: a database that answers the rotation, then fails the next statement.
+#[derive(Debug)]
+struct FailingReads {
+    inner: testudo_service::DbUserStore,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[testudo_core::async_trait]
+impl UserStore for FailingReads {
+    type User = User;
+    async fn find_by_email(&self, email: &str) -> testudo_core::Result<Option<User>> {
+        self.inner.find_by_email(email).await
+    }
+    async fn find_by_id(&self, id: &str) -> testudo_core::Result<Option<User>> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Storage("injected: the server went away".into()));
+        }
+        self.inner.find_by_id(id).await
+    }
+    async fn set_password_hash(&self, id: &str, hash: &str) -> testudo_core::Result<()> {
+        self.inner.set_password_hash(id, hash).await
+    }
+    async fn record_login(
+        &self,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> testudo_core::Result<()> {
+        self.inner.record_login(id, at).await
+    }
+    async fn mark_verified(&self, id: &str) -> testudo_core::Result<()> {
+        self.inner.mark_verified(id).await
+    }
+}
+
+fn inner_store(db: &testudo_test_support::db::TestDb) -> testudo_service::DbUserStore {
+    testudo_service::DbUserStore::new(db.db().clone())
+}
+
+/// The rotation of a refresh commits, then reading the user fails: the caller still gets the
+/// new pair (its presented token is spent, so an error would log the client out, and its retry
+/// with the spent token would look like reuse and end the session). The pair works once the
+/// user can be read, and the spent token stays refused.
+async fn a_refresh_whose_user_read_fails_after_the_rotation_keeps_its_pair(
+    backend: Backend,
+) -> TestResult {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    for tokens in Tokens::ALL {
+        let db = testudo_test_support::db::TestDb::new(backend.clone()).await?;
+        let name = format!("{}/{tokens:?}", backend.name());
+        let config = common::config(|_| {});
+        let failing = Arc::new(AtomicBool::new(false));
+        let store = FailingReads {
+            inner: inner_store(&db),
+            failing: Arc::clone(&failing),
+        };
+        let mut builder = testudo_service::AuthService::builder(Arc::clone(&config), store)
+            .database(db.db().clone());
+        if tokens != Tokens::Database {
+            let mut jwt = testudo_tokens_jwt::JwtBackend::new(Arc::clone(&config))?;
+            if tokens == Tokens::JwtRevocable {
+                jwt = jwt.with_revocation_list(db.db().clone());
+            }
+            let jwt: Arc<dyn testudo_core::TokenBackend> = Arc::new(jwt);
+            builder = builder.backend(jwt);
+        }
+        let auth = builder.build()?;
+        testudo_service::AuthService::builder(Arc::clone(&config), inner_store(&db))
+            .database(db.db().clone())
+            .build()?
+            .create_user("carol@example.com", PASSWORD)
+            .await?;
+        let pair = auth
+            .login("carol@example.com", PASSWORD, Claims::new())
+            .await?
+            .tokens;
+
+        failing.store(true, Ordering::SeqCst);
+        let next = auth.refresh(pair.refresh_token()).await;
+        failing.store(false, Ordering::SeqCst);
+        let next = next.map_err(|e| format!("{name}: the committed refresh was lost: {e:?}"))?;
+
+        auth.authenticate(next.access_token()).await?;
+        if auth.backend().supports_revocation() {
+            let spent = auth.refresh(pair.refresh_token()).await;
+            assert!(
+                token_error(&spent).is_some(),
+                "{name}: the spent refresh token refreshed again: {spent:?}"
+            );
+        } else {
+            auth.refresh(next.refresh_token()).await?;
+        }
+        db.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(a_refresh_whose_user_read_fails_after_the_rotation_keeps_its_pair);

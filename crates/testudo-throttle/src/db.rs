@@ -1,7 +1,7 @@
 //! [`DbRateLimiter`]: the backend on the shared database (feature `db`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{ConnectionTrait, Statement, Value};
 use testudo_core::{Clock, Result, async_trait};
@@ -15,24 +15,28 @@ use crate::{Decision, Policy, RateKey, RateLimiter};
 /// one database: SQLite, PostgreSQL or MySQL / MariaDB.
 ///
 /// Each attempt is **one atomic upsert** of the key's row that checks and records at once
-/// (`INSERT .. ON CONFLICT DO UPDATE .. RETURNING` on SQLite and PostgreSQL; on MySQL /
-/// MariaDB `INSERT .. ON DUPLICATE KEY UPDATE` and the read of the row in the same
-/// transaction, which holds the row's lock), so N parallel attempts from any number of
+/// (`INSERT .. ON CONFLICT DO UPDATE .. RETURNING` on SQLite and PostgreSQL; on MariaDB 10.5+
+/// `INSERT .. ON DUPLICATE KEY UPDATE .. RETURNING`; on MySQL and older MariaDB the same
+/// without `RETURNING` and the read of the row in the same transaction, which holds the row's
+/// lock), so N parallel attempts from any number of
 /// processes cannot exceed the limit. Statements the database aborts (deadlock, lock timeout,
 /// busy SQLite) run again through [`testudo_db::retrying`]. The time is the injected clock's,
 /// taken once per attempt: nodes whose clocks disagree by more than a few milliseconds make
 /// windows and waits inexact by that much.
 ///
-/// One attempt costs one round trip on SQLite and PostgreSQL (where the statement's commit does
+/// One attempt costs one round trip on SQLite, PostgreSQL (where the statement's commit does
 /// not wait for the WAL flush, so a server crash may forget the last fraction of a second of
-/// attempts); four on MySQL /
-/// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`; the server flushes its log at each
-/// commit unless configured otherwise, which dominates the cost of an attempt). The row
-/// holds the key's SHA-256 digest, never the identifier or address.
+/// attempts) and MariaDB 10.5 or later (the upsert with `RETURNING`); four on MySQL and older
+/// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`). `InnoDB` flushes its log at each commit
+/// unless `innodb_flush_log_at_trx_commit` says otherwise, which dominates the cost of an
+/// attempt there. The row holds the key's SHA-256 digest, never the identifier or address.
 #[derive(Clone)]
 pub struct DbRateLimiter {
     db: Database,
     clock: Arc<dyn Clock>,
+    /// On MySQL / MariaDB: whether the server is MariaDB 10.5 or later, whose
+    /// `INSERT .. RETURNING` also returns the row an `ON DUPLICATE KEY UPDATE` left (asked once).
+    mariadb_returning: Arc<OnceLock<bool>>,
 }
 
 impl fmt::Debug for DbRateLimiter {
@@ -64,7 +68,11 @@ const UPSERT: &str = "INSERT INTO testudo_rate_limits \
         THEN testudo_rate_limits.blocked_until \
         WHEN {COUNT} >= {max} THEN {now} + {DELAY} ELSE {now} END, \
     last_allowed = CASE WHEN testudo_rate_limits.blocked_until > {now} THEN 0 ELSE 1 END \
-    RETURNING attempts, window_end, blocked_until, last_allowed";
+    {RETURNING}";
+
+/// The columns every upsert returns (MySQL / MariaDB: read in the same transaction instead,
+/// before MariaDB 10.5).
+const RETURNING: &str = "RETURNING attempts, window_end, blocked_until, last_allowed";
 
 /// The same on MySQL / MariaDB, whose `SET` assignments run left to right, each seeing the
 /// columns assigned before it: `last_allowed` first (from the old `blocked_until`), then
@@ -91,7 +99,32 @@ impl DbRateLimiter {
     /// `clock`.
     #[must_use]
     pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            mariadb_returning: Arc::default(),
+        }
+    }
+
+    /// Whether this MySQL-family server is MariaDB 10.5 or later (read once from `VERSION()`).
+    async fn mariadb_returning(&self) -> Result<bool, Error> {
+        if let Some(&known) = self.mariadb_returning.get() {
+            return Ok(known);
+        }
+        let row = self
+            .db
+            .as_sea_orm()
+            .query_one_raw(Statement::from_string(
+                self.db.dialect().backend(),
+                "SELECT VERSION() AS version",
+            ))
+            .await?;
+        let version = match row {
+            Some(row) => row.try_get::<String>("", "version")?,
+            None => String::new(),
+        };
+        let known = returning_upsert(&version);
+        Ok(*self.mariadb_returning.get_or_init(|| known))
     }
 
     async fn hit_once(&self, key: &str, params: &Params) -> Result<(State, bool, i64), Error> {
@@ -127,7 +160,8 @@ impl DbRateLimiter {
             .replace("{DELAY}", DELAY)
             .replace("{least}", least)
             .replace("{shift}", shift)
-            .replace("{COUNT}", count);
+            .replace("{COUNT}", count)
+            .replace("{RETURNING}", RETURNING);
         let args: [(&str, Value); 12] = [
             ("key", key.to_owned().into()),
             ("fresh_attempts", fresh.attempts.into()),
@@ -142,11 +176,10 @@ impl DbRateLimiter {
             ("shift_cap", params.shift_cap.into()),
             ("cap", params.cap.into()),
         ];
-        let upsert = bind(dialect, &sql, &args);
         let conn = self.db.as_sea_orm();
-        let row = if dialect == Dialect::MySql {
+        let row = if dialect == Dialect::MySql && !self.mariadb_returning().await? {
             let txn = self.db.begin().await?;
-            txn.execute_raw(upsert).await?;
+            txn.execute_raw(bind(dialect, &sql, &args)).await?;
             let read = bind(
                 dialect,
                 "SELECT attempts, window_end, blocked_until, last_allowed \
@@ -157,7 +190,13 @@ impl DbRateLimiter {
             txn.commit().await?;
             row
         } else {
-            conn.query_one_raw(upsert).await?
+            // MariaDB 10.5+ returns the row its upsert left, as SQLite and PostgreSQL do.
+            let returning = if dialect == Dialect::MySql {
+                format!("{sql} {RETURNING}")
+            } else {
+                sql
+            };
+            conn.query_one_raw(bind(dialect, &returning, &args)).await?
         };
         let row = row.ok_or_else(|| {
             Error::Storage(testudo_db::Error::unexpected(
@@ -171,6 +210,19 @@ impl DbRateLimiter {
         };
         let allowed = row.try_get::<i16>("", "last_allowed")? != 0;
         Ok((state, allowed, now))
+    }
+}
+
+/// Whether a server whose `VERSION()` is `version` is MariaDB 10.5 or later (MySQL has no
+/// `INSERT .. RETURNING`; MariaDB's version reads `10.11.19-MariaDB-0+deb12u1`).
+fn returning_upsert(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    let mut parts = version.split(['.', '-']).map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (10, 5),
+        _ => false,
     }
 }
 
@@ -263,6 +315,17 @@ impl RateLimiter for DbRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_mariadb_10_5_and_later_upsert_with_returning() {
+        assert!(returning_upsert("10.11.19-MariaDB-0+deb12u1"));
+        assert!(returning_upsert("10.5.0-MariaDB"));
+        assert!(returning_upsert("11.4.2-MariaDB-log"));
+        assert!(!returning_upsert("10.4.34-MariaDB"));
+        assert!(!returning_upsert("8.0.36"));
+        assert!(!returning_upsert("8.4.0-MySQL"));
+        assert!(!returning_upsert("MariaDB"));
+    }
 
     #[test]
     fn parameters_are_numbered_once_per_name_or_repeated_for_mysql() {
