@@ -25,6 +25,11 @@ pub enum ErrorKind {
     /// answer ([`Error::timed_out`]). Not retried automatically: a
     /// transaction whose `COMMIT` was lost may have committed.
     ConnectionLost,
+    /// The table or the disk is full: MySQL / MariaDB 1114 (`ER_RECORD_FILE_FULL`, e.g. a
+    /// `MEMORY` table at its size limit) and 1021 (disk full), PostgreSQL class 53
+    /// (insufficient resources: disk full, out of memory), SQLite `SQLITE_FULL`. Freeing room
+    /// (a cleanup) may let the statement succeed.
+    Full,
     /// Anything else (a syntax error, a type mismatch, a violated check...).
     Other,
 }
@@ -37,6 +42,7 @@ impl ErrorKind {
             Self::Transient => "database aborted the transaction (deadlock or lock timeout)",
             Self::UniqueViolation => "unique constraint violated",
             Self::ConnectionLost => "database unreachable or connection lost",
+            Self::Full => "database table or disk full",
             Self::Other => "database error",
         }
     }
@@ -242,6 +248,7 @@ fn mysql_kind(number: u16) -> ErrorKind {
         1205 | 1213 | 1467 => ErrorKind::Transient,
         1022 | 1062 | 1169 | 1586 => ErrorKind::UniqueViolation,
         1053 | 1927 | 2006 | 2013 => ErrorKind::ConnectionLost,
+        1021 | 1114 => ErrorKind::Full,
         _ => ErrorKind::Other,
     }
 }
@@ -254,6 +261,7 @@ fn mysql_kind(number: u16) -> ErrorKind {
 fn sqlite_kind(code: u32) -> ErrorKind {
     match code & 0xff {
         5 | 6 => ErrorKind::Transient,
+        13 => ErrorKind::Full,
         _ if code == 2067 || code == 1555 => ErrorKind::UniqueViolation,
         _ => ErrorKind::Other,
     }
@@ -270,6 +278,7 @@ fn postgres_kind(sqlstate: &str) -> ErrorKind {
         "23505" => ErrorKind::UniqueViolation,
         "57P01" | "57P02" | "57P03" => ErrorKind::ConnectionLost,
         s if s.starts_with("08") => ErrorKind::ConnectionLost,
+        s if s.starts_with("53") => ErrorKind::Full,
         _ => ErrorKind::Other,
     }
 }
@@ -286,6 +295,9 @@ mod tests {
         assert_eq!(mysql_kind(1062), ErrorKind::UniqueViolation);
         assert_eq!(mysql_kind(2013), ErrorKind::ConnectionLost);
         assert_eq!(mysql_kind(1064), ErrorKind::Other);
+        assert_eq!(mysql_kind(1114), ErrorKind::Full);
+        assert_eq!(postgres_kind("53100"), ErrorKind::Full);
+        assert_eq!(sqlite_kind(13), ErrorKind::Full);
         assert_eq!(postgres_kind("40P01"), ErrorKind::Transient);
         assert_eq!(postgres_kind("40001"), ErrorKind::Transient);
         assert_eq!(postgres_kind("23505"), ErrorKind::UniqueViolation);

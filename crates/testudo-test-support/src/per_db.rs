@@ -30,8 +30,9 @@
 /// - `sqlite_file` gives the SQLite case `Backend::Sqlite { file: true }`: a temporary file with
 ///   a connection pool, for tests of concurrent writers (what `backends_with_sqlite(true)` gave
 ///   a loop).
-/// - `servers_only` and `postgres_only` leave out the cases a test cannot run on (SQLite's one
-///   writer at a time, PostgreSQL's LISTEN/NOTIFY), instead of a `continue` in a loop.
+/// - `servers_only`, `postgres_only` and `mariadb_only` leave out the cases a test cannot run
+///   on (SQLite's one writer at a time, PostgreSQL's LISTEN/NOTIFY, MariaDB's `MEMORY`
+///   engine), instead of a `continue` in a loop.
 /// - A leading `#[tokio::test(...)]` is the runtime attribute of every case, copied as written;
 ///   without it each case is a plain `#[tokio::test]` (current-thread runtime).
 ///
@@ -109,11 +110,14 @@ macro_rules! per_database {
     (@options $attr:tt $name:ident [postgres_only]) => {
         $crate::per_database!(@module $attr $name [postgres]);
     };
+    (@options $attr:tt $name:ident [mariadb_only]) => {
+        $crate::per_database!(@module $attr $name [mariadb]);
+    };
     (@options $attr:tt $name:ident [$($option:ident)*]) => {
         ::core::compile_error!(::core::concat!(
             "per_database!(", ::core::stringify!($name), "): unsupported options `",
             ::core::stringify!($($option),*),
-            "`; give at most one of sqlite_file, servers_only, postgres_only"
+            "`; give at most one of sqlite_file, servers_only, postgres_only, mariadb_only"
         ));
     };
 

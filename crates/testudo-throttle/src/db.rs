@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use sea_orm::{ConnectionTrait, Statement, Value};
 use testudo_core::{Clock, Result, async_trait};
-use testudo_db::{Database, Dialect, retrying};
+use testudo_db::{Database, Dialect, ErrorKind, retrying};
 
 use crate::error::Error;
 use crate::policy::{Params, State};
@@ -24,12 +24,15 @@ use crate::{Decision, Policy, RateKey, RateLimiter};
 /// taken once per attempt: nodes whose clocks disagree by more than a few milliseconds make
 /// windows and waits inexact by that much.
 ///
-/// One attempt costs one round trip on SQLite, PostgreSQL (where the statement's commit does
-/// not wait for the WAL flush, so a server crash may forget the last fraction of a second of
-/// attempts) and MariaDB 10.5 or later (the upsert with `RETURNING`); four on MySQL and older
-/// MariaDB (`BEGIN`, the upsert, the read, `COMMIT`). `InnoDB` flushes its log at each commit
-/// unless `innodb_flush_log_at_trx_commit` says otherwise, which dominates the cost of an
-/// attempt there. The row holds the key's SHA-256 digest, never the identifier or address.
+/// One attempt costs one round trip on SQLite, PostgreSQL and MariaDB 10.5 or later (the
+/// upsert with `RETURNING`); four on MySQL and older MariaDB (`BEGIN`, the upsert, the read,
+/// `COMMIT`). None waits for a disk flush but SQLite's: on PostgreSQL the statement's commit
+/// does not wait for the WAL, and on MySQL / MariaDB the table is in the `MEMORY` engine
+/// (migration 15), so a server crash or restart may forget recent attempts, never leave a row
+/// inconsistent. A `MEMORY` table at its size limit is purged of expired rows, then the
+/// attempt runs once more; a table full of live rows fails the attempt with a storage error
+/// of kind [`Full`](testudo_db::ErrorKind::Full). The row holds the key's SHA-256 digest,
+/// never the identifier or address.
 #[derive(Clone)]
 pub struct DbRateLimiter {
     db: Database,
@@ -273,7 +276,17 @@ impl RateLimiter for DbRateLimiter {
     async fn hit(&self, key: &RateKey, policy: &Policy) -> Result<Decision> {
         let params = policy.params()?;
         let digest = key.digest_hex();
-        let (state, allowed, now) = retrying(|| self.hit_once(&digest, &params)).await?;
+        let attempt = || retrying(|| self.hit_once(&digest, &params));
+        let (state, allowed, now) = match attempt().await {
+            // A table at its size limit (MySQL / MariaDB's `MEMORY` engine, migration 15):
+            // expired rows make room, then one more try.
+            Err(Error::Storage(e)) if e.kind() == ErrorKind::Full => {
+                let purged = RateLimiter::cleanup(self).await?;
+                tracing::warn!(purged, "rate-limit table full: expired rows purged");
+                attempt().await?
+            }
+            other => other?,
+        };
         Ok(params.decision(&state, allowed, now))
     }
 

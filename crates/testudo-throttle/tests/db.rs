@@ -175,3 +175,97 @@ fn the_limiter_shows_no_url() {
     let shown = format!("{limiter:?}");
     assert!(shown.starts_with("DbRateLimiter"), "{shown}");
 }
+
+/// One value read by `sql` from `db`.
+async fn scalar<T: sea_orm::TryGetable>(db: &TestDb, sql: &str) -> TestResult<T> {
+    let row = db
+        .conn()
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.db().dialect().backend(),
+            sql,
+        ))
+        .await?
+        .ok_or("no row")?;
+    Ok(row.try_get::<T>("", "v")?)
+}
+
+/// Fills `testudo_rate_limits` with rows whose window and wait end at `end` (Unix
+/// microseconds) until the table is full; returns how many went in.
+async fn fill(db: &TestDb, end: i64, tag: &str) -> TestResult<u64> {
+    for n in 0..100_000_u64 {
+        let sql = format!(
+            "INSERT INTO testudo_rate_limits \
+             (key_hash, attempts, window_end, blocked_until, last_allowed) \
+             VALUES ('{tag}{n:060}', 1, {end}, {end}, 1)"
+        );
+        if let Err(e) = db.conn().execute_unprepared(&sql).await {
+            let e = testudo_db::Error::from(e);
+            assert_eq!(e.kind(), testudo_db::ErrorKind::Full, "{e:?}");
+            return Ok(n);
+        }
+    }
+    Err("the table never filled up".into())
+}
+
+/// On MariaDB the table lives in memory (migration 15), so an attempt does not wait for a log
+/// flush. A table at its size limit (shrunk here to 16 KiB) is purged of expired rows and the
+/// attempt counts; when every row is live the attempt fails with a typed storage error of
+/// kind `Full`, and nothing is lost from the table.
+async fn a_full_memory_table_is_purged_of_expired_rows_then_refuses_with_a_typed_error(
+    backend: Backend,
+) -> TestResult {
+    let (db, limiter, clock) = setup(backend).await?;
+    let engine: String = scalar(
+        &db,
+        "SELECT ENGINE AS v FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'testudo_rate_limits'",
+    )
+    .await?;
+    assert_eq!(engine, "MEMORY");
+    db.conn()
+        .execute_unprepared(
+            "SET STATEMENT max_heap_table_size = 16384 FOR \
+             ALTER TABLE testudo_rate_limits ENGINE = MEMORY",
+        )
+        .await?;
+    let now = clock.now().timestamp_micros();
+    let expired = fill(&db, now - 1, "e").await?;
+    assert!(expired > 10, "only {expired} rows fit");
+
+    let policy = common::lockout(5, 300, 600);
+    let decision = limiter
+        .hit(&RateKey::new("login", "new@example.com"), &policy)
+        .await?;
+    assert!(decision.is_allowed());
+    assert_eq!(
+        rows(&db).await?,
+        1,
+        "the expired rows were purged, the new one counted"
+    );
+
+    let live = fill(&db, now + 60_000_000, "l").await?;
+    assert!(
+        live + 1 >= expired,
+        "{live} live rows after {expired} expired ones"
+    );
+    let refused = limiter
+        .hit(&RateKey::new("login", "another@example.com"), &policy)
+        .await;
+    let Err(testudo_core::Error::Storage(source)) = refused else {
+        return Err("a hit on a full table of live rows did not fail with a storage error".into());
+    };
+    let kind = source
+        .downcast_ref::<testudo_db::Error>()
+        .map(testudo_db::Error::kind);
+    assert_eq!(kind, Some(testudo_db::ErrorKind::Full), "{source:?}");
+    assert_eq!(
+        rows(&db).await?,
+        i64::try_from(live)? + 1,
+        "no live row was dropped"
+    );
+    db.cleanup().await
+}
+per_database!(
+    a_full_memory_table_is_purged_of_expired_rows_then_refuses_with_a_typed_error,
+    mariadb_only
+);
