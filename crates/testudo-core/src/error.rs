@@ -171,7 +171,8 @@ pub enum AccountError {
     /// The account's address is verified already.
     #[error("email address already verified")]
     AlreadyVerified,
-    /// The new address given is not an email address (empty, no `@`, or over 254 bytes).
+    /// The address given to register or to change to is not an email address (empty, no
+    /// `@`, whitespace or a control character inside, or over 254 bytes).
     #[error("invalid email address")]
     InvalidEmail,
 }

@@ -391,7 +391,7 @@ impl<S: UserStore> AuthService<S> {
 
 /// A normalised address worth sending a link to: `local@domain`, both parts non-empty, no
 /// whitespace or control characters, at most 254 bytes. Deliverability is the link's job.
-fn plausible_email(email: &str) -> bool {
+pub(crate) fn plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.rsplit_once('@') else {
         return false;
     };

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
-    AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims, Clock, Error,
-    Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, UserStore,
-    normalize_email,
+    AccountError, AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims,
+    Clock, Error, Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
+    TokenType, UserStore, normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
@@ -440,12 +440,16 @@ impl AuthService<crate::DbUserStore> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidPassword`] with every message; [`Error::Storage`] when the insert fails
-    /// (e.g. the email is taken).
+    /// [`AccountError::InvalidEmail`] for an address that is not one (empty, no `@`, a
+    /// control character or whitespace inside, over 254 bytes), checked before any hashing;
+    /// [`Error::InvalidPassword`] with every message; [`Error::EmailTaken`]; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
     pub async fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
         self.bounded(async move {
             let email = normalize_email(email);
+            if !crate::flows::plausible_email(&email) {
+                return Err(AccountError::InvalidEmail.into());
+            }
             check_password_length(password, self.config.max_password_length)?;
             let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);
             self.validators.validate(password, Some(&attributes))?;

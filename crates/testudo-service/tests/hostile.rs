@@ -90,6 +90,36 @@ async fn hostile_input_at_the_service_gets_exact_errors_within_the_bound(b: Back
         assert_eq!(auth.hasher().verifications(), 0, "{name}");
         let r = bounded("create_user", auth.create_user("bob@example.com", &long)).await?;
         assert!(matches!(r, Err(Error::InvalidPassword(_))), "{name}: {r:?}");
+        // Addresses that are none: refused as such before any hashing, never a storage error
+        // (PostgreSQL refuses a NUL in text) nor a row.
+        let huge_email = format!("{}@example.com", "a".repeat(MIB));
+        for email in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.com",
+            "bob@",
+            "bob@example.com\0",
+            "b\0b@example.com",
+            "bob smith@example.com",
+            "bob@exam\u{7}ple.com",
+            huge_email.as_str(),
+        ] {
+            let r = bounded("create_user", auth.create_user(email, PASSWORD)).await?;
+            assert!(
+                matches!(
+                    r,
+                    Err(Error::Account(testudo_core::AccountError::InvalidEmail))
+                ),
+                "{name}: create_user {:?}: {r:?}",
+                email.get(..40).unwrap_or(email)
+            );
+        }
+        assert_eq!(
+            auth.hasher().peak_in_flight(),
+            0,
+            "{name}: create_user hashed for an invalid address"
+        );
         assert_eq!(
             auth.hasher().peak_in_flight(),
             0,

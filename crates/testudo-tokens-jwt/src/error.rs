@@ -177,6 +177,13 @@ pub enum Error {
     /// Signing a token failed with a key that was accepted when the backend was built.
     #[error("cannot sign the token")]
     Sign(#[source] BoxError),
+    /// The token would be longer than [`crate::MAX_TOKEN_LEN`] (too many or too large extra
+    /// claims): it would be refused when presented.
+    #[error("the token would be {len} bytes, over the limit")]
+    TooLong {
+        /// Its length, in bytes.
+        len: usize,
+    },
     /// The OS random number generator failed (making a token's `jti`).
     #[error("the OS random number generator failed")]
     Random(#[source] BoxError),
@@ -198,7 +205,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl From<Error> for testudo_core::Error {
     fn from(e: Error) -> Self {
         match e {
-            e @ (Error::Sign(_) | Error::Random(_)) => Self::internal(e),
+            e @ (Error::Sign(_) | Error::Random(_) | Error::TooLong { .. }) => Self::internal(e),
             e => Self::configuration(e),
         }
     }

@@ -18,6 +18,6 @@ mod jwks;
 mod keys;
 mod revocation;
 
-pub use backend::{DEFAULT_ROTATION_GRACE, JwtBackend};
+pub use backend::{DEFAULT_ROTATION_GRACE, JwtBackend, MAX_TOKEN_LEN};
 pub use error::{Error, JwksReason, KeyId, Result};
 pub use keys::JwtKeys;

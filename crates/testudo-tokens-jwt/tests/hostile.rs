@@ -15,7 +15,7 @@ use testudo_config::{AuthConfig, JwtAlgorithm};
 use testudo_core::{
     Claim, Claims, FixedClock, InvalidReason, TokenBackend, TokenError, TokenPayload, TokenType,
 };
-use testudo_tokens_jwt::{JwtBackend, JwtKeys};
+use testudo_tokens_jwt::{JwtBackend, JwtKeys, MAX_TOKEN_LEN};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -124,6 +124,19 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
     let wrong_alphabet = format!("{body}.{}", "*".repeat(sig.len()));
     let huge_header = format!(r#"{{"alg":"HS256","typ":"JWT","x":"{}"}}"#, "a".repeat(MIB));
     let deep = "[".repeat(10_000);
+    // A signed token padded (in its header) to the longest that fits MAX_TOKEN_LEN, and the
+    // next longer one.
+    let padded = |n: usize| {
+        let header = format!(r#"{{"alg":"HS256","typ":"JWT","x":"{}"}}"#, "a".repeat(n));
+        craft(&header, &good, hs_sign)
+    };
+    let fits = (0..MAX_TOKEN_LEN)
+        .take_while(|&n| padded(n).len() <= MAX_TOKEN_LEN)
+        .last()
+        .ok_or("no padding fits")?;
+    let (longest, over_the_limit) = (padded(fits), padded(fits + 1));
+    assert!(longest.len() <= MAX_TOKEN_LEN && longest.len() + 4 > MAX_TOKEN_LEN);
+    assert!(over_the_limit.len() > MAX_TOKEN_LEN);
     let with = |name: &str, raw: &str| craft(HS_HEADER, &claims_with(name, Some(raw)), hs_sign);
 
     let malformed = || invalid(InvalidReason::Malformed);
@@ -191,13 +204,25 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
             "1 MiB header, signed",
             &hs,
             craft(&huge_header, &good, hs_sign),
-            Ok(()),
+            malformed(),
         ),
         (
             "1 MiB header, unsigned",
             &hs,
             craft(&huge_header, &good, None),
-            invalid(InvalidReason::BadSignature),
+            malformed(),
+        ),
+        (
+            "signed, as long as the limit allows",
+            &hs,
+            longest.clone(),
+            Ok(()),
+        ),
+        (
+            "signed, just over the limit",
+            &hs,
+            over_the_limit.clone(),
+            malformed(),
         ),
         (
             "10 000 nested [ as the header",
@@ -371,5 +396,35 @@ async fn every_hostile_jwt_gets_its_exact_error_within_the_bound() -> TestResult
         ),
         "a refresh token as access"
     );
+    Ok(())
+}
+
+/// Extra claims that would make a token longer than [`MAX_TOKEN_LEN`] are refused when
+/// signing (an internal error naming the length), so no token is issued that would be refused
+/// when presented; a little less signs and verifies.
+#[tokio::test]
+async fn claims_too_long_for_a_token_are_refused_when_signing() -> TestResult {
+    use testudo_core::TokenBackend as _;
+
+    let hs = hs()?;
+    let with_blob = |n: usize| {
+        let mut extra = Claims::new();
+        extra.insert("blob".into(), "a".repeat(n).into());
+        extra
+    };
+    let r = hs.create_tokens("42", with_blob(MAX_TOKEN_LEN)).await;
+    let Err(testudo_core::Error::Internal(source)) = &r else {
+        return Err(format!("a too long token: {r:?}").into());
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<testudo_tokens_jwt::Error>(),
+            Some(testudo_tokens_jwt::Error::TooLong { len }) if *len > MAX_TOKEN_LEN
+        ),
+        "{source:?}"
+    );
+    let pair = hs.create_tokens("42", with_blob(MAX_TOKEN_LEN / 2)).await?;
+    hs.verify_token(pair.access_token(), TokenType::Access)
+        .await?;
     Ok(())
 }

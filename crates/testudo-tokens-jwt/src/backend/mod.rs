@@ -33,6 +33,12 @@ mod verify;
 pub(crate) use build::{decoding_key, jwt_algorithm};
 pub use testudo_core::DEFAULT_ROTATION_GRACE;
 
+/// The longest token this crate signs or reads: 8 KiB, the usual limit of one HTTP header. A
+/// longer one is refused as malformed before anything of it is decoded (a megabyte header
+/// would otherwise be base64-decoded and parsed before its signature is checked), and
+/// signing claims that would make one fails with [`Error::TooLong`].
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
 /// Issues and verifies JWT access / refresh pairs, stateless or with the database revocation
 /// list ([`JwtBackend::with_revocation_list`]).
 ///

@@ -89,14 +89,20 @@ impl JwtBackend {
     /// # Errors
     ///
     /// [`Error::NoSigningKey`] for a backend that only verifies ([`JwtBackend::from_jwks`]),
-    /// [`Error::Sign`] when signing fails.
+    /// [`Error::Sign`] when signing fails, [`Error::TooLong`] for a token over
+    /// [`MAX_TOKEN_LEN`](super::MAX_TOKEN_LEN).
     fn sign(&self, claims: &OutgoingClaims<'_>, json: &mut Vec<u8>) -> Result<String> {
         let signing = self.signing.as_ref().ok_or(Error::NoSigningKey)?;
         json.clear();
         serde_json::to_writer(&mut *json, claims).map_err(|e| Error::Sign(Box::new(e)))?;
-        match &signing.key {
+        // Long payloads are refused before the (possibly costly, RSA) signature is made.
+        let payload_len = signing.prefix.len() + json.len().div_ceil(3) * 4;
+        if payload_len > super::MAX_TOKEN_LEN {
+            return Err(Error::TooLong { len: payload_len });
+        }
+        let token = match &signing.key {
             SigningKey::Hmac(state) => {
-                sign_hmac(&signing.prefix, json, state).map_err(|e| Error::Sign(Box::new(e)))
+                sign_hmac(&signing.prefix, json, state).map_err(|e| Error::Sign(Box::new(e)))?
             }
             SigningKey::Public(key) => {
                 let mut token = signing.prefix.clone();
@@ -105,9 +111,13 @@ impl JwtBackend {
                     .map_err(|e| Error::Sign(Box::new(e)))?;
                 token.push('.');
                 token.push_str(&signature);
-                Ok(token)
+                token
             }
+        };
+        if token.len() > super::MAX_TOKEN_LEN {
+            return Err(Error::TooLong { len: token.len() });
         }
+        Ok(token)
     }
 
     /// Issues a pair with the given `jti`s (the conformance test compares our tokens with

@@ -45,6 +45,9 @@ impl JwtBackend {
     /// returns its decoded payload. The checks run in `jsonwebtoken`'s order, so each failure
     /// has the reason it had when `jsonwebtoken` decoded the token.
     fn verified_payload(&self, token: &str) -> Result<Payload, TokenError> {
+        if token.len() > super::MAX_TOKEN_LEN {
+            return Err(malformed());
+        }
         let segments = Segments::split(token).ok_or_else(malformed)?;
         // The header of a token this backend (or one configured alike) issued is known by its
         // bytes; any other is parsed as jsonwebtoken parses it.
