@@ -48,6 +48,27 @@ fn outside_runtime() -> Result<()> {
     Ok(())
 }
 
+/// Blocking counterparts of the async methods of the same name: each runs the async method on
+/// the private runtime, with the same errors plus [`crate::Error::InsideRuntime`].
+macro_rules! blocking_methods {
+    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        $(
+            #[doc = concat!("See [`crate::AuthService::", stringify!($name), "`].")]
+            ///
+            /// # Errors
+            ///
+            #[doc = concat!(
+                "As [`crate::AuthService::", stringify!($name),
+                "`], plus [`crate::Error::InsideRuntime`]."
+            )]
+            $(#[$attr])*
+            pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
+                self.run(self.inner.$name($($arg),*))
+            }
+        )*
+    };
+}
+
 impl<S: UserStore> AuthService<S> {
     /// Starts a runtime and builds the async service on it with `make` (connect to the database
     /// there).
@@ -97,130 +118,22 @@ impl<S: UserStore> AuthService<S> {
         &self.inner
     }
 
-    /// See [`crate::AuthService::login`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::login`], plus [`crate::Error::InsideRuntime`].
-    pub fn login(&self, email: &str, password: &str, extra: Claims) -> Result<AuthResult<S::User>> {
-        self.run(self.inner.login(email, password, extra))
+    blocking_methods! {
+        fn login(&self, email: &str, password: &str, extra: Claims) -> AuthResult<S::User>;
+        fn authenticate(&self, access_token: &str) -> S::User;
+        fn refresh(&self, refresh_token: &str) -> TokenPair;
+        fn logout(&self, token: &str) -> ();
+        fn logout_all(&self, user_id: &str) -> LogoutAll;
+        fn set_password(&self, user: &S::User, password: &str, policy: ValidatorPolicy) -> S::User;
+        fn check_password(&self, user: &S::User, password: &str) -> bool;
+        fn set_unusable_password(&self, user: &S::User) -> S::User;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn request_login_link(&self, email: &str, ip: Option<&str>) -> ();
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn login_with_email_token(&self, email: &str, token: &str, ip: Option<&str>) -> AuthResult<S::User>;
     }
-
-    /// See [`crate::AuthService::authenticate`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::authenticate`], plus [`crate::Error::InsideRuntime`].
-    pub fn authenticate(&self, access_token: &str) -> Result<S::User> {
-        self.run(self.inner.authenticate(access_token))
-    }
-
-    /// See [`crate::AuthService::refresh`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::refresh`], plus [`crate::Error::InsideRuntime`].
-    pub fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        self.run(self.inner.refresh(refresh_token))
-    }
-
-    /// See [`crate::AuthService::logout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::logout`], plus [`crate::Error::InsideRuntime`].
-    pub fn logout(&self, token: &str) -> Result<()> {
-        self.run(self.inner.logout(token))
-    }
-
-    /// See [`crate::AuthService::logout_all`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::logout_all`], plus [`crate::Error::InsideRuntime`].
-    pub fn logout_all(&self, user_id: &str) -> Result<LogoutAll> {
-        self.run(self.inner.logout_all(user_id))
-    }
-
-    /// See [`crate::AuthService::set_password`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::set_password`], plus [`crate::Error::InsideRuntime`].
-    pub fn set_password(
-        &self,
-        user: &S::User,
-        password: &str,
-        policy: ValidatorPolicy,
-    ) -> Result<S::User> {
-        self.run(self.inner.set_password(user, password, policy))
-    }
-
-    /// See [`crate::AuthService::check_password`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::check_password`], plus [`crate::Error::InsideRuntime`].
-    pub fn check_password(&self, user: &S::User, password: &str) -> Result<bool> {
-        self.run(self.inner.check_password(user, password))
-    }
-
-    /// See [`crate::AuthService::set_unusable_password`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::set_unusable_password`], plus [`crate::Error::InsideRuntime`].
-    pub fn set_unusable_password(&self, user: &S::User) -> Result<S::User> {
-        self.run(self.inner.set_unusable_password(user))
-    }
-
-    /// See [`crate::AuthService::request_login_link`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::request_login_link`], plus [`crate::Error::InsideRuntime`].
-    #[cfg(feature = "db")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-    pub fn request_login_link(&self, email: &str, ip: Option<&str>) -> Result<()> {
-        self.run(self.inner.request_login_link(email, ip))
-    }
-
-    /// See [`crate::AuthService::login_with_email_token`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::login_with_email_token`], plus [`crate::Error::InsideRuntime`].
-    #[cfg(feature = "db")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-    pub fn login_with_email_token(
-        &self,
-        email: &str,
-        token: &str,
-        ip: Option<&str>,
-    ) -> Result<AuthResult<S::User>> {
-        self.run(self.inner.login_with_email_token(email, token, ip))
-    }
-}
-
-/// Blocking counterparts of the async methods of the same name: each runs the async method on
-/// the private runtime, with the same errors plus [`crate::Error::InsideRuntime`].
-macro_rules! blocking_methods {
-    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
-        $(
-            #[doc = concat!("See [`crate::AuthService::", stringify!($name), "`].")]
-            ///
-            /// # Errors
-            ///
-            #[doc = concat!(
-                "As [`crate::AuthService::", stringify!($name),
-                "`], plus [`crate::Error::InsideRuntime`]."
-            )]
-            $(#[$attr])*
-            pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
-                self.run(self.inner.$name($($arg),*))
-            }
-        )*
-    };
 }
 
 /// The account flows.
@@ -259,12 +172,7 @@ impl AuthService<crate::DbUserStore> {
         })
     }
 
-    /// See [`crate::AuthService::create_user`].
-    ///
-    /// # Errors
-    ///
-    /// As [`crate::AuthService::create_user`], plus [`crate::Error::InsideRuntime`].
-    pub fn create_user(&self, email: &str, password: &str) -> Result<crate::User> {
-        self.run(self.inner.create_user(email, password))
+    blocking_methods! {
+        fn create_user(&self, email: &str, password: &str) -> crate::User;
     }
 }
