@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -481,10 +481,16 @@ pub async fn jwks<S: UserStore + 'static>(State(auth): State<AuthState<S>>) -> R
 /// refreshes made by the extractors. The [`router`] has it; put it on your own routes that
 /// use [`Authenticated`] with cookies (`.layer(middleware::from_fn(session_layer))`).
 pub async fn session_layer(mut request: Request, next: Next) -> Response {
+    // The path as the client sent it (a nested router sees it without its prefix).
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |o| o.0.path())
+        .to_owned();
     let span = tracing::info_span!(
         "testudo.http",
         method = %request.method(),
-        path = request.uri().path(),
+        path = path.as_str(),
         status = tracing::field::Empty,
     );
     let pending = PendingCookies::default();
