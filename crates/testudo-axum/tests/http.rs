@@ -749,9 +749,8 @@ async fn allowed_origins_are_exact() -> TestResult {
     s.stop().await
 }
 
-#[tokio::test]
-async fn an_expired_access_cookie_is_refreshed_transparently_once() -> TestResult {
-    let s = ServerBuilder::new(SQLITE)
+async fn an_expired_access_cookie_is_refreshed_transparently_once(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend)
         .options(HttpOptions::default().refresh_cookie_path("/"))
         .routes(|r, _| {
             r.route(
@@ -835,10 +834,10 @@ async fn an_expired_access_cookie_is_refreshed_transparently_once() -> TestResul
     assert!(set_cookies(&r).is_empty());
     s.stop().await
 }
+per_database!(an_expired_access_cookie_is_refreshed_transparently_once);
 
-#[tokio::test]
-async fn the_refresh_endpoint_rotates_cookies_under_csrf() -> TestResult {
-    let s = csrf_server().start().await?;
+async fn the_refresh_endpoint_rotates_cookies_under_csrf(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
     s.register("lea@example.com").await?;
     let jar = s.cookie_login("lea@example.com").await?;
     let token = jar.csrf.clone().ok_or("csrf")?;
@@ -886,6 +885,7 @@ async fn the_refresh_endpoint_rotates_cookies_under_csrf() -> TestResult {
     assert_eq!(r.status(), 401);
     s.stop().await
 }
+per_database!(the_refresh_endpoint_rotates_cookies_under_csrf);
 
 struct ReadInvoices;
 impl RequiredScopes for ReadInvoices {
@@ -1093,3 +1093,49 @@ async fn the_client_address_comes_from_the_socket_unless_a_proxy_is_trusted() ->
     assert_eq!(r.text().await?, "192.0.2.9", "only the hop our proxy wrote");
     s.stop().await
 }
+
+/// The worst moment for a login: the password is verified, nothing is issued yet, and the
+/// owner resets the password right then. The login must fail and set no cookie (a session
+/// from the old password would outlive the reset).
+async fn a_cookie_login_racing_a_password_reset_gets_no_session(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    s.register("ned@example.com").await?;
+    let paused = testudo_core::pause::arm("service.login.after_verify");
+    let http = s.http.clone();
+    let url = s.url("/auth/login");
+    let origin = s.base.clone();
+    let login = tokio::spawn(async move {
+        http.post(url)
+            .header("content-type", "application/json")
+            .header("origin", origin)
+            .body(
+                json!({"email": "ned@example.com", "password": PASSWORD, "use_cookies": true})
+                    .to_string(),
+            )
+            .send()
+            .await
+    });
+    paused.reached().await;
+    let r = s
+        .post("/auth/password/forgot", json!({"email": "ned@example.com"}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let token = s.events.reset_token().ok_or("no reset link")?;
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "the owner's new passphrase 1"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    paused.release();
+    let r = login.await??;
+    assert!(set_cookies(&r).is_empty(), "no session cookie");
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    s.stop().await
+}
+per_database!(a_cookie_login_racing_a_password_reset_gets_no_session);
