@@ -40,7 +40,22 @@ pub enum Error {
     /// store, a service token without S2S tokens, cookies without a signing secret): 500 with a
     /// generic body; the reason is logged.
     #[error("not configured: {0}")]
-    NotConfigured(&'static str),
+    NotConfigured(Missing),
+}
+
+/// What an [`Error::NotConfigured`] request needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Missing {
+    /// Cookie mode (the configuration has no signing secret).
+    #[error("cookie mode (a signing secret)")]
+    CookieMode,
+    /// Service-to-service tokens ([`crate::AuthStateBuilder::s2s`]).
+    #[error("S2S tokens")]
+    S2sTokens,
+    /// An API-key store ([`crate::AuthStateBuilder::api_keys`]).
+    #[error("an API-key store")]
+    ApiKeys,
 }
 
 /// Why a cookie-authenticated unsafe request was refused as cross-site.
@@ -264,7 +279,7 @@ impl Error {
                 Problem::new(status, "invalid_body", "request body refused").detail(b)
             }
             Self::NotConfigured(what) => {
-                tracing::error!(missing = what, "request needs a feature this server lacks");
+                tracing::error!(missing = %what, "request needs a feature this server lacks");
                 Problem::internal()
             }
         }

@@ -9,7 +9,7 @@ use testudo_core::{AuthenticationError, UserStore};
 use testudo_service::DbUserStore;
 
 use crate::bearer::bearer_token;
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::session::{PendingCookies, cookie_max_age};
 use crate::state::{AuthState, HttpContext};
 
@@ -121,7 +121,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self> {
         let http = HttpContext::from_ref(state);
-        let s2s = http.s2s().ok_or(Error::NotConfigured("S2S tokens"))?;
+        let s2s = http.s2s().ok_or(Error::NotConfigured(Missing::S2sTokens))?;
         let token = bearer_token(&parts.headers)?.ok_or(Error::MissingCredentials)?;
         let claimed = parts
             .headers
@@ -186,7 +186,7 @@ where
         let http = HttpContext::from_ref(state);
         let keys = http
             .api_keys()
-            .ok_or(Error::NotConfigured("an API-key store"))?;
+            .ok_or(Error::NotConfigured(Missing::ApiKeys))?;
         let raw = bearer_token(&parts.headers)?.ok_or(Error::MissingCredentials)?;
         let key = keys
             .verify(raw, R::SCOPES)

@@ -11,7 +11,7 @@ mod state;
 
 pub use bearer::{MAX_BEARER_LEN, bearer_token};
 pub use client::{ClientContext, MAX_USER_AGENT_CHARS, TrustedProxy};
-pub use error::{BodyFailure, CsrfFailure, Error, PROBLEM_JSON, Result};
+pub use error::{BodyFailure, CsrfFailure, Error, Missing, PROBLEM_JSON, Result};
 pub use extract::{
     ApiKey, Authenticated, MaybeAuthenticated, RequiredScopes, SERVICE_NAME_HEADER, ServiceIdentity,
 };

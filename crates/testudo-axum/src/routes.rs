@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::bearer::bearer_token;
 use crate::client::ClientContext;
-use crate::error::{BodyFailure, Error, Result};
+use crate::error::{BodyFailure, Error, Missing, Result};
 use crate::extract::Authenticated;
 use crate::session::{PendingCookies, cookie, cookie_max_age};
 use crate::state::AuthState;
@@ -202,7 +202,7 @@ fn logged_in<S: UserStore>(
 /// another site (a forged login would sign the victim in as the attacker).
 fn check_cookie_login<S: UserStore>(auth: &AuthState<S>, headers: &HeaderMap) -> Result<()> {
     if !auth.http().cookie_mode() {
-        return Err(Error::NotConfigured("cookie mode (a signing secret)"));
+        return Err(Error::NotConfigured(Missing::CookieMode));
     }
     auth.http().check_origin(headers)
 }
@@ -278,7 +278,7 @@ pub async fn refresh<S: UserStore + 'static>(
         return Err(Error::MissingCredentials);
     };
     if !http.cookie_mode() {
-        return Err(Error::NotConfigured("cookie mode (a signing secret)"));
+        return Err(Error::NotConfigured(Missing::CookieMode));
     }
     http.check_csrf(&headers, None)?;
     let pair = auth.service().refresh(token).await?;
@@ -315,7 +315,7 @@ pub async fn logout<S: UserStore + 'static>(
         return Err(Error::MissingCredentials);
     };
     if !http.cookie_mode() {
-        return Err(Error::NotConfigured("cookie mode (a signing secret)"));
+        return Err(Error::NotConfigured(Missing::CookieMode));
     }
     http.check_csrf(&headers, None)?;
     // The access token's session is its whole family, refresh tokens included.

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use testudo_core::{TokenError, TokenPair, UserStore};
 
 use crate::bearer::bearer_token;
-use crate::error::{CsrfFailure, Error, Result};
+use crate::error::{CsrfFailure, Error, Missing, Result};
 use crate::state::{AuthState, HttpContext};
 
 /// How a request was authenticated.
@@ -51,7 +51,7 @@ impl HttpContext {
     pub(crate) fn csrf_token(&self, access_token: &str) -> Result<String> {
         let signer = self
             .csrf()
-            .ok_or(Error::NotConfigured("cookie mode (a signing secret)"))?;
+            .ok_or(Error::NotConfigured(Missing::CookieMode))?;
         let digest = Sha256::digest(access_token.as_bytes());
         Ok(signer.signature(&base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -261,7 +261,7 @@ impl<S: UserStore> AuthState<S> {
             return Err(Error::MissingCredentials);
         };
         if !http.cookie_mode() {
-            return Err(Error::NotConfigured("cookie mode (a signing secret)"));
+            return Err(Error::NotConfigured(Missing::CookieMode));
         }
         if is_unsafe(method) {
             http.check_csrf(headers, csrf_field)?;
