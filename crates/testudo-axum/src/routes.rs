@@ -478,7 +478,8 @@ pub async fn jwks<S: UserStore + 'static>(State(auth): State<AuthState<S>>) -> R
 
 /// A span per request (`testudo.http`: method, path and status; never the query string,
 /// headers or body, where tokens travel), and the `Set-Cookie` values of transparent
-/// refreshes made by the extractors. The [`router`] has it; put it on your own routes that
+/// refreshes made by the extractors (unless the handler set cookies itself, e.g. cleared
+/// the session). The [`router`] has it; put it on your own routes that
 /// use [`Authenticated`] with cookies (`.layer(middleware::from_fn(session_layer))`).
 pub async fn session_layer(mut request: Request, next: Next) -> Response {
     // The path as the client sent it (a nested router sees it without its prefix).
@@ -497,6 +498,10 @@ pub async fn session_layer(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(pending.clone());
     let response = next.run(request).instrument(span.clone()).await;
     span.record("status", response.status().as_u16());
+    if response.headers().contains_key(header::SET_COOKIE) {
+        // The handler set (or cleared) the session itself, after the refresh: its word wins.
+        return response;
+    }
     with_cookies(response, pending.take())
 }
 

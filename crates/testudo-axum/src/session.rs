@@ -220,6 +220,9 @@ pub struct Session<U> {
     /// Set when the access cookie's token had expired and the refresh cookie was rotated:
     /// the new pair, to install with [`HttpContext::session_cookies`].
     pub refreshed: Option<TokenPair>,
+    /// With cookies: the session's CSRF token (of the new pair after a refresh), for the
+    /// hidden field of the forms a page renders.
+    pub csrf_token: Option<String>,
 }
 
 /// The lifetime of the session cookies, in seconds.
@@ -253,6 +256,7 @@ impl<S: UserStore> AuthState<S> {
                 user,
                 transport: Transport::Bearer,
                 refreshed: None,
+                csrf_token: None,
             });
         }
         let http = self.http();
@@ -271,6 +275,7 @@ impl<S: UserStore> AuthState<S> {
                 user,
                 transport: Transport::Cookie,
                 refreshed: None,
+                csrf_token: Some(http.csrf_token(access)?),
             }),
             Err(testudo_core::Error::Token(TokenError::Expired)) if refresh => {
                 let Some(refresh_token) = cookie(headers, &o.refresh_cookie) else {
@@ -282,6 +287,7 @@ impl<S: UserStore> AuthState<S> {
                 Ok(Session {
                     user,
                     transport: Transport::Cookie,
+                    csrf_token: Some(http.csrf_token(pair.access_token())?),
                     refreshed: Some(pair),
                 })
             }

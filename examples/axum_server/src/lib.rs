@@ -15,7 +15,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use testudo::axum::{AuthState, ClientContext, HttpOptions, MaybeAuthenticated};
-use testudo::core::{ExposeSecret, SecretString};
+use testudo::core::{Clock, ExposeSecret, SecretString, SystemClock};
 use testudo::events::{Event, EventEmitter, EventKind};
 use testudo::service::{AuthService, AuthUser, DbUserStore};
 use testudo::{AuthConfig, Database};
@@ -33,6 +33,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Cheap hashing parameters (for tests only).
     pub cheap_hashing: bool,
+    /// The clock (the system's when `None`; tests pass a fixed one).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 /// A random 32-byte secret, base64url.
@@ -84,12 +86,17 @@ pub async fn build(settings: &Settings) -> Result<App, Box<dyn std::error::Error
         }
         Box::pin(async { Ok(()) })
     });
-    let limiter =
-        testudo::throttle::DbRateLimiter::new(db.clone(), Arc::new(testudo::core::SystemClock));
-    let service = AuthService::builder(Arc::clone(&config), DbUserStore::new(db.clone()))
+    let clock: Arc<dyn Clock> = settings
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let limiter = testudo::throttle::DbRateLimiter::new(db.clone(), Arc::clone(&clock));
+    let store = DbUserStore::new(db.clone()).with_clock(Arc::clone(&clock));
+    let service = AuthService::builder(Arc::clone(&config), store)
         .database(db)
         .events(events.clone())
         .rate_limiter(Arc::new(limiter))
+        .clock(clock)
         .build()?;
     // Server-rendered pages refresh transparently only if the refresh cookie reaches them:
     // its path is `/` here (the library's default, `/auth/refresh`, sends it nowhere else).
@@ -272,20 +279,22 @@ async fn finish_login(
     }
 }
 
-async fn account(
-    State(state): State<AuthState<DbUserStore>>,
-    headers: HeaderMap,
-    MaybeAuthenticated(user): MaybeAuthenticated,
-) -> Response {
-    let Some(user) = user else {
-        return Redirect::to("/").into_response();
+async fn account(State(state): State<AuthState<DbUserStore>>, headers: HeaderMap) -> Response {
+    // Authenticated by hand (not the extractor) for the session's CSRF token, which is the
+    // new pair's when this request refreshed the session transparently.
+    let session = match state
+        .authenticate_request(&headers, &Method::GET, None, true)
+        .await
+    {
+        Ok(session) => session,
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
+            return Redirect::to("/").into_response();
+        }
+        Err(e) => return refused(&e),
     };
-    // The CSRF token of this session (a transparent refresh just now made a new one).
-    let csrf = testudo::axum::cookie(&headers, &state.http().options().csrf_cookie)
-        .unwrap_or_default()
-        .to_owned();
     let field = escape(&state.http().options().csrf_field);
-    let csrf = escape(&csrf);
+    let csrf = escape(session.csrf_token.as_deref().unwrap_or_default());
+    let user = &session.user;
     let verified = if user.is_verified() {
         "verified"
     } else {
@@ -299,7 +308,20 @@ async fn account(
          <button>Sign out everywhere</button></form>",
         escape(user.email())
     );
-    page("Your account", &body)
+    let response = page("Your account", &body);
+    match &session.refreshed {
+        Some(pair) => match session_cookies(&state, pair) {
+            Ok(cookies) => {
+                let mut response = response;
+                for c in cookies {
+                    response.headers_mut().append(header::SET_COOKIE, c);
+                }
+                response
+            }
+            Err(e) => refused(&e),
+        },
+        None => response,
+    }
 }
 
 /// A form that only carries the CSRF token.

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         public_url: public_url.clone(),
         secure_cookies: env("SECURE_COOKIES").is_some_and(|v| v == "1" || v == "true"),
         cheap_hashing: false,
+        clock: None,
     };
     let app = build(&settings).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

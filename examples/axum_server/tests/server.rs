@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum_server::{App, Settings, build, escape, random_secret, router};
-use testudo::core::ExposeSecret;
+use testudo::core::{ExposeSecret, FixedClock};
 use testudo::events::{Event, EventKind};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -14,6 +14,7 @@ type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 const PASSWORD: &str = "correct horse battery staple 42";
 
 struct Running {
+    clock: Arc<FixedClock>,
     base: String,
     http: reqwest::Client,
     reset_tokens: Arc<Mutex<Vec<String>>>,
@@ -21,12 +22,14 @@ struct Running {
 }
 
 async fn start() -> TestResult<Running> {
+    let clock = Arc::new(FixedClock::from_unix(1_800_000_000)?);
     let settings = Settings {
         database_url: "sqlite::memory:".into(),
         signing_secret: random_secret()?,
         public_url: "http://127.0.0.1".into(),
         secure_cookies: false,
         cheap_hashing: true,
+        clock: Some(clock.clone()),
     };
     let app = build(&settings).await?;
     let reset_tokens = Arc::new(Mutex::new(Vec::new()));
@@ -50,6 +53,7 @@ async fn start() -> TestResult<Running> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     Ok(Running {
+        clock,
         base: format!("http://{addr}"),
         http,
         reset_tokens,
@@ -328,5 +332,47 @@ async fn the_json_api_is_mounted_at_auth() -> TestResult {
         .await?;
     assert_eq!(r.status(), 200);
     assert!(s.app.state.http().cookie_mode());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_account_page_refreshes_the_session_and_its_forms_carry_the_new_csrf_token()
+-> TestResult {
+    let s = start().await?;
+    let r = s
+        .post_form(
+            "/signup",
+            &[("email", "rae@example.com"), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    let jar = cookies(&r);
+    s.clock.advance(
+        s.app.state.service().config().access_token_lifetime + std::time::Duration::from_secs(1),
+    );
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let next = cookies(&r);
+    let csrf = cookie_value(&next, "testudo_csrf").ok_or("no new csrf cookie")?;
+    assert_ne!(Some(&csrf), cookie_value(&jar, "testudo_csrf").as_ref());
+    let html = r.text().await?;
+    assert!(html.contains(&format!("value=\"{csrf}\"")), "{html}");
+    let r = s
+        .post_form("/logout", &[("csrf_token", &csrf)], &next, &s.base)
+        .await?;
+    assert_eq!(r.status(), 303, "the form of the refreshed page works");
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &next)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303, "signed out");
     Ok(())
 }
