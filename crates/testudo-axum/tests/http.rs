@@ -272,6 +272,34 @@ async fn the_jwt_backend_serves_the_same_endpoints() -> TestResult {
 }
 
 #[tokio::test]
+async fn the_public_keys_of_a_jwt_backend_are_published_and_verify_its_tokens() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .tokens(Tokens::JwtEdDsa)
+        .start()
+        .await?;
+    let r = s
+        .http
+        .get(s.url("/auth/.well-known/jwks.json"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("application/json")
+    );
+    let set: Value = r.json().await?;
+    let keys = set["keys"].as_array().ok_or("no keys")?;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["kid"], "k1");
+    assert!(keys[0].get("d").is_none(), "never the private key: {set}");
+    s.register("kim@example.com").await?;
+    let (access, _) = s.login("kim@example.com").await?;
+    assert_eq!(me(&s, &access).await?.status(), 200);
+    s.stop().await
+}
+
+#[tokio::test]
 async fn bad_tokens_get_a_bearer_challenge_and_malformed_headers_invalid_request() -> TestResult {
     let s = ServerBuilder::new(SQLITE).start().await?;
     let r = s.http.get(s.url("/auth/me")).send().await?;

@@ -91,6 +91,8 @@ impl Recorder {
 pub enum Tokens {
     Database,
     Jwt,
+    /// EdDSA JWTs, their public key published at `/.well-known/jwks.json`.
+    JwtEdDsa,
 }
 
 /// A running server.
@@ -188,10 +190,25 @@ impl ServerBuilder {
             .database(db.db().clone())
             .events(emitter)
             .clock(clock.clone());
-        if self.tokens == Tokens::Jwt {
-            let jwt: Arc<dyn TokenBackend> =
-                Arc::new(JwtBackend::new(Arc::clone(&config))?.with_clock(clock.clone()));
-            builder = builder.backend(jwt);
+        let mut published = None;
+        match self.tokens {
+            Tokens::Database => {}
+            Tokens::Jwt => {
+                let jwt: Arc<dyn TokenBackend> =
+                    Arc::new(JwtBackend::new(Arc::clone(&config))?.with_clock(clock.clone()));
+                builder = builder.backend(jwt);
+            }
+            Tokens::JwtEdDsa => {
+                let mut c = (*config).clone();
+                c.jwt_algorithm = testudo_config::JwtAlgorithm::EdDSA;
+                let keys = testudo_tokens_jwt::JwtKeys::new()
+                    .signing_key(Some("k1"), include_str!("../keys/ed1.key.pem"))
+                    .verification_key(Some("k1"), include_str!("../keys/ed1.pub.pem"));
+                let jwt =
+                    Arc::new(JwtBackend::with_keys(Arc::new(c), keys)?.with_clock(clock.clone()));
+                published = Some(Arc::clone(&jwt));
+                builder = builder.backend(jwt);
+            }
         }
         if self.throttle {
             builder = builder.rate_limiter(Arc::new(testudo_throttle::DbRateLimiter::new(
@@ -201,6 +218,9 @@ impl ServerBuilder {
         }
         let service = builder.build()?;
         let mut state = AuthState::builder(service).options(self.options);
+        if let Some(jwt) = &published {
+            state = state.jwks(jwt)?;
+        }
         if !self.s2s.is_empty() {
             state = state.s2s(testudo_service::S2SService::with_tokens(&config, self.s2s)?);
         }
