@@ -243,11 +243,9 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
             p.retry_after = Some(secs);
             p
         }
-        // Storage, internal, configuration and event failures: the cause is for the logs.
-        _ => {
-            tracing::error!(error = e as &dyn std::error::Error, "request failed");
-            Problem::internal()
-        }
+        // Storage, internal, configuration and event failures: the cause is for the logs
+        // (written once, by `into_response`).
+        _ => Problem::internal(),
     }
 }
 
@@ -278,10 +276,7 @@ impl Error {
                 };
                 Problem::new(status, "invalid_body", "request body refused").detail(b)
             }
-            Self::NotConfigured(what) => {
-                tracing::error!(missing = %what, "request needs a feature this server lacks");
-                Problem::internal()
-            }
+            Self::NotConfigured(_) => Problem::internal(),
         }
     }
 
@@ -295,6 +290,12 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let p = self.problem();
+        if p.status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The whole chain, for operators; never in the body.
+            tracing::error!(error = &self as &dyn std::error::Error, "request failed");
+        } else if p.status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!("request refused: password hashing is saturated");
+        }
         let body = ProblemBody {
             kind: "about:blank",
             title: p.title,
