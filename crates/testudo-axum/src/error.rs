@@ -358,6 +358,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn saturation_and_throttling_say_when_to_retry() {
+        let busy = Error::from(testudo_core::Error::Busy).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()
+                .get(header::RETRY_AFTER)
+                .map(HeaderValue::as_bytes),
+            Some(&b"1"[..])
+        );
+        let limited = Error::from(testudo_core::Error::RateLimited {
+            retry_after: Duration::from_millis(90_001),
+        })
+        .into_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            limited
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(HeaderValue::as_bytes),
+            Some(&b"91"[..])
+        );
+        assert_eq!(
+            limited
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes),
+            Some(PROBLEM_JSON.as_bytes())
+        );
+    }
+
     trait IntoCore {
         fn into_core(self) -> testudo_core::Error;
     }
