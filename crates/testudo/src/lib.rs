@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use testudo_axum as axum;
 pub use testudo_config as config;
 pub use testudo_core as core;
 #[cfg(feature = "db")]

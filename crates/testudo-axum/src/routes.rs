@@ -1,0 +1,583 @@
+//! The ready [`router`], its handlers (each public on its own), [`JsonBody`], and the two
+//! middlewares: [`session_layer`] and [`require_auth`].
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use testudo_core::{
+    AuthResult, AuthUser, Claims, ExposeSecret, SecretString, TokenPair, UserStore,
+};
+use testudo_service::{DbUserStore, LogoutAll};
+use tracing::Instrument;
+
+use crate::bearer::bearer_token;
+use crate::client::ClientContext;
+use crate::error::{BodyFailure, Error, Missing, Result};
+use crate::extract::Authenticated;
+use crate::session::{PendingCookies, cookie, cookie_max_age};
+use crate::state::AuthState;
+
+/// A JSON request body (`Content-Type: application/json`, within the router's size limit)
+/// whose refusals are problem bodies (413, 415, 400) that never echo the input.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T, St> FromRequest<St> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    St: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &St) -> Result<Self> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(Error::Body(BodyFailure::UnsupportedMediaType));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::Body(BodyFailure::TooLarge)
+            } else {
+                Error::Body(BodyFailure::Invalid)
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|_| Error::Body(BodyFailure::Invalid))
+    }
+}
+
+/// A user as the endpoints show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UserView {
+    /// The id.
+    pub id: String,
+    /// The (stored) email address.
+    pub email: String,
+    /// Whether the address is verified.
+    pub is_verified: bool,
+}
+
+impl UserView {
+    /// The view of `user`.
+    pub fn of<U: AuthUser>(user: &U) -> Self {
+        Self {
+            id: user.id(),
+            email: user.email().to_owned(),
+            is_verified: user.is_verified(),
+        }
+    }
+}
+
+/// `POST /register` and `POST /login`: an email and a password. `use_cookies` (login only)
+/// asks for the session in cookies instead of the body.
+#[derive(Deserialize)]
+pub struct Credentials {
+    /// The email address.
+    pub email: String,
+    /// The password.
+    pub password: SecretString,
+    /// Install the session as cookies (browsers) instead of returning the tokens.
+    #[serde(default)]
+    pub use_cookies: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("use_cookies", &self.use_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A body holding one token (`POST /refresh`, `/email/verify`).
+#[derive(Debug, Deserialize)]
+pub struct TokenBody {
+    /// The token.
+    pub token: SecretString,
+}
+
+/// A body holding an email address (`POST /password/forgot`, `/login-link`).
+#[derive(Debug, Deserialize)]
+pub struct EmailBody {
+    /// The address.
+    pub email: String,
+}
+
+/// `POST /password/reset`: the token of the reset link and the new password.
+#[derive(Debug, Deserialize)]
+pub struct ResetBody {
+    /// The token from the link.
+    pub token: SecretString,
+    /// The new password.
+    pub new_password: SecretString,
+}
+
+/// `POST /login-link/login`: the address and the token of the link.
+#[derive(Debug, Deserialize)]
+pub struct LinkLoginBody {
+    /// The address the link was sent to.
+    pub email: String,
+    /// The token from the link.
+    pub token: SecretString,
+    /// Install the session as cookies.
+    #[serde(default)]
+    pub use_cookies: bool,
+}
+
+/// The tokens of a bearer-mode login or refresh (RFC 6749, section 5.1).
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    refresh_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// The body of a cookie-mode login or refresh: the CSRF token to echo (also in its cookie).
+#[derive(Serialize)]
+struct CookieSessionResponse<'a> {
+    user: Option<&'a UserView>,
+    csrf_token: &'a str,
+}
+
+/// The answer to a login or refresh: the tokens in the body, or the session cookies.
+fn issue<S: UserStore>(
+    auth: &AuthState<S>,
+    pair: &TokenPair,
+    user: Option<&UserView>,
+    use_cookies: bool,
+) -> Result<Response> {
+    let mut response = if use_cookies {
+        let http = auth.http();
+        let cookies = http.session_cookies(pair, cookie_max_age(auth))?;
+        let csrf = http.csrf_token(pair.access_token())?;
+        let mut r = Json(CookieSessionResponse {
+            user,
+            csrf_token: &csrf,
+        })
+        .into_response();
+        for c in cookies {
+            r.headers_mut().append(header::SET_COOKIE, c);
+        }
+        r
+    } else {
+        Json(TokenResponse {
+            access_token: pair.access_token(),
+            refresh_token: pair.refresh_token(),
+            token_type: "Bearer",
+            expires_in: auth.service().config().access_token_lifetime.as_secs(),
+        })
+        .into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn logged_in<S: UserStore>(
+    auth: &AuthState<S>,
+    result: &AuthResult<S::User>,
+    use_cookies: bool,
+) -> Result<Response> {
+    let view = UserView::of(&result.user);
+    issue(auth, &result.tokens, Some(&view), use_cookies)
+}
+
+/// Refuses a cookie login before any work when cookie mode is off or the request comes from
+/// another site (a forged login would sign the victim in as the attacker).
+fn check_cookie_login<S: UserStore>(auth: &AuthState<S>, headers: &HeaderMap) -> Result<()> {
+    if !auth.http().cookie_mode() {
+        return Err(Error::NotConfigured(Missing::CookieMode));
+    }
+    auth.http().check_origin(headers)
+}
+
+/// `POST /register` `{email, password}`: 201 with the user; 400 with every validator message,
+/// 409 when the address is taken.
+///
+/// # Errors
+///
+/// As `AuthService::create_user`, as problem responses.
+pub async fn register(
+    State(auth): State<AuthState<DbUserStore>>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<(StatusCode, Json<UserView>)> {
+    let user = auth
+        .service()
+        .create_user(&body.email, body.password.expose_secret())
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::of(&user))))
+}
+
+/// `POST /login` `{email, password, use_cookies?}`: the tokens, or the session cookies.
+///
+/// # Errors
+///
+/// 401 for bad credentials, 429 with `Retry-After` when throttled, 403 for a cross-site
+/// cookie login, 503 when hashing is saturated.
+pub async fn login<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Response> {
+    if body.use_cookies {
+        check_cookie_login(&auth, &headers)?;
+    }
+    let ip = client.ip_string();
+    let result = auth
+        .service()
+        .login_from(
+            &body.email,
+            body.password.expose_secret(),
+            Claims::new(),
+            ip.as_deref(),
+        )
+        .await?;
+    logged_in(&auth, &result, body.use_cookies)
+}
+
+/// `POST /refresh`: with a JSON body `{token}`, the next pair in the body; with no body, the
+/// refresh cookie (CSRF-checked) and the next pair as cookies. A replayed refresh token is
+/// refused (401) and, with reuse detection on, ends every session of its user.
+///
+/// # Errors
+///
+/// 401 for an invalid, expired, revoked or replayed token; 403 for a failed CSRF check.
+pub async fn refresh<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    request: Request,
+) -> Result<Response> {
+    let headers = request.headers().clone();
+    let has_body = headers.contains_key(header::CONTENT_TYPE)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        let JsonBody(body) = JsonBody::<TokenBody>::from_request(request, &()).await?;
+        let pair = auth.service().refresh(body.token.expose_secret()).await?;
+        return issue(&auth, &pair, None, false);
+    }
+    let http = auth.http();
+    let Some(token) = cookie(&headers, &http.options().refresh_cookie) else {
+        return Err(Error::MissingCredentials);
+    };
+    if !http.cookie_mode() {
+        return Err(Error::NotConfigured(Missing::CookieMode));
+    }
+    http.check_csrf(&headers, None)?;
+    let pair = auth.service().refresh(token).await?;
+    issue(&auth, &pair, None, true)
+}
+
+fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = HeaderValue>,
+) -> Response {
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// `POST /logout`: revokes the session of the bearer token, or of the session cookies
+/// (CSRF-checked; the cookies are cleared). 204.
+///
+/// # Errors
+///
+/// 401 without credentials; 403 for a failed CSRF check.
+pub async fn logout<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    if let Some(token) = bearer_token(&headers)? {
+        auth.service().logout(token).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let http = auth.http();
+    let o = http.options();
+    let Some(access) = cookie(&headers, &o.access_cookie) else {
+        return Err(Error::MissingCredentials);
+    };
+    if !http.cookie_mode() {
+        return Err(Error::NotConfigured(Missing::CookieMode));
+    }
+    http.check_csrf(&headers, None)?;
+    // The access token's session is its whole family, refresh tokens included.
+    auth.service().logout(access).await?;
+    if let Some(refresh) = cookie(&headers, &o.refresh_cookie) {
+        auth.service().logout(refresh).await?;
+    }
+    Ok(with_cookies(
+        StatusCode::NO_CONTENT.into_response(),
+        http.clear_cookies()?,
+    ))
+}
+
+/// What `POST /logout-all` answers.
+#[derive(Serialize)]
+struct LogoutAllResponse {
+    /// Tokens revoked; `null` when the backend cannot revoke (stateless JWTs).
+    revoked: Option<u64>,
+}
+
+/// `POST /logout-all` (authenticated): revokes every session of the user; clears the session
+/// cookies when the request carried them.
+///
+/// # Errors
+///
+/// 401 when not authenticated; 403 for a failed CSRF check.
+pub async fn logout_all<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    headers: HeaderMap,
+    Authenticated(user): Authenticated<S>,
+) -> Result<Response> {
+    let revoked = match auth.service().logout_all(&user.id()).await? {
+        LogoutAll::Revoked(n) => Some(n),
+        _ => None,
+    };
+    let response = Json(LogoutAllResponse { revoked }).into_response();
+    if cookie(&headers, &auth.http().options().access_cookie).is_some() {
+        return Ok(with_cookies(response, auth.http().clear_cookies()?));
+    }
+    Ok(response)
+}
+
+/// `GET /me` (authenticated): the user.
+///
+/// # Errors
+///
+/// 401 when not authenticated.
+pub async fn me<S: UserStore + 'static>(Authenticated(user): Authenticated<S>) -> Json<UserView> {
+    Json(UserView::of(&user))
+}
+
+/// `POST /password/forgot` `{email}`: 202 whether or not the address has an account (the
+/// `password_reset_requested` event carries the link's token for the mailer).
+///
+/// # Errors
+///
+/// 429 with `Retry-After` when throttled; 500 without a signing secret.
+pub async fn forgot_password<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    client: ClientContext,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<StatusCode> {
+    let ip = client.ip_string();
+    auth.service()
+        .request_reset(&body.email, ip.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /password/reset` `{token, new_password}`: sets the password (every session ends).
+///
+/// # Errors
+///
+/// 400 for a bad or used link, or a refused password (with every message).
+pub async fn reset_password<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    JsonBody(body): JsonBody<ResetBody>,
+) -> Result<Json<UserView>> {
+    let user = auth
+        .service()
+        .confirm_reset(
+            body.token.expose_secret(),
+            body.new_password.expose_secret(),
+        )
+        .await?;
+    Ok(Json(UserView::of(&user)))
+}
+
+/// `POST /email/verify` `{token}`: marks the address verified.
+///
+/// # Errors
+///
+/// 400 for a bad or used link.
+pub async fn verify_email<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> Result<Json<UserView>> {
+    let user = auth
+        .service()
+        .verify_email(body.token.expose_secret())
+        .await?;
+    Ok(Json(UserView::of(&user)))
+}
+
+/// `POST /login-link` `{email}`: 202 whether or not the address has an account (the
+/// `email_token_created` event carries the token for the mailer).
+///
+/// # Errors
+///
+/// 429 with `Retry-After` when throttled.
+pub async fn request_login_link<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    client: ClientContext,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<StatusCode> {
+    let ip = client.ip_string();
+    auth.service()
+        .request_login_link(&body.email, ip.as_deref())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /login-link/login` `{email, token, use_cookies?}`: logs in with the link's token.
+///
+/// # Errors
+///
+/// 401 for an unknown, expired, used or wrong-address token.
+pub async fn login_with_link<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LinkLoginBody>,
+) -> Result<Response> {
+    if body.use_cookies {
+        check_cookie_login(&auth, &headers)?;
+    }
+    let ip = client.ip_string();
+    let result = auth
+        .service()
+        .login_with_email_token(&body.email, body.token.expose_secret(), ip.as_deref())
+        .await?;
+    logged_in(&auth, &result, body.use_cookies)
+}
+
+/// `GET /.well-known/jwks.json`: the JWT backend's public keys, when published
+/// ([`crate::AuthStateBuilder::jwks`]); 404 otherwise.
+pub async fn jwks<S: UserStore + 'static>(State(auth): State<AuthState<S>>) -> Response {
+    match auth.http().jwks() {
+        Some(json) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            json.to_owned(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A span per request (`testudo.http`: method, path and status; never the query string,
+/// headers or body, where tokens travel), and the `Set-Cookie` values of transparent
+/// refreshes made by the extractors (unless the handler set cookies itself, e.g. cleared
+/// the session). The [`router`] has it; put it on your own routes that
+/// use [`Authenticated`] with cookies (`.layer(middleware::from_fn(session_layer))`).
+pub async fn session_layer(mut request: Request, next: Next) -> Response {
+    // The path as the client sent it (a nested router sees it without its prefix).
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |o| o.0.path())
+        .to_owned();
+    let span = tracing::info_span!(
+        "testudo.http",
+        method = %request.method(),
+        path = path.as_str(),
+        status = tracing::field::Empty,
+    );
+    let pending = PendingCookies::default();
+    request.extensions_mut().insert(pending.clone());
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    if response.headers().contains_key(header::SET_COOKIE) {
+        // The handler set (or cleared) the session itself, after the refresh: its word wins.
+        return response;
+    }
+    with_cookies(response, pending.take())
+}
+
+/// A middleware for routes that only need an authenticated user:
+/// `.route_layer(middleware::from_fn_with_state(state, require_auth::<DbUserStore>))`.
+/// It authenticates (bearer or cookies, with CSRF and transparent refresh), refuses with the
+/// problem response, and leaves the user for the handlers' [`Authenticated`].
+///
+/// # Errors
+///
+/// As [`Authenticated`].
+pub async fn require_auth<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    request: Request,
+    next: Next,
+) -> Result<Response> {
+    let (mut parts, body) = request.into_parts();
+    let session = auth
+        .authenticate_request(&parts.headers, &parts.method, None, true)
+        .await?;
+    parts.extensions.insert(Authenticated::<S>(session.user));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    match session.refreshed {
+        Some(pair) => Ok(with_cookies(
+            response,
+            auth.http().session_cookies(&pair, cookie_max_age(&auth))?,
+        )),
+        None => Ok(response),
+    }
+}
+
+/// The auth endpoints for any user store, without `/register` (which needs the built-in
+/// store): see [`router`] for the list. The state is applied, so the result nests into a
+/// router of any state.
+pub fn routes<S: UserStore + 'static, T: Clone + Send + Sync + 'static>(
+    state: AuthState<S>,
+) -> Router<T> {
+    base::<S>(&state).with_state(state)
+}
+
+fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
+    Router::new()
+        .route("/login", post(login::<S>))
+        .route("/refresh", post(refresh::<S>))
+        .route("/logout", post(logout::<S>))
+        .route("/logout-all", post(logout_all::<S>))
+        .route("/me", get(me::<S>))
+        .route("/password/forgot", post(forgot_password::<S>))
+        .route("/password/reset", post(reset_password::<S>))
+        .route("/email/verify", post(verify_email::<S>))
+        .route("/login-link", post(request_login_link::<S>))
+        .route("/login-link/login", post(login_with_link::<S>))
+        .route("/.well-known/jwks.json", get(jwks::<S>))
+        .layer(DefaultBodyLimit::max(state.http().options().max_body_bytes))
+        .layer(middleware::from_fn(session_layer))
+}
+
+/// The ready router of auth endpoints on the built-in user store, to `nest` (e.g. at
+/// `/auth`, the default refresh-cookie path assumes it):
+///
+/// | route | |
+/// |---|---|
+/// | `POST /register` | `{email, password}` → 201 user |
+/// | `POST /login` | `{email, password, use_cookies?}` → tokens or cookies |
+/// | `POST /refresh` | `{token}` → tokens; no body → refresh cookie → cookies |
+/// | `POST /logout`, `POST /logout-all` | revoke the session / every session |
+/// | `GET /me` | the user |
+/// | `POST /password/forgot`, `POST /password/reset` | `{email}`; `{token, new_password}` |
+/// | `POST /email/verify` | `{token}` |
+/// | `POST /login-link`, `POST /login-link/login` | `{email}`; `{email, token, use_cookies?}` |
+/// | `GET /.well-known/jwks.json` | public JWT keys, when published |
+pub fn router<T: Clone + Send + Sync + 'static>(state: AuthState<DbUserStore>) -> Router<T> {
+    base::<DbUserStore>(&state)
+        .route(
+            "/register",
+            post(register).layer(DefaultBodyLimit::max(state.http().options().max_body_bytes)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,1169 @@
+//! Every endpoint over real HTTP: a server on 127.0.0.1:0, driven with reqwest, checking
+//! statuses, problem bodies and headers, cookies, CSRF refusals, the transparent refresh, a
+//! refresh replay, oversized bodies and malformed headers.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::middleware;
+use axum::routing::{get, post};
+use common::{Jar, PASSWORD, Server, ServerBuilder, Tokens, set_cookies};
+use serde_json::{Value, json};
+use testudo_axum::{
+    ApiKey, Authenticated, ClientContext, HttpOptions, MaybeAuthenticated, RequiredScopes,
+    ServiceIdentity, TrustedProxy, require_auth,
+};
+use testudo_core::{ExposeSecret, UserStore as _};
+use testudo_service::DbUserStore;
+use testudo_test_support::db::Backend;
+use testudo_test_support::{TestResult, per_database};
+use testudo_tokens_db::{ApiKeyOwner, ApiKeyStore, NewApiKey};
+
+const SQLITE: Backend = Backend::Sqlite { file: false };
+
+async fn problem(r: reqwest::Response) -> TestResult<(u16, Value)> {
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json", "status {status}");
+    let v: Value = r.json().await?;
+    assert_eq!(v["status"].as_u64(), Some(u64::from(status)));
+    assert_eq!(v["type"], "about:blank");
+    Ok((status, v))
+}
+
+fn header(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn me(s: &Server, access: &str) -> TestResult<reqwest::Response> {
+    Ok(s.http
+        .get(s.url("/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await?)
+}
+
+/// Register, login, me, refresh, replay, logout, logout-all, reset, login link, verify email.
+async fn every_endpoint_answers_over_http(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    s.register("Ann@Example.com").await?;
+
+    let r = s
+        .post(
+            "/auth/register",
+            json!({"email": "ann@example.com", "password": PASSWORD}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!((status, body["code"].as_str()), (409, Some("email_taken")));
+
+    let r = s
+        .post(
+            "/auth/register",
+            json!({"email": "bob@example.com", "password": "1234567"}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_password"))
+    );
+    let errors = body["errors"].as_array().ok_or("no errors")?;
+    assert!(errors.len() >= 2, "every validator message: {errors:?}");
+
+    let (access, refresh) = s.login("ann@example.com").await?;
+    let r = me(&s, &access).await?;
+    assert_eq!(r.status(), 200);
+    let user: Value = r.json().await?;
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["is_verified"], false);
+
+    // Refresh, then replay the old refresh token: refused, and the whole family dies.
+    let r = s.post("/auth/refresh", json!({"token": refresh})).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let next: Value = r.json().await?;
+    assert_eq!(next["token_type"], "Bearer");
+    let next_access = next["access_token"].as_str().ok_or("no access")?.to_owned();
+    // Past the rotation grace (a benign race of two tabs), a second presentation is a replay.
+    s.clock
+        .advance(testudo_core::DEFAULT_ROTATION_GRACE + Duration::from_secs(1));
+    let r = s.post("/auth/refresh", json!({"token": refresh})).await?;
+    assert_eq!(
+        header(&r, "www-authenticate").as_deref(),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert_eq!(me(&s, &next_access).await?.status(), 401, "reuse detection");
+
+    // Logout ends the session.
+    let (access, _) = s.login("ann@example.com").await?;
+    let r = s
+        .http
+        .post(s.url("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(me(&s, &access).await?.status(), 401);
+
+    // Logout-all ends every session.
+    let (a1, _) = s.login("ann@example.com").await?;
+    let (a2, _) = s.login("ann@example.com").await?;
+    let r = s
+        .http
+        .post(s.url("/auth/logout-all"))
+        .bearer_auth(&a1)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    assert!(v["revoked"].as_u64().is_some_and(|n| n >= 4), "{v}");
+    assert_eq!(me(&s, &a2).await?.status(), 401);
+
+    // Forgot / reset password: 202 for known and unknown addresses alike.
+    let (a3, _) = s.login("ann@example.com").await?;
+    let r = s
+        .post(
+            "/auth/password/forgot",
+            json!({"email": "nobody@example.com"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 202);
+    let r = s
+        .post("/auth/password/forgot", json!({"email": "ann@example.com"}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let token = s.events.reset_token().ok_or("no reset link")?;
+    let new_password = "an entirely new passphrase 77";
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "short"}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "invalid_password");
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": new_password}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        me(&s, &a3).await?.status(),
+        401,
+        "a reset ends every session"
+    );
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": new_password}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_link")),
+        "used once"
+    );
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"email": "ann@example.com", "password": new_password}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+
+    // Login link.
+    let r = s
+        .post("/auth/login-link", json!({"email": "ann@example.com"}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let token = s.events.login_link_token().ok_or("no login link")?;
+    let r = s
+        .post(
+            "/auth/login-link/login",
+            json!({"email": "ann@example.com", "token": token}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let r = s
+        .post(
+            "/auth/login-link/login",
+            json!({"email": "ann@example.com", "token": token}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.0, 401, "a login link works once");
+
+    // Verify email (the link is requested by the application, e.g. after sign-up).
+    s.register("carl@example.com").await?;
+    let carl = s
+        .state
+        .service()
+        .store()
+        .find_by_email("carl@example.com")
+        .await?
+        .ok_or("no carl")?;
+    s.state.service().request_email_verification(&carl).await?;
+    let token = s
+        .events
+        .verification_token()
+        .ok_or("no verification link")?;
+    let r = s
+        .post("/auth/email/verify", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?["is_verified"], true);
+    let r = s
+        .post("/auth/email/verify", json!({"token": "not-a-link"}))
+        .await?;
+    assert_eq!(problem(r).await?.0, 400);
+
+    s.stop().await
+}
+per_database!(every_endpoint_answers_over_http);
+
+#[tokio::test]
+async fn the_jwt_backend_serves_the_same_endpoints() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .tokens(Tokens::Jwt)
+        .start()
+        .await?;
+    s.register("jay@example.com").await?;
+    let (access, refresh) = s.login("jay@example.com").await?;
+    assert_eq!(access.split('.').count(), 3, "a JWT");
+    assert_eq!(me(&s, &access).await?.status(), 200);
+    let r = s.post("/auth/refresh", json!({"token": refresh})).await?;
+    assert_eq!(r.status(), 200);
+    let r = s
+        .http
+        .post(s.url("/auth/logout-all"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(
+        r.json::<Value>().await?["revoked"],
+        Value::Null,
+        "stateless: not revoked"
+    );
+    // No public keys with HS256: the set is empty, and published.
+    let r = s
+        .http
+        .get(s.url("/auth/.well-known/jwks.json"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404, "not published unless configured");
+    s.stop().await
+}
+
+#[tokio::test]
+async fn the_public_keys_of_a_jwt_backend_are_published_and_verify_its_tokens() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .tokens(Tokens::JwtEdDsa)
+        .start()
+        .await?;
+    let r = s
+        .http
+        .get(s.url("/auth/.well-known/jwks.json"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        header(&r, "content-type").as_deref(),
+        Some("application/json")
+    );
+    let set: Value = r.json().await?;
+    let keys = set["keys"].as_array().ok_or("no keys")?;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["kid"], "k1");
+    assert!(keys[0].get("d").is_none(), "never the private key: {set}");
+    s.register("kim@example.com").await?;
+    let (access, _) = s.login("kim@example.com").await?;
+    assert_eq!(me(&s, &access).await?.status(), 200);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn bad_tokens_get_a_bearer_challenge_and_malformed_headers_invalid_request() -> TestResult {
+    let s = ServerBuilder::new(SQLITE).start().await?;
+    let r = s.http.get(s.url("/auth/me")).send().await?;
+    assert_eq!(header(&r, "www-authenticate").as_deref(), Some("Bearer"));
+    assert_eq!(
+        problem(r).await?,
+        (401, problem_body(401, "unauthenticated"))
+    );
+
+    let r = me(&s, "no-such-token").await?;
+    assert_eq!(
+        header(&r, "www-authenticate").as_deref(),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    assert_eq!(problem(r).await?.1["code"], "invalid_token");
+
+    for bad in [
+        "Bearer",
+        "Bearer  two-spaces",
+        "Bearer one two",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer a\"b",
+    ] {
+        let r = s
+            .http
+            .get(s.url("/auth/me"))
+            .header("authorization", bad)
+            .send()
+            .await?;
+        assert_eq!(
+            header(&r, "www-authenticate").as_deref(),
+            Some("Bearer error=\"invalid_request\""),
+            "{bad}"
+        );
+        let (status, body) = problem(r).await?;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+    // The scheme is case-insensitive; two Authorization headers are refused.
+    s.register("dee@example.com").await?;
+    let (access, _) = s.login("dee@example.com").await?;
+    let r = s
+        .http
+        .get(s.url("/auth/me"))
+        .header("authorization", format!("bEARER {access}"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.append("authorization", format!("Bearer {access}").parse()?);
+    headers.append("authorization", format!("Bearer {access}").parse()?);
+    let r = s
+        .http
+        .get(s.url("/auth/me"))
+        .headers(headers)
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "invalid_request");
+    s.stop().await
+}
+
+fn problem_body(status: u16, code: &str) -> Value {
+    let title = match code {
+        "unauthenticated" => "authentication required",
+        _ => code,
+    };
+    json!({"type": "about:blank", "title": title, "status": status, "detail": title, "code": code})
+}
+
+#[tokio::test]
+async fn throttled_logins_get_429_with_retry_after() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .throttle()
+        .config(|c| {
+            c.rate_limit_max_attempts = 2;
+            c.rate_limit_window = Duration::from_secs(60);
+            c.rate_limit_lockout = Duration::from_secs(300);
+        })
+        .start()
+        .await?;
+    s.register("eve@example.com").await?;
+    let wrong = json!({"email": "eve@example.com", "password": "wrong password entirely"});
+    let mut last = None;
+    for _ in 0..4 {
+        let r = s.post("/auth/login", wrong.clone()).await?;
+        last = Some(r.status().as_u16());
+        if r.status() == 429 {
+            let retry = header(&r, "retry-after").ok_or("no Retry-After")?;
+            let secs: u64 = retry.parse()?;
+            assert!((1..=300).contains(&secs), "{secs}");
+            let (_, body) = problem(r).await?;
+            assert_eq!(body["code"], "rate_limited");
+            break;
+        }
+        assert_eq!(problem(r).await?.1["code"], "invalid_credentials");
+    }
+    assert_eq!(last, Some(429));
+    // The right password is refused too while locked out.
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"email": "eve@example.com", "password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(r.status(), 429);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn problem_bodies_never_carry_a_secret_a_token_or_an_internal_cause() -> TestResult {
+    let s = ServerBuilder::new(SQLITE).start().await?;
+    s.register("fay@example.com").await?;
+    let (access, refresh) = s.login("fay@example.com").await?;
+    let mut bodies = Vec::new();
+    for r in [
+        s.post(
+            "/auth/login",
+            json!({"email": "fay@example.com", "password": "hunter2 wrong guess"}),
+        )
+        .await?,
+        s.post(
+            "/auth/register",
+            json!({"email": "gus@example.com", "password": "hunter2"}),
+        )
+        .await?,
+        s.post("/auth/refresh", json!({"token": format!("{refresh}x")}))
+            .await?,
+        s.post(
+            "/auth/login",
+            json!({"email": 5, "password": "hunter2 typed wrong"}),
+        )
+        .await?,
+        s.http
+            .get(s.url("/auth/me"))
+            .bearer_auth(format!("{access}zz"))
+            .send()
+            .await?,
+    ] {
+        bodies.push(r.text().await?);
+    }
+    // A storage failure: the table is gone. 500, and a generic body.
+    use sea_orm::ConnectionTrait as _;
+    let _ =
+        s.db.conn()
+            .execute_unprepared("DROP TABLE testudo_users")
+            .await;
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"email": "fay@example.com", "password": PASSWORD}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(status, 500);
+    assert_eq!(body["detail"], "internal error");
+    bodies.push(body.to_string());
+    for b in &bodies {
+        for secret in [
+            "hunter2",
+            PASSWORD,
+            &access,
+            &refresh,
+            common::SIGNING_SECRET,
+            common::JWT_SECRET,
+            "testudo_users",
+            "SQL",
+            "sqlite",
+        ] {
+            assert!(!b.contains(secret), "{secret:?} in {b}");
+        }
+    }
+    s.stop().await
+}
+
+#[tokio::test]
+async fn oversized_mistyped_and_malformed_bodies_are_refused_with_problems() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .options(HttpOptions::default().max_body_bytes(1024))
+        .start()
+        .await?;
+    let big = json!({"email": "a@example.com", "password": "x".repeat(4096)});
+    let r = s.post("/auth/login", big.clone()).await?;
+    assert_eq!(problem(r).await?.0, 413);
+    let r = s.post("/auth/register", big).await?;
+    assert_eq!(problem(r).await?.0, 413);
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.0, 415);
+    for bad in ["{", "[]", "{\"email\": \"a@example.com\"}", "\u{0}"] {
+        let r = s
+            .http
+            .post(s.url("/auth/login"))
+            .header("content-type", "application/json")
+            .body(bad)
+            .send()
+            .await?;
+        let (status, body) = problem(r).await?;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_body")),
+            "{bad:?}"
+        );
+    }
+    s.stop().await
+}
+
+fn csrf_server() -> ServerBuilder {
+    ServerBuilder::new(SQLITE)
+}
+
+async fn cookie_post(
+    s: &Server,
+    path: &str,
+    jar: &Jar,
+    extra: &[(&str, String)],
+) -> TestResult<reqwest::Response> {
+    let mut req = s.http.post(s.url(path)).header("cookie", jar.header(path));
+    for (name, value) in extra {
+        req = req.header(*name, value);
+    }
+    Ok(req.send().await?)
+}
+
+#[tokio::test]
+async fn a_cookie_login_sets_httponly_secure_lax_cookies_scoped_as_configured() -> TestResult {
+    let s = csrf_server().start().await?;
+    s.register("hal@example.com").await?;
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("content-type", "application/json")
+        .header("origin", &s.base)
+        .body(
+            json!({"email": "hal@example.com", "password": PASSWORD, "use_cookies": true})
+                .to_string(),
+        )
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let cookies = set_cookies(&r);
+    let get = |name: &str| cookies.iter().find(|c| c.name == name).cloned();
+    let access = get("testudo_access").ok_or("no access cookie")?;
+    let refresh = get("testudo_refresh").ok_or("no refresh cookie")?;
+    let csrf = get("testudo_csrf").ok_or("no csrf cookie")?;
+    for c in [&access, &refresh, &csrf] {
+        assert!(c.has("Secure") && c.has("SameSite=Lax"), "{c:?}");
+    }
+    assert!(access.has("HttpOnly") && access.has("Path=/"), "{access:?}");
+    assert!(
+        refresh.has("HttpOnly") && refresh.has("Path=/auth/refresh"),
+        "{refresh:?}"
+    );
+    assert!(
+        !csrf.has("HttpOnly"),
+        "scripts read the CSRF cookie: {csrf:?}"
+    );
+    let body: Value = r.json().await?;
+    assert_eq!(body["csrf_token"].as_str(), Some(csrf.value.as_str()));
+    assert!(
+        body.get("access_token").is_none(),
+        "no token in the body in cookie mode"
+    );
+
+    // GET needs no CSRF token.
+    let jar = Jar {
+        access: Some(access.value),
+        ..Jar::default()
+    };
+    let r = s
+        .http
+        .get(s.url("/auth/me"))
+        .header("cookie", jar.header("/auth/me"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await?;
+    assert_eq!(
+        r.status(),
+        200,
+        "a top-level cross-site GET reads, never writes"
+    );
+
+    // Secure can be turned off for http://localhost.
+    let s2 = ServerBuilder::new(SQLITE)
+        .options(HttpOptions::default().secure_cookies(false))
+        .start()
+        .await?;
+    s2.register("hal@example.com").await?;
+    let jar2 = s2.cookie_login("hal@example.com").await?;
+    assert!(jar2.access.is_some());
+    let r = s2
+        .http
+        .post(s2.url("/auth/login"))
+        .header("content-type", "application/json")
+        .body(
+            json!({"email": "hal@example.com", "password": PASSWORD, "use_cookies": true})
+                .to_string(),
+        )
+        .send()
+        .await?;
+    assert!(set_cookies(&r).iter().all(|c| !c.has("Secure")));
+    s2.stop().await?;
+    s.stop().await
+}
+
+#[tokio::test]
+async fn cookie_authenticated_unsafe_requests_need_the_csrf_checks() -> TestResult {
+    let s = csrf_server().start().await?;
+    s.register("ivy@example.com").await?;
+    let jar = s.cookie_login("ivy@example.com").await?;
+    let token = jar.csrf.clone().ok_or("no csrf")?;
+    let same = ("origin", s.base.clone());
+
+    // Missing token, wrong token, cross-site Origin, Sec-Fetch-Site: cross-site.
+    let r = cookie_post(&s, "/auth/logout-all", &jar, std::slice::from_ref(&same)).await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (403, Some("missing CSRF token"))
+    );
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &jar,
+        &[same.clone(), ("x-csrf-token", format!("{token}x"))],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.1["detail"], "wrong CSRF token");
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &jar,
+        &[
+            ("origin", "https://evil.example".into()),
+            ("x-csrf-token", token.clone()),
+        ],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.1["detail"], "origin not allowed");
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &jar,
+        &[
+            ("sec-fetch-site", "cross-site".into()),
+            ("x-csrf-token", token.clone()),
+        ],
+    )
+    .await?;
+    assert_eq!(
+        problem(r).await?.1["detail"],
+        "the request comes from another site"
+    );
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &jar,
+        &[("origin", "null".into()), ("x-csrf-token", token.clone())],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.0, 403, "an opaque origin");
+
+    // Double submit with a forged pair (cookie tossing): header and cookie agree, but the
+    // token is not the session's.
+    let mut forged = jar.clone();
+    forged.csrf = Some("forged-value".into());
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &forged,
+        &[same.clone(), ("x-csrf-token", "forged-value".into())],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.1["detail"], "wrong CSRF token");
+    // Another session's valid CSRF token does not fit this session.
+    let other = s.cookie_login("ivy@example.com").await?;
+    let mut mixed = jar.clone();
+    mixed.csrf.clone_from(&other.csrf);
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &mixed,
+        &[
+            same.clone(),
+            ("x-csrf-token", other.csrf.clone().ok_or("csrf")?),
+        ],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.1["detail"], "wrong CSRF token");
+
+    // A cross-site cookie login (login CSRF) is refused before any work.
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(
+            json!({"email": "ivy@example.com", "password": PASSWORD, "use_cookies": true})
+                .to_string(),
+        )
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.0, 403);
+
+    // Bearer requests are not ambient credentials: no CSRF check.
+    let (access, _) = s.login("ivy@example.com").await?;
+    let r = s
+        .http
+        .post(s.url("/auth/logout"))
+        .bearer_auth(&access)
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+
+    // The right token from the right origin passes; logout-all clears the cookies.
+    let r = cookie_post(
+        &s,
+        "/auth/logout-all",
+        &jar,
+        &[
+            same,
+            ("sec-fetch-site", "same-origin".into()),
+            ("x-csrf-token", token),
+        ],
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .all(|c| c.value.is_empty() && c.has("Max-Age=0"))
+    );
+    s.stop().await
+}
+
+#[tokio::test]
+async fn allowed_origins_are_exact() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .options(HttpOptions::default().allow_origin("https://app.example"))
+        .start()
+        .await?;
+    s.register("jo@example.com").await?;
+    let jar = s
+        .cookie_login_from("jo@example.com", "https://app.example")
+        .await?;
+    let token = jar.csrf.clone().ok_or("csrf")?;
+    for (origin, ok) in [
+        ("https://app.example", true),
+        ("https://app.example.evil", false),
+        ("http://app.example", false),
+        ("https://evil.app.example", false),
+    ] {
+        let r = cookie_post(
+            &s,
+            "/auth/logout-all",
+            &jar,
+            &[("origin", origin.into()), ("x-csrf-token", token.clone())],
+        )
+        .await?;
+        assert_eq!(r.status() == 200, ok, "{origin}");
+        if ok {
+            break;
+        }
+    }
+    s.stop().await
+}
+
+async fn an_expired_access_cookie_is_refreshed_transparently_once(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend)
+        .options(HttpOptions::default().refresh_cookie_path("/"))
+        .routes(|r, _| {
+            r.route(
+                "/account",
+                get(|Authenticated(u): Authenticated<DbUserStore>| async move {
+                    Json(json!({"email": testudo_core::AuthUser::email(&u)}))
+                }),
+            )
+            .layer(middleware::from_fn(testudo_axum::session_layer))
+        })
+        .start()
+        .await?;
+    s.register("kit@example.com").await?;
+    let jar = s.cookie_login("kit@example.com").await?;
+    let all = |j: &Jar| -> String {
+        let mut h = j.header("/auth/refresh");
+        h.push_str("");
+        h
+    };
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", all(&jar))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(set_cookies(&r).is_empty(), "nothing to refresh yet");
+
+    s.clock
+        .advance(s.state.service().config().access_token_lifetime + Duration::from_secs(1));
+    // Without the refresh cookie: 401 expired.
+    let mut no_refresh = jar.clone();
+    no_refresh.refresh = None;
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", all(&no_refresh))
+        .send()
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("token has expired"))
+    );
+    // With it: 200, and a new pair of cookies.
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", all(&jar))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let mut next = jar.clone();
+    next.update(&r);
+    assert_ne!(next.access, jar.access);
+    assert_ne!(next.refresh, jar.refresh);
+    assert_ne!(next.csrf, jar.csrf, "the CSRF token follows the session");
+    assert_eq!(r.json::<Value>().await?["email"], "kit@example.com");
+    // The old cookies are dead (the rotation revoked their pair) and are not refreshed again;
+    // the new ones work.
+    s.clock
+        .advance(testudo_core::DEFAULT_ROTATION_GRACE + Duration::from_secs(1));
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", all(&jar))
+        .send()
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (401, Some("token has been revoked"))
+    );
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", all(&next))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(set_cookies(&r).is_empty());
+    s.stop().await
+}
+per_database!(an_expired_access_cookie_is_refreshed_transparently_once);
+
+async fn the_refresh_endpoint_rotates_cookies_under_csrf(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    s.register("lea@example.com").await?;
+    let jar = s.cookie_login("lea@example.com").await?;
+    let token = jar.csrf.clone().ok_or("csrf")?;
+    let same = ("origin", s.base.clone());
+    let r = cookie_post(&s, "/auth/refresh", &jar, std::slice::from_ref(&same)).await?;
+    assert_eq!(problem(r).await?.0, 403, "no CSRF token");
+    let r = cookie_post(
+        &s,
+        "/auth/refresh",
+        &jar,
+        &[same.clone(), ("x-csrf-token", token.clone())],
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    let mut next = jar.clone();
+    next.update(&r);
+    assert_ne!(next.refresh, jar.refresh);
+    s.clock
+        .advance(testudo_core::DEFAULT_ROTATION_GRACE + Duration::from_secs(1));
+    let r = cookie_post(
+        &s,
+        "/auth/refresh",
+        &jar,
+        &[same.clone(), ("x-csrf-token", token)],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.1["code"], "invalid_token", "a replay");
+
+    // Cookie logout revokes the session and clears the cookies.
+    let fresh = s.cookie_login("lea@example.com").await?;
+    let csrf = fresh.csrf.clone().ok_or("csrf")?;
+    let r = cookie_post(&s, "/auth/logout", &fresh, &[same, ("x-csrf-token", csrf)]).await?;
+    assert_eq!(r.status(), 204);
+    assert!(
+        set_cookies(&r)
+            .iter()
+            .any(|c| c.name == "testudo_access" && c.value.is_empty())
+    );
+    let r = s
+        .http
+        .get(s.url("/auth/me"))
+        .header("cookie", fresh.header("/auth/me"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    s.stop().await
+}
+per_database!(the_refresh_endpoint_rotates_cookies_under_csrf);
+
+struct ReadInvoices;
+impl RequiredScopes for ReadInvoices {
+    const SCOPES: &'static [&'static str] = &["invoices:read"];
+}
+
+#[tokio::test]
+async fn the_other_extractors_and_the_layer_over_http() -> TestResult {
+    const S2S: &str = "s2s-token-0123456789abcdef0123456789abcdef";
+    let s = ServerBuilder::new(SQLITE)
+        .config(|c| c.s2s_enabled = true)
+        .s2s(S2S)
+        .routes(|r, state| {
+            let private = axum::Router::new()
+                .route(
+                    "/private",
+                    post(|Authenticated(u): Authenticated<DbUserStore>| async move {
+                        format!("hello {}", testudo_core::AuthUser::email(&u))
+                    }),
+                )
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    require_auth::<DbUserStore>,
+                ));
+            r.merge(private)
+                .route(
+                    "/maybe",
+                    get(
+                        |MaybeAuthenticated(u): MaybeAuthenticated<DbUserStore>| async move {
+                            u.map_or_else(
+                                || "anonymous".to_owned(),
+                                |u| testudo_core::AuthUser::email(&u).to_owned(),
+                            )
+                        },
+                    ),
+                )
+                .route(
+                    "/internal",
+                    get(
+                        |id: ServiceIdentity| async move { id.claimed_service.unwrap_or_default() },
+                    ),
+                )
+                .route(
+                    "/invoices",
+                    get(|key: ApiKey<ReadInvoices>| async move { key.key.name }),
+                )
+        })
+        .start()
+        .await?;
+    s.register("max@example.com").await?;
+    let (access, _) = s.login("max@example.com").await?;
+
+    // The layer: 401 without credentials, the handler's extractor reuses its user.
+    let r = s.http.post(s.url("/private")).send().await?;
+    assert_eq!(problem(r).await?.0, 401);
+    let r = s
+        .http
+        .post(s.url("/private"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "hello max@example.com");
+
+    // MaybeAuthenticated: anonymous without or with a dead token, refuses a malformed header.
+    let r = s.http.get(s.url("/maybe")).send().await?;
+    assert_eq!(r.text().await?, "anonymous");
+    let r = s
+        .http
+        .get(s.url("/maybe"))
+        .bearer_auth("dead-token")
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "anonymous");
+    let r = s
+        .http
+        .get(s.url("/maybe"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "max@example.com");
+    let r = s
+        .http
+        .get(s.url("/maybe"))
+        .header("authorization", "Bearer a b")
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "invalid_request");
+
+    // S2S: the configured token, and only it.
+    let r = s
+        .http
+        .get(s.url("/internal"))
+        .bearer_auth(S2S)
+        .header("x-service-name", "billing")
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "billing");
+    let r = s
+        .http
+        .get(s.url("/internal"))
+        .bearer_auth(format!("{S2S}x"))
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.0, 401);
+    let r = s
+        .http
+        .get(s.url("/internal"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(
+        problem(r).await?.0,
+        401,
+        "a user token is not a service token"
+    );
+
+    // API keys: 401 for unknown keys, 403 for a missing scope, 200 with it.
+    let reader = s
+        .keys
+        .create(NewApiKey::new(ApiKeyOwner::service("export"), "nightly").scope("invoices:read"))
+        .await?;
+    let writer = s
+        .keys
+        .create(NewApiKey::new(ApiKeyOwner::service("export"), "writer").scope("invoices:write"))
+        .await?;
+    let r = s
+        .http
+        .get(s.url("/invoices"))
+        .bearer_auth(reader.key.expose_secret())
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "nightly");
+    let r = s
+        .http
+        .get(s.url("/invoices"))
+        .bearer_auth(writer.key.expose_secret())
+        .send()
+        .await?;
+    assert_eq!(
+        header(&r, "www-authenticate").as_deref(),
+        Some("Bearer error=\"insufficient_scope\"")
+    );
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    let r = s
+        .http
+        .get(s.url("/invoices"))
+        .bearer_auth("tdo_nope")
+        .send()
+        .await?;
+    assert_eq!(problem(r).await?.0, 401);
+    let r = s
+        .http
+        .get(s.url("/invoices"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
+    assert_eq!(
+        problem(r).await?.0,
+        401,
+        "an access token is not an API key"
+    );
+    let _: Option<ApiKeyStore> = None;
+    s.stop().await
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_the_socket_unless_a_proxy_is_trusted() -> TestResult {
+    fn route(
+        r: axum::Router<testudo_axum::AuthState<DbUserStore>>,
+        _: &testudo_axum::AuthState<DbUserStore>,
+    ) -> axum::Router<testudo_axum::AuthState<DbUserStore>> {
+        r.route(
+            "/ip",
+            get(|c: ClientContext| async move { c.ip_string().unwrap_or_default() }),
+        )
+    }
+    let s = ServerBuilder::new(SQLITE).routes(route).start().await?;
+    let r = s
+        .http
+        .get(s.url("/ip"))
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await?;
+    assert_eq!(
+        r.text().await?,
+        "127.0.0.1",
+        "no proxy configured: the header is ignored"
+    );
+    s.stop().await?;
+    let s = ServerBuilder::new(SQLITE)
+        .options(HttpOptions::default().trusted_proxy(TrustedProxy::x_forwarded_for()))
+        .routes(route)
+        .start()
+        .await?;
+    let r = s
+        .http
+        .get(s.url("/ip"))
+        .header("x-forwarded-for", "6.6.6.6, 192.0.2.9")
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "192.0.2.9", "only the hop our proxy wrote");
+    s.stop().await
+}
+
+/// The worst moment for a login: the password is verified, nothing is issued yet, and the
+/// owner resets the password right then. The login must fail and set no cookie (a session
+/// from the old password would outlive the reset).
+async fn a_cookie_login_racing_a_password_reset_gets_no_session(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    s.register("ned@example.com").await?;
+    let paused = testudo_core::pause::arm("service.login.after_verify");
+    let http = s.http.clone();
+    let url = s.url("/auth/login");
+    let origin = s.base.clone();
+    let login = tokio::spawn(async move {
+        http.post(url)
+            .header("content-type", "application/json")
+            .header("origin", origin)
+            .body(
+                json!({"email": "ned@example.com", "password": PASSWORD, "use_cookies": true})
+                    .to_string(),
+            )
+            .send()
+            .await
+    });
+    paused.reached().await;
+    let r = s
+        .post("/auth/password/forgot", json!({"email": "ned@example.com"}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let token = s.events.reset_token().ok_or("no reset link")?;
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": "the owner's new passphrase 1"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    paused.release();
+    let r = login.await??;
+    assert!(set_cookies(&r).is_empty(), "no session cookie");
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    s.stop().await
+}
+per_database!(a_cookie_login_racing_a_password_reset_gets_no_session);

@@ -1,0 +1,451 @@
+//! The example service of testudo: the JSON auth endpoints of `testudo::axum` at `/auth`, and a
+//! small server-rendered web page in cookie mode (sign up, log in, an account page with
+//! sign-out and sign-out-everywhere, forgot / reset password with the link printed to the
+//! console by an event handler).
+//!
+//! Run it with `cargo run -p axum_server`: embedded SQLite in `axum_server.db` (created and
+//! migrated on start), or PostgreSQL with `DATABASE_URL=postgres://...`. See `README.md`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use testudo::axum::{AuthState, ClientContext, HttpOptions, MaybeAuthenticated};
+use testudo::core::{Clock, ExposeSecret, SecretString, SystemClock};
+use testudo::events::{Event, EventEmitter, EventKind};
+use testudo::service::{AuthService, AuthUser, DbUserStore};
+use testudo::{AuthConfig, Database};
+
+/// How the example is set up (from the environment in `main`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The database URL (`sqlite://axum_server.db` by default).
+    pub database_url: String,
+    /// The signing secret (random per run when not given: sessions end with the process).
+    pub signing_secret: String,
+    /// The address the links in the console point to (`http://127.0.0.1:3000`).
+    pub public_url: String,
+    /// Whether cookies carry `Secure` (off by default: the example serves plain HTTP).
+    pub secure_cookies: bool,
+    /// Cheap hashing parameters (for tests only).
+    pub cheap_hashing: bool,
+    /// The clock (the system's when `None`; tests pass a fixed one).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// A random 32-byte secret, base64url.
+///
+/// # Errors
+///
+/// When the OS random generator fails.
+pub fn random_secret() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        bytes,
+    ))
+}
+
+/// The running parts: the state and the event emitter (attach your own handlers to it).
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The HTTP layer's state.
+    pub state: AuthState<DbUserStore>,
+    /// The service's event emitter.
+    pub events: EventEmitter,
+}
+
+/// Connects, migrates, builds the service and the state, and prints reset links.
+///
+/// # Errors
+///
+/// When the database cannot be opened or migrated, or the configuration is refused.
+pub async fn build(settings: &Settings) -> Result<App, Box<dyn std::error::Error + Send + Sync>> {
+    let db = Database::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    let mut config = AuthConfig::builder()
+        .signing_secret(settings.signing_secret.as_str())
+        .build()?;
+    if settings.cheap_hashing {
+        config.argon2_memory_cost = 64;
+        config.argon2_time_cost = 1;
+        config.argon2_parallelism = 1;
+    }
+    let config = Arc::new(config);
+    let events = EventEmitter::new();
+    let base = settings.public_url.clone();
+    events.on(EventKind::PasswordResetRequested, move |event: &Event| {
+        if let Event::PasswordResetRequested { email, token, .. } = event {
+            let link = format!("{base}/reset?token={}", token.expose_secret());
+            print_link(email, &link);
+        }
+        Box::pin(async { Ok(()) })
+    });
+    let clock: Arc<dyn Clock> = settings
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let limiter = testudo::throttle::DbRateLimiter::new(db.clone(), Arc::clone(&clock));
+    let store = DbUserStore::new(db.clone()).with_clock(Arc::clone(&clock));
+    let service = AuthService::builder(Arc::clone(&config), store)
+        .database(db)
+        .events(events.clone())
+        .rate_limiter(Arc::new(limiter))
+        .clock(clock)
+        .build()?;
+    // Server-rendered pages refresh transparently only if the refresh cookie reaches them:
+    // its path is `/` here (the library's default, `/auth/refresh`, sends it nowhere else).
+    let options = HttpOptions::default()
+        .secure_cookies(settings.secure_cookies)
+        .refresh_cookie_path("/");
+    let state = AuthState::builder(service).options(options).build()?;
+    Ok(App { state, events })
+}
+
+/// Prints a reset link to the console: this example's "mailer".
+#[expect(
+    clippy::print_stdout,
+    reason = "the example mails links to the console"
+)]
+fn print_link(email: &str, link: &str) {
+    println!("password reset link for {email}: {link}");
+}
+
+/// The whole application: the pages, and the JSON API at `/auth`.
+pub fn router(app: &App) -> Router {
+    let pages = Router::new()
+        .route("/", get(home))
+        .route("/signup", axum::routing::post(signup))
+        .route("/login", axum::routing::post(login))
+        .route("/account", get(account))
+        .route("/logout", axum::routing::post(logout))
+        .route("/logout-all", axum::routing::post(logout_all))
+        .route("/forgot", get(forgot_page).post(forgot))
+        .route("/reset", get(reset_page).post(reset))
+        .layer(axum::middleware::from_fn(testudo::axum::session_layer))
+        .with_state(app.state.clone());
+    Router::new()
+        .nest("/auth", testudo::axum::router(app.state.clone()))
+        .merge(pages)
+}
+
+/// `s` with `& < > " '` escaped, for HTML text and attribute values.
+#[must_use]
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A page: `body` is trusted markup (every value in it escaped by the caller).
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{} · testudo</title></head><body><h1>{}</h1>\n{body}\n</body></html>",
+        escape(title),
+        escape(title)
+    );
+    let mut r = Html(html).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; form-action 'self'"),
+    );
+    r
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let body = format!(
+        "<p role=\"alert\">{}</p><p><a href=\"/\">Back</a></p>",
+        escape(message)
+    );
+    (status, page("Something went wrong", &body)).into_response()
+}
+
+/// A testudo-axum error as a page (its status, its message: never a secret).
+fn refused(e: &testudo::axum::Error) -> Response {
+    error_page(e.status(), &e.to_string())
+}
+
+/// Adds the `Set-Cookie` values to a redirect.
+fn redirect_with(to: &str, cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    for c in cookies {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn session_cookies(
+    state: &AuthState<DbUserStore>,
+    pair: &testudo::TokenPair,
+) -> Result<[HeaderValue; 3], testudo::axum::Error> {
+    let max_age = state.service().config().refresh_token_lifetime.as_secs();
+    state.http().session_cookies(pair, max_age)
+}
+
+async fn home(MaybeAuthenticated(user): MaybeAuthenticated) -> Response {
+    if user.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    page(
+        "Welcome",
+        r#"<h2>Sign up</h2>
+<form method="post" action="/signup">
+<label>Email <input name="email" type="email" required></label>
+<label>Password <input name="password" type="password" required></label>
+<button>Sign up</button></form>
+<h2>Log in</h2>
+<form method="post" action="/login">
+<label>Email <input name="email" type="email" required></label>
+<label>Password <input name="password" type="password" required></label>
+<button>Log in</button></form>
+<p><a href="/forgot">Forgot your password?</a></p>"#,
+    )
+}
+
+/// A sign-up or log-in form.
+#[derive(Deserialize)]
+struct CredentialsForm {
+    email: String,
+    password: SecretString,
+}
+
+async fn signup(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<CredentialsForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    if let Err(e) = state
+        .service()
+        .create_user(&form.email, form.password.expose_secret())
+        .await
+    {
+        return refused(&e.into());
+    }
+    finish_login(&state, &client, &form).await
+}
+
+async fn login(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<CredentialsForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    finish_login(&state, &client, &form).await
+}
+
+async fn finish_login(
+    state: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    form: &CredentialsForm,
+) -> Response {
+    let ip = client.ip_string();
+    let result = state
+        .service()
+        .login_from(
+            &form.email,
+            form.password.expose_secret(),
+            testudo::Claims::new(),
+            ip.as_deref(),
+        )
+        .await;
+    match result.map_err(testudo::axum::Error::from) {
+        Ok(done) => match session_cookies(state, &done.tokens) {
+            Ok(cookies) => redirect_with("/account", cookies),
+            Err(e) => refused(&e),
+        },
+        Err(e) => refused(&e),
+    }
+}
+
+async fn account(State(state): State<AuthState<DbUserStore>>, headers: HeaderMap) -> Response {
+    // Authenticated by hand (not the extractor) for the session's CSRF token, which is the
+    // new pair's when this request refreshed the session transparently.
+    let session = match state
+        .authenticate_request(&headers, &Method::GET, None, true)
+        .await
+    {
+        Ok(session) => session,
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
+            return Redirect::to("/").into_response();
+        }
+        Err(e) => return refused(&e),
+    };
+    let field = escape(&state.http().options().csrf_field);
+    let csrf = escape(session.csrf_token.as_deref().unwrap_or_default());
+    let user = &session.user;
+    let verified = if user.is_verified() {
+        "verified"
+    } else {
+        "not verified"
+    };
+    let body = format!(
+        "<p>Signed in as <strong>{}</strong> ({verified}).</p>\n\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
+         <button>Sign out</button></form>\n\
+         <form method=\"post\" action=\"/logout-all\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
+         <button>Sign out everywhere</button></form>",
+        escape(user.email())
+    );
+    let response = page("Your account", &body);
+    match &session.refreshed {
+        Some(pair) => match session_cookies(&state, pair) {
+            Ok(cookies) => {
+                let mut response = response;
+                for c in cookies {
+                    response.headers_mut().append(header::SET_COOKIE, c);
+                }
+                response
+            }
+            Err(e) => refused(&e),
+        },
+        None => response,
+    }
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: String,
+}
+
+async fn logout(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = state
+        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
+        .await;
+    let access = testudo::axum::cookie(&headers, &state.http().options().access_cookie);
+    match (session, access) {
+        (Ok(_), Some(access)) => {
+            if let Err(e) = state.service().logout(access).await {
+                return refused(&e.into());
+            }
+            match state.http().clear_cookies() {
+                Ok(cookies) => redirect_with("/", cookies),
+                Err(e) => refused(&e),
+            }
+        }
+        (Err(e), _) => refused(&e),
+        (Ok(_), None) => Redirect::to("/").into_response(),
+    }
+}
+
+async fn logout_all(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match state
+        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return refused(&e),
+    };
+    if let Err(e) = state.service().logout_all(&session.user.id()).await {
+        return refused(&e.into());
+    }
+    match state.http().clear_cookies() {
+        Ok(cookies) => redirect_with("/", cookies),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn forgot_page() -> Response {
+    page(
+        "Forgot your password?",
+        r#"<form method="post" action="/forgot">
+<label>Email <input name="email" type="email" required></label>
+<button>Send me a link</button></form>"#,
+    )
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    email: String,
+}
+
+async fn forgot(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    let ip = client.ip_string();
+    if let Err(e) = state
+        .service()
+        .request_reset(&form.email, ip.as_deref())
+        .await
+    {
+        return refused(&e.into());
+    }
+    page(
+        "Check your mail",
+        "<p>If the address has an account, a link is on its way (this example prints it to \
+         the server's console).</p><p><a href=\"/\">Back</a></p>",
+    )
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: String,
+}
+
+async fn reset_page(Query(q): Query<TokenQuery>) -> Response {
+    let body = format!(
+        "<form method=\"post\" action=\"/reset\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <label>New password <input name=\"new_password\" type=\"password\" required></label>\
+         <button>Set password</button></form>",
+        escape(&q.token)
+    );
+    page("Choose a new password", &body)
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    token: SecretString,
+    new_password: SecretString,
+}
+
+async fn reset(
+    State(state): State<AuthState<DbUserStore>>,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    match state
+        .service()
+        .confirm_reset(
+            form.token.expose_secret(),
+            form.new_password.expose_secret(),
+        )
+        .await
+    {
+        Ok(_) => page(
+            "Password changed",
+            "<p>Every session was signed out. <a href=\"/\">Log in</a></p>",
+        ),
+        Err(e) => refused(&e.into()),
+    }
+}
