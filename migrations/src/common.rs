@@ -108,16 +108,7 @@ pub(crate) async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
 /// `utf8mb4_nopad_bin`, MySQL 8's `utf8mb4_0900_bin`, `utf8mb4_bin` on older MySQL (migration
 /// 9 explains why).
 pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'static str, DbErr> {
-    let version = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::MySql,
-            "SELECT VERSION() AS v",
-        ))
-        .await?
-        .map(|row| row.try_get::<String>("", "v"))
-        .transpose()?
-        .unwrap_or_default();
+    let version = mysql_version(manager).await?;
     Ok(if version.contains("MariaDB") {
         "utf8mb4_nopad_bin"
     } else if version
@@ -130,4 +121,18 @@ pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<&'sta
     } else {
         "utf8mb4_bin"
     })
+}
+
+/// A MySQL-family server's `VERSION()` (`10.11.19-MariaDB-0+deb12u1`, `8.0.36`).
+pub(crate) async fn mysql_version(manager: &SchemaManager<'_>) -> Result<String, DbErr> {
+    Ok(manager
+        .get_connection()
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::MySql,
+            "SELECT VERSION() AS v",
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "v"))
+        .transpose()?
+        .unwrap_or_default())
 }

@@ -1,7 +1,7 @@
 //! `testudo_rate_limits` in the `MEMORY` engine on MySQL / MariaDB.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
 const TABLE: &str = "testudo_rate_limits";
 
@@ -47,7 +47,10 @@ impl MigrationTrait for Migration {
              ADD INDEX idx_{TABLE}_window_end USING BTREE (window_end), \
              ENGINE = MEMORY"
         );
-        let sql = if is_mariadb(manager).await? {
+        let sql = if crate::common::mysql_version(manager)
+            .await?
+            .contains("MariaDB")
+        {
             format!("SET STATEMENT max_heap_table_size = {MAX_BYTES} FOR {alter}")
         } else {
             alter
@@ -73,19 +76,4 @@ impl MigrationTrait for Migration {
             .await?;
         Ok(())
     }
-}
-
-/// Whether the MySQL-family server is MariaDB.
-async fn is_mariadb(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
-    let version = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::MySql,
-            "SELECT VERSION() AS v",
-        ))
-        .await?
-        .map(|row| row.try_get::<String>("", "v"))
-        .transpose()?
-        .unwrap_or_default();
-    Ok(version.contains("MariaDB"))
 }
