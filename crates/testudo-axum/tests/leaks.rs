@@ -6,88 +6,19 @@
 
 mod common;
 
-use std::fmt::{Debug, Write as _};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use common::{PASSWORD, ServerBuilder, set_cookies};
 use serde_json::{Value, json};
 use testudo_test_support::TestResult;
 use testudo_test_support::db::Backend;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Metadata, Subscriber};
-
-fn log() -> &'static Mutex<String> {
-    static LOG: OnceLock<Mutex<String>> = OnceLock::new();
-    LOG.get_or_init(|| Mutex::new(String::new()))
-}
-
-fn append(text: &str) {
-    log()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push_str(text);
-}
-
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let _ = write!(self.0, " {}={value}", field.name());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let _ = write!(self.0, " {}={value} {value:?}", field.name());
-        let mut source = value.source();
-        while let Some(s) = source {
-            let _ = write!(self.0, " caused by {s} {s:?}");
-            source = s.source();
-        }
-    }
-}
-
-struct Capture {
-    next: AtomicU64,
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(tracing::level_filters::LevelFilter::TRACE)
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut f = Fields(format!("\nspan {}:", span.metadata().name()));
-        span.record(&mut f);
-        append(&f.0);
-        Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut f = Fields("\nrecord:".to_owned());
-        values.record(&mut f);
-        append(&f.0);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let m = event.metadata();
-        let mut f = Fields(format!("\nevent {} {}:", m.level(), m.target()));
-        event.record(&mut f);
-        append(&f.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 #[tokio::test]
 async fn no_token_password_or_secret_reaches_tracing() -> TestResult {
-    tracing::subscriber::set_global_default(Capture {
-        next: AtomicU64::new(0),
-    })?;
+    assert!(
+        testudo_test_support::capture::install(),
+        "the capture is the subscriber"
+    );
     let s = ServerBuilder::new(Backend::Sqlite { file: false })
         .options(testudo_axum::HttpOptions::default().refresh_cookie_path("/"))
         .start()
@@ -193,7 +124,7 @@ async fn no_token_password_or_secret_reaches_tracing() -> TestResult {
     secrets.push(v["access_token"].as_str().ok_or("access")?.to_owned());
     s.stop().await?;
 
-    let seen = log().lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let seen = testudo_test_support::capture::captured();
     assert!(seen.contains("span testudo.http:"), "a span per request");
     assert!(seen.contains("path=/auth/me"), "the path is recorded");
     assert!(seen.contains("status=200"), "the status is recorded");

@@ -9,8 +9,6 @@
 mod common;
 
 use std::fmt::{Debug, Display, Write as _};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use common::{Env, Tokens};
 use testudo_core::{Claims, ExposeSecret as _, TokenType};
@@ -18,93 +16,12 @@ use testudo_events::Event;
 use testudo_service::ValidatorPolicy;
 use testudo_test_support::db::Backend;
 use testudo_test_support::{TestResult, per_database};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Level, Metadata, Subscriber};
+use tracing::Level;
 
 const PASSWORD: &str = "leak-test password: correct horse battery staple";
 const NEW_PASSWORD: &str = "leak-test password: a different passphrase entirely";
 const SIGNING_SECRET: &str = "leak-test-signing-secret-0123456789abcdef-0123456789";
 const JWT_SECRET: &str = "leak-test-jwt-secret-0123456789abcdef-0123456789abcdef";
-
-/// Everything every subscriber call saw, as text.
-fn log() -> &'static Mutex<String> {
-    static LOG: OnceLock<Mutex<String>> = OnceLock::new();
-    LOG.get_or_init(|| Mutex::new(String::new()))
-}
-
-fn append(text: &str) {
-    log()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push_str(text);
-}
-
-/// Writes each field as `name=value` (`Debug` of the value, as any formatter would).
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        let _ = write!(self.0, " {}={value}", field.name());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        // Display, Debug and the whole source chain, as an error-reporting layer would.
-        let _ = write!(self.0, " {}={value} {value:?}", field.name());
-        let mut source = value.source();
-        while let Some(s) = source {
-            let _ = write!(self.0, " caused by {s} {s:?}");
-            source = s.source();
-        }
-    }
-}
-
-/// A subscriber that keeps every span's and event's fields, at every level.
-struct Capture {
-    next: AtomicU64,
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(tracing::level_filters::LevelFilter::TRACE)
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut f = Fields(format!("\nspan {}:", span.metadata().name()));
-        span.record(&mut f);
-        append(&f.0);
-        Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-    fn record(&self, _: &Id, values: &Record<'_>) {
-        let mut f = Fields("\nrecord:".to_owned());
-        values.record(&mut f);
-        append(&f.0);
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let m = event.metadata();
-        let mut f = Fields(format!("\nevent {} {}:", m.level(), m.target()));
-        event.record(&mut f);
-        append(&f.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-/// Installs the capture as the process's subscriber (once; every test of this file shares it).
-fn capture() {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        tracing::subscriber::set_global_default(Capture {
-            next: AtomicU64::new(0),
-        })
-        .is_ok()
-    });
-}
 
 /// The `Debug` (and `Display`, when there is one) of the values seen.
 #[derive(Default)]
@@ -139,7 +56,7 @@ fn signature(token: &str) -> &str {
 }
 
 async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(b: Backend) -> TestResult {
-    capture();
+    testudo_test_support::capture::install();
     tracing::info!("the capture works");
     for tokens in Tokens::ALL {
         let env = Env::new(b.clone(), tokens, |c| {
@@ -281,7 +198,7 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(b: Back
             seen.debug("event", &event);
         }
 
-        let logs = log().lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let logs = testudo_test_support::capture::captured();
         assert!(
             logs.contains("the capture works"),
             "{name}: the capture is on"
@@ -307,7 +224,7 @@ async fn nothing_secret_shows_in_logs_debug_or_display_over_a_full_cycle(b: Back
         env.cleanup().await?;
     }
     // Every level reached the capture (the service logs at debug and info at least).
-    let logs = log().lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let logs = testudo_test_support::capture::captured();
     for level in [Level::INFO, Level::DEBUG] {
         assert!(
             logs.contains(&format!("event {level}")),

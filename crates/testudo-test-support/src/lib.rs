@@ -40,6 +40,8 @@
 
 #[cfg(feature = "adversary")]
 pub mod adversary;
+#[cfg(feature = "tracing")]
+pub mod capture;
 #[cfg(feature = "db")]
 pub mod db;
 #[cfg(feature = "faults")]
