@@ -15,6 +15,7 @@ mod m20261201_000011_session_start;
 mod m20261201_000012_create_rate_limits;
 mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
+mod m20261201_000015_create_second_factors;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -35,6 +36,10 @@ pub const TABLES: &[&str] = &[
     "testudo_rate_limits",
     "testudo_api_keys",
     "testudo_verification_codes",
+    "testudo_totp_factors",
+    "testudo_recovery_codes",
+    "testudo_login_challenges",
+    "testudo_reauthentications",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -59,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_create_rate_limits::Migration),
             Box::new(m20261201_000013_create_api_keys::Migration),
             Box::new(m20261201_000014_create_verification_codes::Migration),
+            Box::new(m20261201_000015_create_second_factors::Migration),
         ]
     }
 
