@@ -13,6 +13,7 @@ use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
 use testudo_validators::Validators;
 
+use crate::login_step::{LoginChallenge, LoginStart};
 use crate::throttle::{Scope, client_ip};
 use tracing::field::Empty;
 
@@ -79,6 +80,9 @@ pub struct AuthService<S: UserStore> {
     /// The pending verification codes (with a database).
     #[cfg(feature = "db")]
     pub(crate) codes: Option<crate::codes::CodeStore>,
+    /// The second factors (with a database).
+    #[cfg(feature = "db")]
+    pub(crate) factors: Option<crate::second_factor::Factors>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
     /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
@@ -105,6 +109,8 @@ impl<S: UserStore> Clone for AuthService<S> {
             throttle: self.throttle.clone(),
             #[cfg(feature = "db")]
             codes: self.codes.clone(),
+            #[cfg(feature = "db")]
+            factors: self.factors.clone(),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
             #[cfg(feature = "db")]
@@ -289,7 +295,17 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             _ => None,
         };
         let flows = crate::account::FlowSigners::new(&config, &clock)?.map(Arc::new);
+        #[cfg(feature = "db")]
+        let factors = match &self.db {
+            Some(db) => Some(crate::second_factor::Factors::new(
+                db.clone(),
+                crate::second_factor::SecondFactorKeys::new(&config)?,
+            )),
+            None => None,
+        };
         Ok(AuthService {
+            #[cfg(feature = "db")]
+            factors,
             flows,
             throttle: self
                 .rate_limiter
@@ -474,6 +490,10 @@ impl AuthService<crate::DbUserStore> {
             if let Some(user) = self.store.find_by_id(id).await? {
                 self.clear_email_tokens(&user).await?;
             }
+            // A later user given the same id must not inherit this one's second factor.
+            if let Some(factors) = &self.factors {
+                self.delete_second_factor(factors, id).await?;
+            }
             self.store.delete_user(id).await
         })
         .await
@@ -624,10 +644,53 @@ impl<S: UserStore> AuthService<S> {
         extra: Claims,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        let answer = self
+            .login_first_factor(email, password, extra, ip, SecondStep::Refuse)
+            .await?;
+        match answer {
+            LoginStart::Complete(result) => Ok(result),
+            // Not answered with `SecondStep::Refuse`; refused all the same, never bypassed.
+            LoginStart::SecondFactor(_) => Err(AuthenticationError::SecondFactorRequired.into()),
+        }
+    }
+
+    /// A password login that can answer with a second step: [`LoginStart::Complete`] with the
+    /// pair, as [`Self::login_from`], when the account has no second factor; otherwise (the
+    /// password being right) [`LoginStart::SecondFactor`] with a single-use challenge valid
+    /// for `login_challenge_lifetime`, and no tokens: finish with [`Self::complete_login`]
+    /// and a code. Throttled, timed and reported as [`Self::login`] (the login counter of the
+    /// address is reset once the password is right).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login`] (never [`AuthenticationError::SecondFactorRequired`]);
+    /// [`crate::Error::NoSigningSecret`] (as [`Error::Configuration`]) when an account has a
+    /// factor and the service no signing secret.
+    #[tracing::instrument(name = "testudo.login_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_start(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        ip: Option<&str>,
+    ) -> Result<LoginStart<S::User>> {
+        self.login_first_factor(email, password, extra, ip, SecondStep::Challenge)
+            .await
+    }
+
+    /// The password step of [`Self::login_from`] and [`Self::login_start`].
+    async fn login_first_factor(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        ip: Option<&str>,
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let email = normalize_email(email);
             self.throttle(Scope::Login, &email, client_ip(ip)).await?;
-            let result = self.login_checked(&email, password, extra).await;
+            let result = self.login_checked(&email, password, extra, second).await;
             if result.is_ok() {
                 // The pair is issued: a limiter that fails to forget the count must not turn the
                 // login into an error (the caller would never get the tokens it was issued).
@@ -646,7 +709,8 @@ impl<S: UserStore> AuthService<S> {
         email: &str,
         password: &str,
         extra: Claims,
-    ) -> Result<AuthResult<S::User>> {
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         let email = email.to_owned();
         let Some(user) = self.store.find_by_email(&email).await? else {
             self.hasher.verify_dummy().await?;
@@ -685,7 +749,47 @@ impl<S: UserStore> AuthService<S> {
             self.upgrade_hash(&id, user.password_hash(), &upgraded)
                 .await?;
         }
-        self.finish_login(user, extra, &email).await
+        if self.second_factor_required(&id).await? {
+            return match second {
+                SecondStep::Refuse => {
+                    tracing::info!("login refused: the account has a second factor");
+                    Err(AuthenticationError::SecondFactorRequired.into())
+                }
+                SecondStep::Challenge => self
+                    .second_step(&user, &extra)
+                    .await
+                    .map(LoginStart::SecondFactor),
+            };
+        }
+        self.finish_login(user, extra, &email)
+            .await
+            .map(LoginStart::Complete)
+    }
+
+    /// Whether a login of `user_id` must pass a second factor.
+    async fn second_factor_required(&self, user_id: &str) -> Result<bool> {
+        #[cfg(feature = "db")]
+        {
+            self.second_factor_enrolled(user_id).await
+        }
+        #[cfg(not(feature = "db"))]
+        {
+            let _ = user_id;
+            Ok(false)
+        }
+    }
+
+    /// The challenge of a login with a second factor.
+    async fn second_step(&self, user: &S::User, extra: &Claims) -> Result<LoginChallenge> {
+        #[cfg(feature = "db")]
+        {
+            self.issue_challenge(user, extra).await
+        }
+        #[cfg(not(feature = "db"))]
+        {
+            let _ = (user, extra);
+            Err(AuthenticationError::SecondFactorRequired.into())
+        }
     }
 
     /// Saves the rehash of a verified password, only if the stored hash is still the one
@@ -703,7 +807,7 @@ impl<S: UserStore> AuthService<S> {
     /// with; saves `last_login` and emits `user_login`. When the version changed since (a
     /// password change raced this login), the pair is revoked and the login fails as
     /// [`LoginFailureReason::CredentialsChanged`].
-    async fn finish_login(
+    pub(crate) async fn finish_login(
         &self,
         user: S::User,
         mut extra: Claims,
@@ -1128,6 +1232,11 @@ impl<S: UserStore> AuthService<S> {
             } else {
                 self.first_verification(&user).await?
             };
+            // A login link is one factor: it does not stand in for the second.
+            if self.second_factor_required(&user.id()).await? {
+                tracing::info!("login link refused: the account has a second factor");
+                return Err(AuthenticationError::SecondFactorRequired.into());
+            }
             self.finish_login(user, Claims::new(), &email).await
         })
         .await
@@ -1159,6 +1268,15 @@ impl<S: UserStore> AuthService<S> {
             .await?
             .ok_or_else(|| AuthenticationError::UserNotFound.into())
     }
+}
+
+/// What a password login does when the account has a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecondStep {
+    /// Refuse ([`AuthService::login`]: it can only answer tokens).
+    Refuse,
+    /// Answer a challenge ([`AuthService::login_start`]).
+    Challenge,
 }
 
 /// Sets the reserved [`CREDENTIAL_VERSION_CLAIM`] of `extra` to `version` (absent for 0).

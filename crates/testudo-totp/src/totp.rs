@@ -89,6 +89,17 @@ impl TotpSecret {
         Self(Zeroizing::new(bytes))
     }
 
+    /// A secret typed or scanned as unpadded base32 (what [`TotpSecret::to_base32`] gives).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameters`] when `text` is not base32.
+    pub fn from_base32(text: &str) -> Result<Self> {
+        let secret =
+            totp_rs::Secret::try_from_base32(text).map_err(|_| Error::InvalidParameters)?;
+        Ok(Self(Zeroizing::new(secret.as_bytes().to_vec())))
+    }
+
     /// The raw bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
