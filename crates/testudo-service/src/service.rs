@@ -620,7 +620,9 @@ impl<S: UserStore> AuthService<S> {
     ///
     /// [`AuthenticationError::InvalidCredentials`]; [`Error::RateLimited`] when throttling
     /// refuses the attempt (before any lookup or hashing); [`Error::Storage`]; [`Error::Event`]
-    /// from a propagating handler.
+    /// from a propagating handler; [`AuthenticationError::SecondFactorRequired`] (after the
+    /// password check, no tokens issued) when the account has a confirmed second factor: use
+    /// [`Self::login_start`] for such accounts.
     pub async fn login(
         &self,
         email: &str,
@@ -1203,6 +1205,8 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Token`] for an unknown, expired or wrong-address token (a token used from
     /// another address than the one it is bound to is deleted);
     /// [`AuthenticationError::InvalidCredentials`] when the user is gone or inactive;
+    /// [`AuthenticationError::SecondFactorRequired`] when the account has a confirmed second
+    /// factor (a login link does not stand in for it; the token is used up);
     /// [`Error::Storage`]; [`Error::Event`].
     #[cfg(feature = "db")]
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]

@@ -39,13 +39,14 @@ const MAX_SEALED: usize = 512;
 /// One 32-byte key per signing secret (the current one first), for one purpose.
 #[derive(Clone)]
 pub struct Keyring {
-    keys: Vec<Zeroizing<[u8; 32]>>,
+    current: Zeroizing<[u8; 32]>,
+    fallbacks: Vec<Zeroizing<[u8; 32]>>,
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
-            .field("keys", &self.keys.len())
+            .field("fallbacks", &self.fallbacks.len())
             .finish_non_exhaustive()
     }
 }
@@ -79,11 +80,14 @@ impl Keyring {
         let current = config
             .effective_signing_secret()
             .ok_or(Error::NoSigningSecret)?;
-        let keys = std::iter::once(current)
-            .chain(&config.signing_fallback_secrets)
-            .map(|s| derive(s.expose_secret().as_bytes(), label))
-            .collect();
-        Ok(Self { keys })
+        Ok(Self {
+            current: derive(current.expose_secret().as_bytes(), label),
+            fallbacks: config
+                .signing_fallback_secrets
+                .iter()
+                .map(|s| derive(s.expose_secret().as_bytes(), label))
+                .collect(),
+        })
     }
 
     /// A keyring from raw secrets (the current one first), for tests and applications
@@ -93,17 +97,20 @@ impl Keyring {
     ///
     /// [`Error::NoSigningSecret`] when `secrets` is empty.
     pub fn from_secrets(secrets: &[&[u8]], label: &str) -> Result<Self> {
-        if secrets.is_empty() {
-            return Err(Error::NoSigningSecret);
-        }
+        let (current, fallbacks) = secrets.split_first().ok_or(Error::NoSigningSecret)?;
         Ok(Self {
-            keys: secrets.iter().map(|s| derive(s, label)).collect(),
+            current: derive(current, label),
+            fallbacks: fallbacks.iter().map(|s| derive(s, label)).collect(),
         })
     }
 
     fn current(&self) -> &[u8; 32] {
-        // Never empty: both constructors refuse to make an empty keyring.
-        self.keys.first().map_or(&[0; 32], |k| k)
+        &self.current
+    }
+
+    /// Every key, the current one first.
+    fn all(&self) -> impl Iterator<Item = &[u8; 32]> {
+        std::iter::once(&*self.current).chain(self.fallbacks.iter().map(|k| &**k))
     }
 
     /// Seals `plaintext`, bound to `context` (e.g. the user id: a sealed value copied to
@@ -148,7 +155,7 @@ impl Keyring {
         let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| Error::Unseal)?;
         let (nonce, ciphertext) = bytes.split_at_checked(NONCE_LEN).ok_or(Error::Unseal)?;
         let nonce = XNonce::try_from(nonce).map_err(|_| Error::Unseal)?;
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, key) in self.all().enumerate() {
             let cipher = XChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Unseal)?;
             let payload = Payload {
                 msg: ciphertext,
@@ -177,7 +184,7 @@ impl Keyring {
     /// up among them to accept values made before a rotation.
     #[must_use]
     pub fn digests(&self, parts: &[&str]) -> Vec<String> {
-        self.keys.iter().map(|k| mac_hex(k, parts)).collect()
+        self.all().map(|k| mac_hex(k, parts)).collect()
     }
 }
 
