@@ -346,8 +346,8 @@ pub struct AuthConfig {
     pub require_verified_email: bool,
     /// *testudo*: the first verification of an account's address by an emailed link ends the
     /// sessions it had and replaces a password set before it with an unusable one: whoever
-    /// registered the address without owning it (pre-account takeover) loses access. Default
-    /// true.
+    /// registered the address without owning it (pre-account takeover) loses access; a
+    /// second factor enrolled before it is removed too. Default true.
     pub reset_account_on_first_verification: bool,
     /// *testudo*: lifetime of passwordless email tokens. Default 900 s (15 minutes).
     #[serde(deserialize_with = "secret::seconds")]

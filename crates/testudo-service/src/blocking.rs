@@ -248,6 +248,9 @@ impl<S: UserStore> AuthService<S> {
         fn login_start(&self, email: &str, password: &str, extra: Claims, ip: Option<&str>) -> LoginStart<S::User>;
         #[cfg(feature = "db")]
         #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn login_with_email_token_start(&self, email: &str, token: &str, ip: Option<&str>) -> LoginStart<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
         fn complete_login(&self, challenge: &str, code: &str, ip: Option<&str>) -> AuthResult<S::User>;
         #[cfg(feature = "db")]
         #[cfg_attr(docsrs, doc(cfg(feature = "db")))]

@@ -1217,6 +1217,47 @@ impl<S: UserStore> AuthService<S> {
         token: &str,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        match self
+            .email_token_login(email, token, ip, SecondStep::Refuse)
+            .await?
+        {
+            LoginStart::Complete(result) => Ok(result),
+            LoginStart::SecondFactor(_) => Err(AuthenticationError::SecondFactorRequired.into()),
+        }
+    }
+
+    /// [`Self::login_with_email_token`] for accounts that may have a second factor: answers
+    /// [`LoginStart::SecondFactor`] with a challenge (no tokens yet; finish with
+    /// [`Self::complete_login`]) when the account has one, [`LoginStart::Complete`] otherwise.
+    /// The link is used up either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login_with_email_token`] (never
+    /// [`AuthenticationError::SecondFactorRequired`]).
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.login_with_email_token_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_email_token_start(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+    ) -> Result<LoginStart<S::User>> {
+        self.email_token_login(email, token, ip, SecondStep::Challenge)
+            .await
+    }
+
+    /// The login-link step of [`Self::login_with_email_token`] and
+    /// [`Self::login_with_email_token_start`].
+    #[cfg(feature = "db")]
+    async fn email_token_login(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let tokens = self.email_tokens()?;
             let email = normalize_email(email);
@@ -1238,10 +1279,20 @@ impl<S: UserStore> AuthService<S> {
             };
             // A login link is one factor: it does not stand in for the second.
             if self.second_factor_required(&user.id()).await? {
-                tracing::info!("login link refused: the account has a second factor");
-                return Err(AuthenticationError::SecondFactorRequired.into());
+                return match second {
+                    SecondStep::Refuse => {
+                        tracing::info!("login link refused: the account has a second factor");
+                        Err(AuthenticationError::SecondFactorRequired.into())
+                    }
+                    SecondStep::Challenge => self
+                        .second_step(&user, &Claims::new())
+                        .await
+                        .map(LoginStart::SecondFactor),
+                };
             }
-            self.finish_login(user, Claims::new(), &email).await
+            self.finish_login(user, Claims::new(), &email)
+                .await
+                .map(LoginStart::Complete)
         })
         .await
     }
@@ -1250,8 +1301,8 @@ impl<S: UserStore> AuthService<S> {
     /// With `reset_account_on_first_verification` (the default) the account is first taken
     /// from whoever registered the address before its owner proved it (pre-account takeover):
     /// a password set before is replaced by an unusable one (which also ends every session
-    /// through the credential version) and the user's tokens are revoked. Returns the user as
-    /// stored afterwards.
+    /// through the credential version), the user's tokens are revoked and a second factor
+    /// enrolled before is removed. Returns the user as stored afterwards.
     #[cfg(feature = "db")]
     async fn first_verification(&self, user: &S::User) -> Result<S::User> {
         let id = user.id();
@@ -1264,6 +1315,13 @@ impl<S: UserStore> AuthService<S> {
             if self.backend.supports_revocation() {
                 let n = self.backend.revoke_all_for_user(&id).await?;
                 tracing::info!(revoked = n, "first verification: earlier sessions revoked");
+            }
+            // A factor enrolled before the address was proven is whoever registered it's, not
+            // the owner's: left in place it would lock the owner out.
+            if let Some(factors) = &self.factors
+                && self.delete_second_factor(factors, &id).await?
+            {
+                tracing::info!("first verification: a second factor enrolled before it removed");
             }
         }
         self.store.mark_verified(&id).await?;

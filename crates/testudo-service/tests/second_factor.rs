@@ -17,7 +17,9 @@ use testudo_core::{
 use testudo_db::Database;
 use testudo_events::{Event, EventEmitter, SecondFactorMethod};
 use testudo_service::entity::{login_challenge, totp_factor};
-use testudo_service::{AuthService, DbUserStore, LoginChallenge, LoginStart, TotpEnrolment, User};
+use testudo_service::{
+    AuthService, DbUserStore, LoginChallenge, LoginStart, TotpEnrolment, User, UserStore as _,
+};
 use testudo_test_support::db::Backend;
 use testudo_test_support::{TestResult, per_database};
 use testudo_throttle::MemoryRateLimiter;
@@ -382,7 +384,6 @@ per_database!(
 );
 
 async fn enrolled_user(env: &Env) -> TestResult<User> {
-    use testudo_service::UserStore as _;
     Ok(env
         .auth
         .store()
@@ -608,7 +609,9 @@ async fn a_login_link_does_not_stand_in_for_the_second_factor(b: Backend) -> Tes
     let env = env(b).await?;
     let name = env.name.clone();
     let auth = &env.auth;
-    enrolled(&env).await?;
+    let (user, app, _) = enrolled(&env).await?;
+    // A verified address: its first verification would remove the factor (see below).
+    auth.store().mark_verified(&user.id.to_string()).await?;
     auth.request_login_link(EMAIL, None).await?;
     let token = env
         .events
@@ -629,9 +632,67 @@ async fn a_login_link_does_not_stand_in_for_the_second_factor(b: Backend) -> Tes
         ),
         "{name}: {r:?}"
     );
+    // With the start variant, the link leads to a challenge, and a code finishes the login.
+    auth.request_login_link(EMAIL, None).await?;
+    let token = env
+        .events
+        .take()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::EmailTokenCreated { token, .. } => Some(token.expose_secret().to_owned()),
+            _ => None,
+        })
+        .ok_or("no login link")?;
+    let LoginStart::SecondFactor(ch) = auth
+        .login_with_email_token_start(EMAIL, &token, None)
+        .await?
+    else {
+        return Err(format!("{name}: a challenge expected").into());
+    };
+    let done = auth
+        .complete_login(ch.token().expose_secret(), &code(&app, &env.clock)?, None)
+        .await?;
+    assert_eq!(done.user.email, EMAIL, "{name}");
+    let reused = auth.login_with_email_token_start(EMAIL, &token, None).await;
+    assert!(
+        matches!(reused, Err(Error::Token(_))),
+        "{name}: the link is used up"
+    );
     env.cleanup().await
 }
 per_database!(a_login_link_does_not_stand_in_for_the_second_factor);
+
+async fn the_first_verification_of_the_address_removes_a_factor_enrolled_before_it(
+    b: Backend,
+) -> TestResult {
+    let env = env(b).await?;
+    let name = env.name.clone();
+    let auth = &env.auth;
+    // Whoever registered the address without owning it enrolled a factor...
+    let (user, _, _) = enrolled(&env).await?;
+    assert!(!user.is_verified, "{name}");
+    // ...and the owner's first login link takes the account back, factor included.
+    auth.request_login_link(EMAIL, None).await?;
+    let token = env
+        .events
+        .take()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::EmailTokenCreated { token, .. } => Some(token.expose_secret().to_owned()),
+            _ => None,
+        })
+        .ok_or("no login link")?;
+    let done = auth.login_with_email_token(EMAIL, &token, None).await?;
+    assert!(done.user.is_verified, "{name}");
+    assert!(!auth.has_second_factor(&done.user).await?, "{name}");
+    assert_eq!(
+        auth.recovery_codes_remaining(&done.user).await?,
+        0,
+        "{name}"
+    );
+    env.cleanup().await
+}
+per_database!(the_first_verification_of_the_address_removes_a_factor_enrolled_before_it);
 
 async fn a_rotated_signing_secret_keeps_factors_and_reseals_them(b: Backend) -> TestResult {
     let env = env(b).await?;
