@@ -15,7 +15,7 @@ mod m20261201_000011_session_start;
 mod m20261201_000012_create_rate_limits;
 mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
-mod m20261201_000015_create_second_factors;
+mod m20261201_000016_create_second_factors;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -64,7 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_create_rate_limits::Migration),
             Box::new(m20261201_000013_create_api_keys::Migration),
             Box::new(m20261201_000014_create_verification_codes::Migration),
-            Box::new(m20261201_000015_create_second_factors::Migration),
+            Box::new(m20261201_000016_create_second_factors::Migration),
         ]
     }
 

@@ -85,7 +85,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000012_create_rate_limits",
             "m20261201_000013_create_api_keys",
             "m20261201_000014_create_verification_codes",
-            "m20261201_000015_create_second_factors",
+            "m20261201_000016_create_second_factors",
         ]
     );
 }

@@ -101,7 +101,7 @@ pub mod code {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `testudo_totp_factors`: each user's TOTP factor (migration 15).
+/// `testudo_totp_factors`: each user's TOTP factor (migration 16).
 pub mod totp_factor {
     use sea_orm::entity::prelude::*;
 
@@ -147,7 +147,7 @@ pub mod totp_factor {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `testudo_recovery_codes`: the unused recovery codes (migration 15).
+/// `testudo_recovery_codes`: the unused recovery codes (migration 16).
 pub mod recovery_code {
     use sea_orm::entity::prelude::*;
 
@@ -172,7 +172,7 @@ pub mod recovery_code {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `testudo_login_challenges`: password logins waiting for their second factor (migration 15).
+/// `testudo_login_challenges`: password logins waiting for their second factor (migration 16).
 pub mod login_challenge {
     use sea_orm::entity::prelude::*;
 
@@ -203,7 +203,7 @@ pub mod login_challenge {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `testudo_reauthentications`: when each user last re-authenticated (migration 15).
+/// `testudo_reauthentications`: when each user last re-authenticated (migration 16).
 pub mod reauthentication {
     use sea_orm::entity::prelude::*;
 
