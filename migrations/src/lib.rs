@@ -16,6 +16,7 @@ mod m20261201_000012_create_rate_limits;
 mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
 mod m20261201_000015_rate_limits_in_memory_on_mysql;
+mod m20261201_000016_create_second_factors;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -36,6 +37,10 @@ pub const TABLES: &[&str] = &[
     "testudo_rate_limits",
     "testudo_api_keys",
     "testudo_verification_codes",
+    "testudo_totp_factors",
+    "testudo_recovery_codes",
+    "testudo_login_challenges",
+    "testudo_reauthentications",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -61,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_create_api_keys::Migration),
             Box::new(m20261201_000014_create_verification_codes::Migration),
             Box::new(m20261201_000015_rate_limits_in_memory_on_mysql::Migration),
+            Box::new(m20261201_000016_create_second_factors::Migration),
         ]
     }
 

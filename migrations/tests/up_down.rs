@@ -86,6 +86,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000013_create_api_keys",
             "m20261201_000014_create_verification_codes",
             "m20261201_000015_rate_limits_in_memory_on_mysql",
+            "m20261201_000016_create_second_factors",
         ]
     );
 }

@@ -20,6 +20,12 @@ pub(crate) const MAX_TOKEN_LENGTH: usize = 1024;
 pub(crate) const MAX_API_KEY_PREFIX: usize = 16;
 /// Smallest accepted signing or HMAC secret, in bytes.
 pub(crate) const MIN_SECRET_BYTES: usize = 32;
+/// Longest accepted `totp_issuer`, in characters.
+pub(crate) const MAX_TOTP_ISSUER: usize = 64;
+/// Largest accepted `totp_skew`, in steps.
+pub(crate) const MAX_TOTP_SKEW: u8 = 2;
+/// Largest accepted `recovery_code_count`.
+pub(crate) const MAX_RECOVERY_CODES: u32 = 100;
 /// The reason of counts that must not be zero.
 const AT_LEAST_ONE: InvalidReason = InvalidReason::TooSmall { min: 1 };
 
@@ -99,6 +105,55 @@ impl FromStr for JwtAlgorithm {
                 ));
             }
         })
+    }
+}
+
+/// *testudo*: the HMAC of TOTP codes (RFC 6238). SHA-1 is the default and the one every
+/// authenticator app supports; some apps accept SHA-256 / SHA-512 in an `otpauth://` URI and
+/// silently use SHA-1, so choose another only for apps known to honour it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[non_exhaustive]
+pub enum TotpAlgorithm {
+    /// HMAC-SHA1 (the default).
+    #[default]
+    SHA1,
+    /// HMAC-SHA256.
+    SHA256,
+    /// HMAC-SHA512.
+    SHA512,
+}
+
+impl TotpAlgorithm {
+    /// The name used in an `otpauth://` URI and in configuration: `"SHA1"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SHA1 => "SHA1",
+            Self::SHA256 => "SHA256",
+            Self::SHA512 => "SHA512",
+        }
+    }
+}
+
+impl fmt::Display for TotpAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TotpAlgorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "SHA1" => Ok(Self::SHA1),
+            "SHA256" => Ok(Self::SHA256),
+            "SHA512" => Ok(Self::SHA512),
+            _ => Err(Error::invalid(
+                Setting::TotpAlgorithm,
+                InvalidReason::UnknownTotpAlgorithm,
+            )),
+        }
     }
 }
 
@@ -291,8 +346,8 @@ pub struct AuthConfig {
     pub require_verified_email: bool,
     /// *testudo*: the first verification of an account's address by an emailed link ends the
     /// sessions it had and replaces a password set before it with an unusable one: whoever
-    /// registered the address without owning it (pre-account takeover) loses access. Default
-    /// true.
+    /// registered the address without owning it (pre-account takeover) loses access; a
+    /// second factor enrolled before it is removed too. Default true.
     pub reset_account_on_first_verification: bool,
     /// *testudo*: lifetime of passwordless email tokens. Default 900 s (15 minutes).
     #[serde(deserialize_with = "secret::seconds")]
@@ -349,6 +404,28 @@ pub struct AuthConfig {
     /// recognisable by secret scanners. 1 to 16 characters of `[a-z0-9]`. Default `"tdo"`.
     /// Keys made under another prefix are refused, so changing it retires every existing key.
     pub api_key_prefix: String,
+    /// *testudo*: the issuer shown by authenticator apps for a TOTP factor (the `issuer` of
+    /// its `otpauth://` URI). 1 to 64 characters, no `:`. Default `"testudo"`.
+    pub totp_issuer: String,
+    /// *testudo*: the HMAC of new TOTP factors (an enrolled factor keeps its own). Default
+    /// SHA1.
+    pub totp_algorithm: TotpAlgorithm,
+    /// *testudo*: digits of the codes of new TOTP factors, 6 to 8. Default 6.
+    pub totp_digits: u8,
+    /// *testudo*: 30-second steps a TOTP code may be early or late and still be accepted
+    /// (clock drift, typing time), 0 to 2. Default 1 (RFC 6238's recommendation).
+    pub totp_skew: u8,
+    /// *testudo*: single-use recovery codes made at enrolment and on regeneration, 1 to 100.
+    /// Default 10.
+    pub recovery_code_count: u32,
+    /// *testudo*: how long the challenge a password login with a second factor answers stays
+    /// usable for `complete_login`. Default 300 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub login_challenge_lifetime: Duration,
+    /// *testudo*: how recent an authentication (`reauthenticate`) removing a second factor or
+    /// regenerating recovery codes needs. Default 300 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub step_up_window: Duration,
 }
 
 fn default_hash_concurrency() -> usize {
@@ -404,6 +481,13 @@ impl Default for AuthConfig {
             s2s_enabled: false,
             s2s_token_env_var: "S2S_AUTH_TOKEN".to_owned(),
             api_key_prefix: "tdo".to_owned(),
+            totp_issuer: "testudo".to_owned(),
+            totp_algorithm: TotpAlgorithm::SHA1,
+            totp_digits: 6,
+            totp_skew: 1,
+            recovery_code_count: 10,
+            login_challenge_lifetime: Duration::from_secs(300),
+            step_up_window: Duration::from_secs(300),
         }
     }
 }
@@ -470,6 +554,7 @@ impl AuthConfig {
             ));
         }
         self.validate_rate_limits()?;
+        self.validate_second_factor()?;
         if self.refresh_token_lifetime < self.access_token_lifetime {
             return Err(Error::invalid(
                 Setting::RefreshTokenLifetime,
@@ -558,6 +643,58 @@ impl AuthConfig {
             Setting::PasswordResetRateLimitWindow,
             self.password_reset_rate_limit_window,
         )
+    }
+
+    fn validate_second_factor(&self) -> Result<()> {
+        let issuer = &self.totp_issuer;
+        if issuer.trim().is_empty()
+            || issuer.chars().count() > MAX_TOTP_ISSUER
+            || issuer.contains(':')
+            || issuer.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                Setting::TotpIssuer,
+                InvalidReason::BadTotpIssuer {
+                    max: MAX_TOTP_ISSUER,
+                },
+            ));
+        }
+        if !(6..=8).contains(&self.totp_digits) {
+            return Err(Error::invalid(
+                Setting::TotpDigits,
+                InvalidReason::OutOfRange { min: 6, max: 8 },
+            ));
+        }
+        if self.totp_skew > MAX_TOTP_SKEW {
+            return Err(Error::invalid(
+                Setting::TotpSkew,
+                InvalidReason::OutOfRange {
+                    min: 0,
+                    max: u64::from(MAX_TOTP_SKEW),
+                },
+            ));
+        }
+        if !(1..=MAX_RECOVERY_CODES).contains(&self.recovery_code_count) {
+            return Err(Error::invalid(
+                Setting::RecoveryCodeCount,
+                InvalidReason::OutOfRange {
+                    min: 1,
+                    max: u64::from(MAX_RECOVERY_CODES),
+                },
+            ));
+        }
+        for (field, d) in [
+            (
+                Setting::LoginChallengeLifetime,
+                self.login_challenge_lifetime,
+            ),
+            (Setting::StepUpWindow, self.step_up_window),
+        ] {
+            if d.is_zero() {
+                return Err(Error::invalid(field, InvalidReason::ZeroDuration));
+            }
+        }
+        Ok(())
     }
 
     fn validate_hashers(&self) -> Result<()> {
@@ -724,6 +861,18 @@ impl AuthConfigBuilder {
         hash_concurrency: usize,
         /// Sets [`AuthConfig::hash_queue_timeout`].
         hash_queue_timeout: Duration,
+        /// Sets [`AuthConfig::totp_algorithm`].
+        totp_algorithm: TotpAlgorithm,
+        /// Sets [`AuthConfig::totp_digits`].
+        totp_digits: u8,
+        /// Sets [`AuthConfig::totp_skew`].
+        totp_skew: u8,
+        /// Sets [`AuthConfig::recovery_code_count`].
+        recovery_code_count: u32,
+        /// Sets [`AuthConfig::login_challenge_lifetime`].
+        login_challenge_lifetime: Duration,
+        /// Sets [`AuthConfig::step_up_window`].
+        step_up_window: Duration,
         /// Sets [`AuthConfig::storage_call_timeout`].
         storage_call_timeout: Duration,
         /// Sets [`AuthConfig::jwt_leeway`].
@@ -775,6 +924,12 @@ impl AuthConfigBuilder {
     /// Sets [`AuthConfig::api_key_prefix`].
     pub fn api_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.config.api_key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`AuthConfig::totp_issuer`].
+    pub fn totp_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.totp_issuer = issuer.into();
         self
     }
 

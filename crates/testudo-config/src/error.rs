@@ -149,6 +149,16 @@ pub enum InvalidReason {
     /// Not the name of a [`RateLimitMode`](crate::RateLimitMode).
     #[error("unknown rate-limit mode (expected \"escalating\" or \"lockout\")")]
     UnknownRateLimitMode,
+    /// Not the name of a [`TotpAlgorithm`](crate::TotpAlgorithm).
+    #[error("unknown TOTP algorithm (expected one of SHA1, SHA256, SHA512)")]
+    UnknownTotpAlgorithm,
+    /// `totp_issuer` is empty, too long, or has a `:` or a control character (authenticator
+    /// apps split the label at `:`).
+    #[error("must be 1 to {max} characters, without ':' or control characters")]
+    BadTotpIssuer {
+        /// The longest accepted issuer, in characters.
+        max: usize,
+    },
 }
 
 /// Why an environment variable's value was refused, as [`Error::Env`]'s `reason`. Its

@@ -9,7 +9,9 @@ mod secret;
 mod setting;
 mod validators;
 
-pub use config::{AuthConfig, AuthConfigBuilder, JwtAlgorithm, RateLimitMode, TokenBackendKind};
+pub use config::{
+    AuthConfig, AuthConfigBuilder, JwtAlgorithm, RateLimitMode, TokenBackendKind, TotpAlgorithm,
+};
 pub use error::{EnvReason, EnvVarName, Error, InvalidReason, ParseError, Result};
 pub use global::{configure, get_config};
 pub use setting::Setting;

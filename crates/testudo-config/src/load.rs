@@ -194,6 +194,13 @@ impl AuthConfig {
             Setting::S2sEnabled => self.s2s_enabled = v.boolean()?,
             Setting::S2sTokenEnvVar => self.s2s_token_env_var = value.trim().to_owned(),
             Setting::ApiKeyPrefix => self.api_key_prefix = value.trim().to_owned(),
+            Setting::TotpIssuer => self.totp_issuer = value.trim().to_owned(),
+            Setting::TotpAlgorithm => self.totp_algorithm = v.parse_with(str::parse)?,
+            Setting::TotpDigits => self.totp_digits = v.parse()?,
+            Setting::TotpSkew => self.totp_skew = v.parse()?,
+            Setting::RecoveryCodeCount => self.recovery_code_count = v.parse()?,
+            Setting::LoginChallengeLifetime => self.login_challenge_lifetime = v.seconds()?,
+            Setting::StepUpWindow => self.step_up_window = v.seconds()?,
         }
         Ok(())
     }

@@ -93,6 +93,13 @@ settings! {
     S2sEnabled => "s2s_enabled", "S2S_ENABLED";
     S2sTokenEnvVar => "s2s_token_env_var", "S2S_TOKEN_ENV_VAR";
     ApiKeyPrefix => "api_key_prefix", "API_KEY_PREFIX";
+    TotpIssuer => "totp_issuer", "TOTP_ISSUER";
+    TotpAlgorithm => "totp_algorithm", "TOTP_ALGORITHM";
+    TotpDigits => "totp_digits", "TOTP_DIGITS";
+    TotpSkew => "totp_skew", "TOTP_SKEW";
+    RecoveryCodeCount => "recovery_code_count", "RECOVERY_CODE_COUNT";
+    LoginChallengeLifetime => "login_challenge_lifetime", "LOGIN_CHALLENGE_LIFETIME";
+    StepUpWindow => "step_up_window", "STEP_UP_WINDOW";
 }
 
 impl Setting {

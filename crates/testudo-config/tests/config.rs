@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use testudo_config::{
     AuthConfig, EnvReason, Error, InvalidReason, JwtAlgorithm, PasswordValidatorConfig,
-    RateLimitMode, Setting, TokenBackendKind, configure, get_config,
+    RateLimitMode, Setting, TokenBackendKind, TotpAlgorithm, configure, get_config,
 };
 use testudo_test_support::{TestResult, Vectors};
 
@@ -1072,5 +1072,98 @@ fn a_tortoise_auth_file_with_the_account_flow_settings_loads_and_each_is_read() 
     assert_eq!(c.onboarding_verification_code_ttl, Duration::from_secs(300));
     assert!(c.s2s_enabled);
     assert_eq!(c.s2s_token_env_var, "INTERNAL_TOKEN");
+    Ok(())
+}
+
+#[test]
+fn second_factor_settings_have_defaults_load_and_are_validated() -> TestResult {
+    let c = AuthConfig::default();
+    assert_eq!(c.totp_issuer, "testudo");
+    assert_eq!(c.totp_algorithm, TotpAlgorithm::SHA1);
+    assert_eq!(
+        (c.totp_digits, c.totp_skew, c.recovery_code_count),
+        (6, 1, 10)
+    );
+    assert_eq!(c.login_challenge_lifetime, Duration::from_secs(300));
+    assert_eq!(c.step_up_window, Duration::from_secs(300));
+
+    let c = AuthConfig::from_toml_str(
+        r#"
+        totp_issuer = "Acme Corp"
+        totp_algorithm = "SHA512"
+        totp_digits = 8
+        totp_skew = 0
+        recovery_code_count = 16
+        login_challenge_lifetime = 120
+        step_up_window = 60
+        "#,
+    )?;
+    assert_eq!(c.totp_issuer, "Acme Corp");
+    assert_eq!(c.totp_algorithm, TotpAlgorithm::SHA512);
+    assert_eq!(
+        (c.totp_digits, c.totp_skew, c.recovery_code_count),
+        (8, 0, 16)
+    );
+    assert_eq!(c.login_challenge_lifetime, Duration::from_secs(120));
+    assert_eq!(c.step_up_window, Duration::from_secs(60));
+
+    let c = AuthConfig::default().with_env_vars([
+        ("TESTUDO_TOTP_ISSUER", " Acme "),
+        ("TESTUDO_TOTP_ALGORITHM", "SHA256"),
+        ("TESTUDO_TOTP_DIGITS", "7"),
+        ("TESTUDO_TOTP_SKEW", "2"),
+        ("TESTUDO_RECOVERY_CODE_COUNT", "5"),
+        ("TESTUDO_LOGIN_CHALLENGE_LIFETIME", "30"),
+        ("TESTUDO_STEP_UP_WINDOW", "900"),
+    ])?;
+    assert_eq!(c.totp_issuer, "Acme");
+    assert_eq!(c.totp_algorithm, TotpAlgorithm::SHA256);
+    assert_eq!(
+        (c.totp_digits, c.totp_skew, c.recovery_code_count),
+        (7, 2, 5)
+    );
+    assert_eq!(c.login_challenge_lifetime, Duration::from_secs(30));
+    assert_eq!(c.step_up_window, Duration::from_secs(900));
+
+    let b = AuthConfig::builder;
+    let refused = [
+        (Setting::TotpIssuer, b().totp_issuer("").build()),
+        (Setting::TotpIssuer, b().totp_issuer("Acme:Corp").build()),
+        (Setting::TotpIssuer, b().totp_issuer("x".repeat(65)).build()),
+        (Setting::TotpIssuer, b().totp_issuer("Acme\n").build()),
+        (Setting::TotpDigits, b().totp_digits(5).build()),
+        (Setting::TotpDigits, b().totp_digits(9).build()),
+        (Setting::TotpSkew, b().totp_skew(3).build()),
+        (
+            Setting::RecoveryCodeCount,
+            b().recovery_code_count(0).build(),
+        ),
+        (
+            Setting::RecoveryCodeCount,
+            b().recovery_code_count(101).build(),
+        ),
+        (
+            Setting::LoginChallengeLifetime,
+            b().login_challenge_lifetime(Duration::ZERO).build(),
+        ),
+        (
+            Setting::StepUpWindow,
+            b().step_up_window(Duration::ZERO).build(),
+        ),
+    ];
+    for (setting, result) in refused {
+        assert!(
+            matches!(result, Err(Error::Invalid { field, .. }) if field == setting),
+            "{setting}"
+        );
+    }
+    let unknown = AuthConfig::default().with_env_vars([("TESTUDO_TOTP_ALGORITHM", "MD5")]);
+    assert!(matches!(
+        unknown,
+        Err(Error::Env {
+            setting: Setting::TotpAlgorithm,
+            ..
+        })
+    ));
     Ok(())
 }

@@ -80,6 +80,10 @@ pub enum Error {
     /// An account flow (password reset, email verification or change) refused its input.
     #[error(transparent)]
     Account(#[from] AccountError),
+    /// A second-factor operation (enrolment, a code, a login challenge, step-up) refused its
+    /// input.
+    #[error(transparent)]
+    SecondFactor(#[from] SecondFactorError),
 }
 
 impl Error {
@@ -139,6 +143,43 @@ pub enum AuthenticationError {
     /// caller is known and not allowed (HTTP 403), unlike every other case here (401).
     #[error("missing a required scope")]
     MissingScope,
+    /// The password was right, but the account has a second factor: no tokens were issued.
+    /// Log in with `login_start` and `complete_login` instead (only a caller who knows the
+    /// password learns this).
+    #[error("a second factor is required")]
+    SecondFactorRequired,
+}
+
+/// Why a second-factor operation was refused.
+///
+/// Only a caller holding a valid session, password or login challenge reaches these, so they
+/// reveal nothing to someone probing for accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecondFactorError {
+    /// The account has no (confirmed) second factor.
+    #[error("no second factor is enrolled")]
+    NotEnrolled,
+    /// The account has a confirmed second factor already: remove it before enrolling another.
+    #[error("a second factor is enrolled already")]
+    AlreadyEnrolled,
+    /// No enrolment waits for its first code.
+    #[error("no enrolment is pending")]
+    NoPendingEnrolment,
+    /// The code is wrong, malformed, or was used already (a TOTP code is accepted once, and
+    /// none older than one accepted; a recovery code once).
+    #[error("wrong or already used code")]
+    WrongCode,
+    /// The login challenge is unknown, was used already, or its login was superseded.
+    #[error("invalid login challenge")]
+    InvalidChallenge,
+    /// The login challenge is older than `login_challenge_lifetime`.
+    #[error("login challenge expired")]
+    ChallengeExpired,
+    /// The operation needs an authentication within `step_up_window`
+    /// (`AuthService::reauthenticate`).
+    #[error("a recent authentication is required")]
+    ReauthenticationRequired,
 }
 
 /// Why a password reset, an email verification or an email change was refused.

@@ -85,6 +85,33 @@ pub enum VerificationMethod {
     Code,
 }
 
+/// Which kind of second factor a code was: a TOTP code or a single-use recovery code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SecondFactorMethod {
+    /// A code from an authenticator app.
+    Totp,
+    /// One of the account's recovery codes.
+    RecoveryCode,
+}
+
+impl SecondFactorMethod {
+    /// `totp` or `recovery_code`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+impl fmt::Display for SecondFactorMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Who an API key belongs to: a user (by id) or a service (by name).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -209,11 +236,19 @@ pub enum EventKind {
     S2sAuthSuccess,
     /// `s2s_auth_failed`: a service-to-service token was refused.
     S2sAuthFailed,
+    /// `second_factor_enrolled` (testudo): a TOTP factor was confirmed by its first code.
+    SecondFactorEnrolled,
+    /// `second_factor_removed` (testudo): a TOTP factor (and its recovery codes) was removed.
+    SecondFactorRemoved,
+    /// `second_factor_used` (testudo): a TOTP or recovery code was accepted.
+    SecondFactorUsed,
+    /// `second_factor_failed` (testudo): a TOTP or recovery code was refused.
+    SecondFactorFailed,
 }
 
 impl EventKind {
     /// Every built-in kind.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -232,6 +267,10 @@ impl EventKind {
         Self::ApiKeyRejected,
         Self::S2sAuthSuccess,
         Self::S2sAuthFailed,
+        Self::SecondFactorEnrolled,
+        Self::SecondFactorRemoved,
+        Self::SecondFactorUsed,
+        Self::SecondFactorFailed,
     ];
 
     /// The event name, as in tortoise-auth.
@@ -256,6 +295,10 @@ impl EventKind {
             Self::ApiKeyRejected => "api_key_rejected",
             Self::S2sAuthSuccess => "s2s_auth_success",
             Self::S2sAuthFailed => "s2s_auth_failed",
+            Self::SecondFactorEnrolled => "second_factor_enrolled",
+            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::SecondFactorUsed => "second_factor_used",
+            Self::SecondFactorFailed => "second_factor_failed",
         }
     }
 
@@ -419,6 +462,35 @@ pub enum Event {
         /// The service name the caller *claims*; not authenticated.
         claimed_service: Option<String>,
     },
+    /// `second_factor_enrolled` (testudo): a TOTP factor was confirmed by its first code (the
+    /// user now needs it to log in with a password).
+    SecondFactorEnrolled {
+        /// Whose factor.
+        user: EventUser,
+    },
+    /// `second_factor_removed` (testudo): the user's TOTP factor and recovery codes were
+    /// removed.
+    SecondFactorRemoved {
+        /// Whose factor.
+        user: EventUser,
+    },
+    /// `second_factor_used` (testudo): a code was accepted (a login completed, or a factor
+    /// confirmed).
+    SecondFactorUsed {
+        /// Whose code.
+        user: EventUser,
+        /// Which kind of code.
+        method: SecondFactorMethod,
+        /// Recovery codes left (for a recovery code: tell the user when few are left).
+        recovery_codes_left: Option<u64>,
+    },
+    /// `second_factor_failed` (testudo): a code was refused (wrong, malformed or replayed).
+    SecondFactorFailed {
+        /// Whose code.
+        user: EventUser,
+        /// Which kind of code it looked like.
+        method: SecondFactorMethod,
+    },
     /// An application's own event.
     Custom {
         /// The event name handlers are registered under.
@@ -468,6 +540,10 @@ impl Event {
             Self::ApiKeyRejected { .. } => Some(EventKind::ApiKeyRejected),
             Self::S2sAuthSuccess { .. } => Some(EventKind::S2sAuthSuccess),
             Self::S2sAuthFailed { .. } => Some(EventKind::S2sAuthFailed),
+            Self::SecondFactorEnrolled { .. } => Some(EventKind::SecondFactorEnrolled),
+            Self::SecondFactorRemoved { .. } => Some(EventKind::SecondFactorRemoved),
+            Self::SecondFactorUsed { .. } => Some(EventKind::SecondFactorUsed),
+            Self::SecondFactorFailed { .. } => Some(EventKind::SecondFactorFailed),
             Self::Custom { .. } => None,
         }
     }
@@ -484,7 +560,11 @@ impl Event {
             | Self::EmailVerificationRequested { user, .. }
             | Self::EmailVerified { user }
             | Self::EmailChangeRequested { user, .. }
-            | Self::EmailChanged { user, .. } => Some(user),
+            | Self::EmailChanged { user, .. }
+            | Self::SecondFactorEnrolled { user }
+            | Self::SecondFactorRemoved { user }
+            | Self::SecondFactorUsed { user, .. }
+            | Self::SecondFactorFailed { user, .. } => Some(user),
             Self::EmailTokenCreated { user, .. } => user.as_ref(),
             Self::UserLoginFailed { .. }
             | Self::RateLimitExceeded { .. }

@@ -8,7 +8,8 @@ mod global;
 pub use emitter::{EventEmitter, EventHandler, HandlerId, handler_fn};
 pub use error::{Error, EventError, HandlerPanicked, Result};
 pub use event::{
-    ApiKeyFailure, ApiKeyOwner, Event, EventKind, EventUser, LoginFailureReason, VerificationMethod,
+    ApiKeyFailure, ApiKeyOwner, Event, EventKind, EventUser, LoginFailureReason,
+    SecondFactorMethod, VerificationMethod,
 };
 pub use futures::future::BoxFuture;
 pub use global::{add_listener, emit, emitter, on, remove_listener};

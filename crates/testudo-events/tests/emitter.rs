@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use testudo_core::{ExposeSecret, SecretString};
 use testudo_events::{
     ApiKeyFailure, ApiKeyOwner, BoxError, Error, Event, EventEmitter, EventHandler, EventKind,
-    EventUser, HandlerId, HandlerPanicked, LoginFailureReason, VerificationMethod, async_trait,
+    EventUser, HandlerId, HandlerPanicked, LoginFailureReason, SecondFactorMethod,
+    VerificationMethod, async_trait,
 };
 use testudo_test_support::TestResult;
 
@@ -415,6 +416,29 @@ fn built_in_events_have_the_reference_names() {
                 claimed_service: None,
             },
             "s2s_auth_failed",
+        ),
+        (
+            Event::SecondFactorEnrolled { user: user.clone() },
+            "second_factor_enrolled",
+        ),
+        (
+            Event::SecondFactorRemoved { user: user.clone() },
+            "second_factor_removed",
+        ),
+        (
+            Event::SecondFactorUsed {
+                user: user.clone(),
+                method: SecondFactorMethod::RecoveryCode,
+                recovery_codes_left: Some(9),
+            },
+            "second_factor_used",
+        ),
+        (
+            Event::SecondFactorFailed {
+                user: user.clone(),
+                method: SecondFactorMethod::Totp,
+            },
+            "second_factor_failed",
         ),
     ];
     assert_eq!(events.len(), EventKind::ALL.len(), "one case per kind");

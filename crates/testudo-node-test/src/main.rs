@@ -14,21 +14,32 @@
 //! | `authenticate TOKEN`        | `ok ID`                                                  |
 //! | `refresh TOKEN`             | `ok ACCESS REFRESH`                                      |
 //! | `logout_all ID`             | `ok START END`: the wall clock (Unix µs) when it was called and when it returned |
+//! | `reauthenticate ID PASSWORD`| `ok`                                                     |
+//! | `enroll_totp ID`            | `ok SECRET` (base32)                                     |
+//! | `confirm_totp ID CODE`      | `ok RECOVERY_CODE...`                                    |
+//! | `login_start EMAIL PASSWORD`| `ok challenge TOKEN`, or `ok complete ACCESS REFRESH`    |
+//! | `complete_login CHALLENGE CODE` | `ok ACCESS REFRESH`                                  |
 //! | `watch TOKEN POLL_MS MAX_MS`| `watching` once the token authenticates, then `refused MICROS POLLS KIND` at the first refusal (polled every `POLL_MS`), or `timeout` after `MAX_MS` |
 //!
 //! A failed command answers `err KIND` (`revoked`, `expired`, `invalid`, `authentication`,
-//! `storage`, `other`). End of input ends the process.
+//! `second_factor`, `storage`, `other`). End of input ends the process.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use testudo_config::AuthConfig;
+use testudo_core::ExposeSecret as _;
 use testudo_core::{Claims, Error, TokenError};
 use testudo_db::Database;
-use testudo_service::{AuthService, AuthUser, CacheOptions, DbUserStore};
+use testudo_service::{
+    AuthService, AuthUser, CacheOptions, DbUserStore, LoginStart, UserStore as _,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// The signing secret of every node (the tests derive nothing from it).
+const SIGNING_SECRET: &str = "the-signing-secret-of-every-testudo-node-0123";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Failure> {
@@ -76,6 +87,8 @@ fn service(db: Database, ttl: Duration) -> Result<AuthService<DbUserStore>, Fail
     config.argon2_memory_cost = 64;
     config.argon2_time_cost = 1;
     config.argon2_parallelism = 1;
+    // The same on every node: second-factor keys are derived from it.
+    config.signing_secret = Some(SIGNING_SECRET.to_owned().into());
     let store = DbUserStore::new(db.clone());
     Ok(AuthService::builder(Arc::new(config), store)
         .database(db)
@@ -103,6 +116,7 @@ fn kind(e: &Error) -> &'static str {
         Error::Token(TokenError::Expired) => "expired",
         Error::Token(_) => "invalid",
         Error::Authentication(_) => "authentication",
+        Error::SecondFactor(_) => "second_factor",
         Error::Storage(_) => "storage",
         _ => "other",
     }
@@ -129,6 +143,46 @@ async fn answer(auth: &AuthService<DbUserStore>, words: &[&str]) -> String {
                 .await
                 .map(|_| format!("{started} {}", micros()))
         }
+        ["reauthenticate", id, password] => match user(auth, id).await {
+            Ok(u) => auth
+                .reauthenticate(&u, password)
+                .await
+                .map(|()| String::new()),
+            Err(e) => Err(e),
+        },
+        ["enroll_totp", id] => match user(auth, id).await {
+            Ok(u) => auth
+                .enroll_totp(&u)
+                .await
+                .map(|e| e.secret_base32().expose_secret().to_owned()),
+            Err(e) => Err(e),
+        },
+        ["confirm_totp", id, code] => match user(auth, id).await {
+            Ok(u) => auth.confirm_totp(&u, code).await.map(|codes| {
+                codes
+                    .iter()
+                    .map(|c| c.expose_secret().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            Err(e) => Err(e),
+        },
+        ["login_start", email, password] => auth
+            .login_start(email, password, Claims::new(), None)
+            .await
+            .map(|step| match step {
+                LoginStart::SecondFactor(ch) => format!("challenge {}", ch.token().expose_secret()),
+                LoginStart::Complete(r) => format!(
+                    "complete {} {}",
+                    r.tokens.access_token(),
+                    r.tokens.refresh_token()
+                ),
+                _ => "other".to_owned(),
+            }),
+        ["complete_login", challenge, code] => auth
+            .complete_login(challenge, code, None)
+            .await
+            .map(|r| format!("{} {}", r.tokens.access_token(), r.tokens.refresh_token())),
         _ => return format!("err unknown command {:?}", words.first()),
     };
     match r {
@@ -138,6 +192,14 @@ async fn answer(auth: &AuthService<DbUserStore>, words: &[&str]) -> String {
             format!("err {}", kind(&e))
         }
     }
+}
+
+/// The user with this id.
+async fn user(auth: &AuthService<DbUserStore>, id: &str) -> Result<testudo_service::User, Error> {
+    auth.store()
+        .find_by_id(id)
+        .await?
+        .ok_or_else(|| testudo_core::AuthenticationError::UserNotFound.into())
 }
 
 /// Authenticates `token` every `poll_ms` until it is refused (or `max_ms` passed).

@@ -7,6 +7,9 @@
 //!   every 5 ms, relative to the moment `logout_all` returned on its node) are printed.
 //! - Concurrent rotations of one refresh token on the three nodes give exactly one winner,
 //!   20 times in a row, and the winner's pair works on every node.
+//! - One TOTP code, and then each of five recovery codes, presented to the three nodes at once
+//!   (each completing its own login challenge): exactly one logs in; a code used on one node
+//!   is refused on the others.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -313,5 +316,93 @@ async fn concurrent_rotations_of_one_token_across_three_nodes_have_exactly_one_w
 per_database!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     concurrent_rotations_of_one_token_across_three_nodes_have_exactly_one_winner,
+    postgres_only
+);
+
+/// The step-up, enrolment and confirmation of a TOTP factor on node A; returns the app and the
+/// recovery codes. The confirmation uses the previous step's code (within the skew), so the
+/// current step's code is still unused.
+async fn enrol_on(node: &mut Node, id: &str) -> TestResult<(testudo_totp::Totp, Vec<String>)> {
+    use secrecy::ExposeSecret as _;
+    node.ok(&format!("reauthenticate {id} {PASSWORD}")).await?;
+    let secret = word(&node.ok(&format!("enroll_totp {id}")).await?, 0)?;
+    let secret = testudo_totp::TotpSecret::from_base32(&secret)?;
+    let app = testudo_totp::Totp::new(&secret, testudo_totp::TotpParams::default(), "t", "me")?;
+    let previous = app.code_at(now() - 30)?;
+    let codes = node
+        .ok(&format!("confirm_totp {id} {}", previous.expose_secret()))
+        .await?;
+    Ok((app, codes))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Starts a login with a second factor on every node and sends `code` to all three at once;
+/// returns the names of the nodes that logged in (the others must answer `err second_factor`).
+async fn one_code_on_three_nodes(
+    nodes: &mut [Node; 3],
+    email: &str,
+    code: &str,
+) -> TestResult<Vec<&'static str>> {
+    let mut challenges = Vec::new();
+    for node in nodes.iter_mut() {
+        let step = node.ok(&format!("login_start {email} {PASSWORD}")).await?;
+        assert_eq!(word(&step, 0)?, "challenge", "{}", node.name);
+        challenges.push(word(&step, 1)?);
+    }
+    for (node, challenge) in nodes.iter_mut().zip(&challenges) {
+        node.send(&format!("complete_login {challenge} {code}"))
+            .await?;
+    }
+    let mut winners = Vec::new();
+    for node in nodes.iter_mut() {
+        let answer = node.read().await?;
+        if answer.starts_with("ok ") {
+            winners.push(node.name);
+        } else {
+            assert_eq!(answer, "err second_factor", "{}", node.name);
+        }
+    }
+    Ok(winners)
+}
+
+/// A TOTP code, then five recovery codes, each presented to three node processes at once:
+/// each is accepted by exactly one node.
+async fn a_second_factor_code_logs_in_on_exactly_one_of_three_nodes(
+    backend: Backend,
+) -> TestResult {
+    use secrecy::ExposeSecret as _;
+    let db = TestDb::new(backend).await?;
+    let mut nodes = three_nodes(&db, &[]).await?;
+    let email = "totp@example.com";
+    let id = word(
+        &nodes[0]
+            .ok(&format!("create_user {email} {PASSWORD}"))
+            .await?,
+        0,
+    )?;
+    let (app, recovery) = enrol_on(&mut nodes[0], &id).await?;
+    assert_eq!(recovery.len(), 10);
+    let code = app.code_at(now())?;
+    let winners = one_code_on_three_nodes(&mut nodes, email, code.expose_secret()).await?;
+    assert_eq!(winners.len(), 1, "TOTP code: winners {winners:?}");
+    for (round, code) in recovery.iter().take(5).enumerate() {
+        let winners = one_code_on_three_nodes(&mut nodes, email, code).await?;
+        assert_eq!(
+            winners.len(),
+            1,
+            "recovery code {round}: winners {winners:?}"
+        );
+    }
+    drop(nodes);
+    db.cleanup().await
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_second_factor_code_logs_in_on_exactly_one_of_three_nodes,
     postgres_only
 );

@@ -15,7 +15,7 @@ use std::future::Future;
 use testudo_core::{AuthResult, Claims, Result, TokenPair, UserStore};
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::{LogoutAll, ValidatorPolicy};
+use crate::{LoginStart, LogoutAll, ValidatorPolicy};
 
 /// The blocking counterpart of [`crate::AuthService`]: same operations, same errors.
 pub struct AuthService<S: UserStore> {
@@ -152,6 +152,40 @@ impl<S: UserStore> AuthService<S> {
         fn verify_email_code(&self, user: &S::User, code: &str) -> S::User;
         fn request_email_change(&self, user: &S::User, new_email: &str) -> ();
         fn confirm_email_change(&self, token: &str) -> S::User;
+    }
+}
+
+/// Second factors and step-up.
+impl<S: UserStore> AuthService<S> {
+    blocking_methods! {
+        fn login_start(&self, email: &str, password: &str, extra: Claims, ip: Option<&str>) -> LoginStart<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn login_with_email_token_start(&self, email: &str, token: &str, ip: Option<&str>) -> LoginStart<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn complete_login(&self, challenge: &str, code: &str, ip: Option<&str>) -> AuthResult<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn has_second_factor(&self, user: &S::User) -> bool;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn reauthenticate(&self, user: &S::User, password: &str) -> ();
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn enroll_totp(&self, user: &S::User) -> crate::TotpEnrolment;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn confirm_totp(&self, user: &S::User, code: &str) -> Vec<secrecy::SecretString>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn remove_totp(&self, user: &S::User) -> ();
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn regenerate_recovery_codes(&self, user: &S::User) -> Vec<secrecy::SecretString>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn recovery_codes_remaining(&self, user: &S::User) -> u64;
     }
 }
 

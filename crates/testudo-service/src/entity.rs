@@ -100,3 +100,127 @@ pub mod code {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `testudo_totp_factors`: each user's TOTP factor (migration 16).
+pub mod totp_factor {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_totp_factors`. `Debug` leaves the sealed secret out.
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_totp_factors")]
+    pub struct Model {
+        /// The user (one factor per user).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The shared secret, sealed (XChaCha20-Poly1305, bound to the user id).
+        pub secret: String,
+        /// `SHA1`, `SHA256` or `SHA512`.
+        pub algorithm: String,
+        /// Digits of a code.
+        pub digits: i32,
+        /// The last step whose code was accepted (0: none).
+        pub last_step: i64,
+        /// When the first code confirmed the factor (`None`: enrolment pending).
+        pub confirmed_at: Option<DateTimeUtc>,
+        /// When the enrolment started.
+        pub created_at: DateTimeUtc,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Model")
+                .field("user_id", &self.user_id)
+                .field("secret", &"[REDACTED]")
+                .field("algorithm", &self.algorithm)
+                .field("digits", &self.digits)
+                .field("last_step", &self.last_step)
+                .field("confirmed_at", &self.confirmed_at)
+                .field("created_at", &self.created_at)
+                .finish()
+        }
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `testudo_recovery_codes`: the unused recovery codes (migration 16).
+pub mod recovery_code {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_recovery_codes`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_recovery_codes")]
+    pub struct Model {
+        /// Whose code.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// Keyed HMAC of the user id and the code (never the code).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub digest: String,
+        /// When it was made.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `testudo_login_challenges`: password logins waiting for their second factor (migration 16).
+pub mod login_challenge {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_login_challenges`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_login_challenges")]
+    pub struct Model {
+        /// Keyed HMAC of the challenge handed to the client (never the challenge).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub digest: String,
+        /// Who logged in.
+        pub user_id: String,
+        /// The user's credential version at the password check.
+        pub credential_version: i64,
+        /// The login's extra claims, as a JSON object.
+        #[sea_orm(column_type = "Text")]
+        pub claims: String,
+        /// When the challenge stops being accepted.
+        pub expires_at: DateTimeUtc,
+        /// When it was issued.
+        pub created_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `testudo_reauthentications`: when each user last re-authenticated (migration 16).
+pub mod reauthentication {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_reauthentications`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_reauthentications")]
+    pub struct Model {
+        /// The user.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The time of the last successful `reauthenticate`.
+        pub authenticated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

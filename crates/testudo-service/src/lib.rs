@@ -23,7 +23,10 @@ mod error;
 mod flows;
 #[cfg(feature = "db")]
 mod joined;
+mod login_step;
 mod s2s;
+#[cfg(feature = "db")]
+mod second_factor;
 mod service;
 #[cfg(feature = "db")]
 mod store;
@@ -31,7 +34,11 @@ pub mod throttle;
 mod user;
 
 pub use error::Error;
+pub use login_step::{LoginChallenge, LoginStart};
 pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError, S2sVarName};
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub use second_factor::TotpEnrolment;
 pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]

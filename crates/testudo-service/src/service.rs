@@ -13,6 +13,7 @@ use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
 use testudo_validators::Validators;
 
+use crate::login_step::{LoginChallenge, LoginStart};
 use crate::throttle::{Scope, client_ip};
 use tracing::field::Empty;
 
@@ -79,6 +80,9 @@ pub struct AuthService<S: UserStore> {
     /// The pending verification codes (with a database).
     #[cfg(feature = "db")]
     pub(crate) codes: Option<crate::codes::CodeStore>,
+    /// The second factors (with a database).
+    #[cfg(feature = "db")]
+    pub(crate) factors: Option<crate::second_factor::Factors>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
     /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
@@ -105,6 +109,8 @@ impl<S: UserStore> Clone for AuthService<S> {
             throttle: self.throttle.clone(),
             #[cfg(feature = "db")]
             codes: self.codes.clone(),
+            #[cfg(feature = "db")]
+            factors: self.factors.clone(),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
             #[cfg(feature = "db")]
@@ -289,7 +295,17 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             _ => None,
         };
         let flows = crate::account::FlowSigners::new(&config, &clock)?.map(Arc::new);
+        #[cfg(feature = "db")]
+        let factors = match &self.db {
+            Some(db) => Some(crate::second_factor::Factors::new(
+                db.clone(),
+                crate::second_factor::SecondFactorKeys::new(&config)?,
+            )),
+            None => None,
+        };
         Ok(AuthService {
+            #[cfg(feature = "db")]
+            factors,
             flows,
             throttle: self
                 .rate_limiter
@@ -478,6 +494,10 @@ impl AuthService<crate::DbUserStore> {
             if let Some(user) = self.store.find_by_id(id).await? {
                 self.clear_email_tokens(&user).await?;
             }
+            // A later user given the same id must not inherit this one's second factor.
+            if let Some(factors) = &self.factors {
+                self.delete_second_factor(factors, id).await?;
+            }
             self.store.delete_user(id).await
         })
         .await
@@ -604,7 +624,9 @@ impl<S: UserStore> AuthService<S> {
     ///
     /// [`AuthenticationError::InvalidCredentials`]; [`Error::RateLimited`] when throttling
     /// refuses the attempt (before any lookup or hashing); [`Error::Storage`]; [`Error::Event`]
-    /// from a propagating handler.
+    /// from a propagating handler; [`AuthenticationError::SecondFactorRequired`] (after the
+    /// password check, no tokens issued) when the account has a confirmed second factor: use
+    /// [`Self::login_start`] for such accounts.
     pub async fn login(
         &self,
         email: &str,
@@ -628,10 +650,53 @@ impl<S: UserStore> AuthService<S> {
         extra: Claims,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        let answer = self
+            .login_first_factor(email, password, extra, ip, SecondStep::Refuse)
+            .await?;
+        match answer {
+            LoginStart::Complete(result) => Ok(result),
+            // Not answered with `SecondStep::Refuse`; refused all the same, never bypassed.
+            LoginStart::SecondFactor(_) => Err(AuthenticationError::SecondFactorRequired.into()),
+        }
+    }
+
+    /// A password login that can answer with a second step: [`LoginStart::Complete`] with the
+    /// pair, as [`Self::login_from`], when the account has no second factor; otherwise (the
+    /// password being right) [`LoginStart::SecondFactor`] with a single-use challenge valid
+    /// for `login_challenge_lifetime`, and no tokens: finish with [`Self::complete_login`]
+    /// and a code. Throttled, timed and reported as [`Self::login`] (the login counter of the
+    /// address is reset once the password is right).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login`] (never [`AuthenticationError::SecondFactorRequired`]);
+    /// [`crate::Error::NoSigningSecret`] (as [`Error::Configuration`]) when an account has a
+    /// factor and the service no signing secret.
+    #[tracing::instrument(name = "testudo.login_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_start(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        ip: Option<&str>,
+    ) -> Result<LoginStart<S::User>> {
+        self.login_first_factor(email, password, extra, ip, SecondStep::Challenge)
+            .await
+    }
+
+    /// The password step of [`Self::login_from`] and [`Self::login_start`].
+    async fn login_first_factor(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        ip: Option<&str>,
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let email = normalize_email(email);
             self.throttle(Scope::Login, &email, client_ip(ip)).await?;
-            let result = self.login_checked(&email, password, extra).await;
+            let result = self.login_checked(&email, password, extra, second).await;
             if result.is_ok() {
                 // The pair is issued: a limiter that fails to forget the count must not turn the
                 // login into an error (the caller would never get the tokens it was issued).
@@ -650,7 +715,8 @@ impl<S: UserStore> AuthService<S> {
         email: &str,
         password: &str,
         extra: Claims,
-    ) -> Result<AuthResult<S::User>> {
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         let email = email.to_owned();
         let Some(user) = self.store.find_by_email(&email).await? else {
             self.hasher.verify_dummy().await?;
@@ -689,7 +755,47 @@ impl<S: UserStore> AuthService<S> {
             self.upgrade_hash(&id, user.password_hash(), &upgraded)
                 .await?;
         }
-        self.finish_login(user, extra, &email).await
+        if self.second_factor_required(&id).await? {
+            return match second {
+                SecondStep::Refuse => {
+                    tracing::info!("login refused: the account has a second factor");
+                    Err(AuthenticationError::SecondFactorRequired.into())
+                }
+                SecondStep::Challenge => self
+                    .second_step(&user, &extra)
+                    .await
+                    .map(LoginStart::SecondFactor),
+            };
+        }
+        self.finish_login(user, extra, &email)
+            .await
+            .map(LoginStart::Complete)
+    }
+
+    /// Whether a login of `user_id` must pass a second factor.
+    async fn second_factor_required(&self, user_id: &str) -> Result<bool> {
+        #[cfg(feature = "db")]
+        {
+            self.second_factor_enrolled(user_id).await
+        }
+        #[cfg(not(feature = "db"))]
+        {
+            let _ = user_id;
+            Ok(false)
+        }
+    }
+
+    /// The challenge of a login with a second factor.
+    async fn second_step(&self, user: &S::User, extra: &Claims) -> Result<LoginChallenge> {
+        #[cfg(feature = "db")]
+        {
+            self.issue_challenge(user, extra).await
+        }
+        #[cfg(not(feature = "db"))]
+        {
+            let _ = (user, extra);
+            Err(AuthenticationError::SecondFactorRequired.into())
+        }
     }
 
     /// Saves the rehash of a verified password, only if the stored hash is still the one
@@ -707,7 +813,7 @@ impl<S: UserStore> AuthService<S> {
     /// with; saves `last_login` and emits `user_login`. When the version changed since (a
     /// password change raced this login), the pair is revoked and the login fails as
     /// [`LoginFailureReason::CredentialsChanged`].
-    async fn finish_login(
+    pub(crate) async fn finish_login(
         &self,
         user: S::User,
         mut extra: Claims,
@@ -1103,6 +1209,8 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Token`] for an unknown, expired or wrong-address token (a token used from
     /// another address than the one it is bound to is deleted);
     /// [`AuthenticationError::InvalidCredentials`] when the user is gone or inactive;
+    /// [`AuthenticationError::SecondFactorRequired`] when the account has a confirmed second
+    /// factor (a login link does not stand in for it; the token is used up);
     /// [`Error::Storage`]; [`Error::Event`].
     #[cfg(feature = "db")]
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
@@ -1113,6 +1221,47 @@ impl<S: UserStore> AuthService<S> {
         token: &str,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        match self
+            .email_token_login(email, token, ip, SecondStep::Refuse)
+            .await?
+        {
+            LoginStart::Complete(result) => Ok(result),
+            LoginStart::SecondFactor(_) => Err(AuthenticationError::SecondFactorRequired.into()),
+        }
+    }
+
+    /// [`Self::login_with_email_token`] for accounts that may have a second factor: answers
+    /// [`LoginStart::SecondFactor`] with a challenge (no tokens yet; finish with
+    /// [`Self::complete_login`]) when the account has one, [`LoginStart::Complete`] otherwise.
+    /// The link is used up either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login_with_email_token`] (never
+    /// [`AuthenticationError::SecondFactorRequired`]).
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.login_with_email_token_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_email_token_start(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+    ) -> Result<LoginStart<S::User>> {
+        self.email_token_login(email, token, ip, SecondStep::Challenge)
+            .await
+    }
+
+    /// The login-link step of [`Self::login_with_email_token`] and
+    /// [`Self::login_with_email_token_start`].
+    #[cfg(feature = "db")]
+    async fn email_token_login(
+        &self,
+        email: &str,
+        token: &str,
+        ip: Option<&str>,
+        second: SecondStep,
+    ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let tokens = self.email_tokens()?;
             let email = normalize_email(email);
@@ -1132,7 +1281,22 @@ impl<S: UserStore> AuthService<S> {
             } else {
                 self.first_verification(&user).await?
             };
-            self.finish_login(user, Claims::new(), &email).await
+            // A login link is one factor: it does not stand in for the second.
+            if self.second_factor_required(&user.id()).await? {
+                return match second {
+                    SecondStep::Refuse => {
+                        tracing::info!("login link refused: the account has a second factor");
+                        Err(AuthenticationError::SecondFactorRequired.into())
+                    }
+                    SecondStep::Challenge => self
+                        .second_step(&user, &Claims::new())
+                        .await
+                        .map(LoginStart::SecondFactor),
+                };
+            }
+            self.finish_login(user, Claims::new(), &email)
+                .await
+                .map(LoginStart::Complete)
         })
         .await
     }
@@ -1141,8 +1305,8 @@ impl<S: UserStore> AuthService<S> {
     /// With `reset_account_on_first_verification` (the default) the account is first taken
     /// from whoever registered the address before its owner proved it (pre-account takeover):
     /// a password set before is replaced by an unusable one (which also ends every session
-    /// through the credential version) and the user's tokens are revoked. Returns the user as
-    /// stored afterwards.
+    /// through the credential version), the user's tokens are revoked and a second factor
+    /// enrolled before is removed. Returns the user as stored afterwards.
     #[cfg(feature = "db")]
     async fn first_verification(&self, user: &S::User) -> Result<S::User> {
         let id = user.id();
@@ -1156,6 +1320,13 @@ impl<S: UserStore> AuthService<S> {
                 let n = self.backend.revoke_all_for_user(&id).await?;
                 tracing::info!(revoked = n, "first verification: earlier sessions revoked");
             }
+            // A factor enrolled before the address was proven is whoever registered it's, not
+            // the owner's: left in place it would lock the owner out.
+            if let Some(factors) = &self.factors
+                && self.delete_second_factor(factors, &id).await?
+            {
+                tracing::info!("first verification: a second factor enrolled before it removed");
+            }
         }
         self.store.mark_verified(&id).await?;
         self.store
@@ -1163,6 +1334,15 @@ impl<S: UserStore> AuthService<S> {
             .await?
             .ok_or_else(|| AuthenticationError::UserNotFound.into())
     }
+}
+
+/// What a password login does when the account has a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecondStep {
+    /// Refuse ([`AuthService::login`]: it can only answer tokens).
+    Refuse,
+    /// Answer a challenge ([`AuthService::login_start`]).
+    Challenge,
 }
 
 /// Sets the reserved [`CREDENTIAL_VERSION_CLAIM`] of `extra` to `version` (absent for 0).

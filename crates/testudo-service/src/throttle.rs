@@ -10,6 +10,8 @@
 //! | `request_reset` | `password_reset` | normalised address; and client address | `password_reset_rate_limit_*` |
 //! | `request_login_link` | `login_link` | normalised address; and client address | `password_reset_rate_limit_*` |
 //! | `verify_email_code` | `verification_code` | user id | `rate_limit_*` |
+//! | `confirm_totp`, `complete_login` | `second_factor` | user id; and client address | `rate_limit_*` |
+//! | `reauthenticate` | `reauthenticate` | user id | `rate_limit_*` |
 //!
 //! The per-address key protects the account whatever the number of clients guessing; the
 //! per-client key (when the caller passes the client's address) allows
@@ -37,6 +39,8 @@ pub(crate) enum Scope {
     PasswordReset,
     LoginLink,
     VerificationCode,
+    SecondFactor,
+    Reauthenticate,
 }
 
 impl Scope {
@@ -46,6 +50,8 @@ impl Scope {
             Self::PasswordReset => "password_reset",
             Self::LoginLink => "login_link",
             Self::VerificationCode => "verification_code",
+            Self::SecondFactor => "second_factor",
+            Self::Reauthenticate => "reauthenticate",
         }
     }
 }
@@ -69,7 +75,10 @@ impl Throttle {
 
     fn policy(&self, scope: Scope) -> &Policy {
         match scope {
-            Scope::Login | Scope::VerificationCode => &self.login,
+            Scope::Login
+            | Scope::VerificationCode
+            | Scope::SecondFactor
+            | Scope::Reauthenticate => &self.login,
             Scope::PasswordReset | Scope::LoginLink => &self.reset,
         }
     }

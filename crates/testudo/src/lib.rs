@@ -23,6 +23,7 @@ pub use testudo_tokens_db as tokens_db;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use testudo_tokens_jwt as tokens_jwt;
+pub use testudo_totp as totp;
 pub use testudo_validators as validators;
 
 /// The blocking API for synchronous programs (feature `blocking`).
@@ -47,7 +48,8 @@ pub use testudo_config::{AuthConfig, configure, get_config};
 #[doc(inline)]
 pub use testudo_core::{
     AccountError, AuthResult, AuthUser, Claims, Clock, Error, ExposeSecret, FixedClock, Result,
-    SecretString, SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType, UserStore,
+    SecondFactorError, SecretString, SystemClock, TokenBackend, TokenPair, TokenPayload, TokenType,
+    UserStore,
 };
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
@@ -61,9 +63,14 @@ pub use testudo_hashers::{AsyncHasher, PasswordHasher, check_password, make_pass
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 #[doc(inline)]
 pub use testudo_service::DbUserStore;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+#[doc(inline)]
+pub use testudo_service::TotpEnrolment;
 #[doc(inline)]
 pub use testudo_service::{
-    AnonymousUser, AuthService, LogoutAll, S2SService, User, ValidatorPolicy,
+    AnonymousUser, AuthService, LoginChallenge, LoginStart, LogoutAll, S2SService, User,
+    ValidatorPolicy,
 };
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
