@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use testudo_core::{AccountError, AuthenticationError};
+use testudo_core::{AccountError, AuthenticationError, SecondFactorError};
 
 /// `Result` with this crate's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -175,6 +175,34 @@ fn account_problem(e: AccountError) -> Problem {
     }
 }
 
+fn second_factor_problem(e: SecondFactorError) -> Problem {
+    let bad = StatusCode::BAD_REQUEST;
+    match e {
+        SecondFactorError::WrongCode => Problem::new(bad, "wrong_code", "wrong code"),
+        SecondFactorError::InvalidChallenge | SecondFactorError::ChallengeExpired => Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_challenge",
+            "the login challenge is invalid or has expired",
+        ),
+        SecondFactorError::ReauthenticationRequired => Problem::new(
+            StatusCode::FORBIDDEN,
+            "reauthentication_required",
+            "a recent authentication is required",
+        ),
+        SecondFactorError::AlreadyEnrolled => Problem::new(
+            StatusCode::CONFLICT,
+            "already_enrolled",
+            "a second factor is enrolled already",
+        ),
+        SecondFactorError::NotEnrolled | SecondFactorError::NoPendingEnrolment => Problem::new(
+            bad,
+            "not_enrolled",
+            "no second factor is enrolled or pending",
+        ),
+        _ => Problem::new(bad, "invalid_request", "request refused"),
+    }
+}
+
 fn core_problem(e: &testudo_core::Error) -> Problem {
     use testudo_core::Error as E;
     match e {
@@ -196,6 +224,13 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
                 "missing a required scope",
             )
             .challenge("Bearer error=\"insufficient_scope\""),
+            // The password was right; the account wants its second factor (the router has no
+            // second-factor routes yet: the application completes the login).
+            AuthenticationError::SecondFactorRequired => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                "a second factor is required",
+            ),
             // A valid token of a deleted or deactivated user: the token is no good any more.
             _ => Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", "invalid token")
                 .challenge(INVALID_TOKEN),
@@ -218,6 +253,7 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
             "the link is invalid or has expired",
         ),
         E::Account(a) => account_problem(*a),
+        E::SecondFactor(f) => second_factor_problem(*f),
         E::EmailTaken => Problem::new(
             StatusCode::CONFLICT,
             "email_taken",
@@ -338,6 +374,26 @@ mod tests {
         use testudo_core::{InvalidPassword, TokenError};
         let cases: Vec<(Error, u16)> = vec![
             (testudo_core::Error::EmailTaken.into(), 409),
+            (
+                testudo_core::Error::from(AuthenticationError::SecondFactorRequired).into(),
+                401,
+            ),
+            (
+                testudo_core::Error::from(SecondFactorError::WrongCode).into(),
+                400,
+            ),
+            (
+                testudo_core::Error::from(SecondFactorError::ChallengeExpired).into(),
+                401,
+            ),
+            (
+                testudo_core::Error::from(SecondFactorError::ReauthenticationRequired).into(),
+                403,
+            ),
+            (
+                testudo_core::Error::from(SecondFactorError::AlreadyEnrolled).into(),
+                409,
+            ),
             (testudo_core::Error::Busy.into(), 503),
             (TokenError::Expired.into_core().into(), 401),
             (
