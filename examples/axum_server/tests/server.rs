@@ -194,6 +194,14 @@ async fn the_web_page_signs_up_shows_the_account_escaped_and_signs_out_everywher
         )
         .await?;
     assert_eq!(r.status(), 403);
+    // Another site's post arrives without the Lax cookies: refused for its origin (403),
+    // also with the token field left out, not answered as a mere "who are you" (401).
+    for path in ["/logout", "/logout-all"] {
+        for body in [&[("csrf_token", "forged")][..], &[]] {
+            let r = s.post_form(path, body, "", "https://evil.example").await?;
+            assert_eq!(r.status(), 403, "{path} {body:?}");
+        }
+    }
     let r = s
         .post_form(
             "/login",
