@@ -178,6 +178,9 @@ pub enum EnvReason {
     /// The value is not one the setting accepts (an unknown algorithm, backend or mode).
     #[error("{0}")]
     Invalid(InvalidReason),
+    /// The value is not valid UTF-8.
+    #[error("not valid UTF-8")]
+    NotUtf8,
     /// The setting is read from code or a TOML file only (`password_validators`).
     #[error("cannot be set from the environment (use code or a TOML file)")]
     NotFromEnvironment,

@@ -69,13 +69,43 @@ impl AuthConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::Env`] naming the variable whose value cannot be parsed, [`Error::UnknownEnv`]
+    /// [`Error::Env`] naming the variable whose value cannot be parsed or is not UTF-8
+    /// ([`EnvReason::NotUtf8`]), [`Error::UnknownEnv`]
     /// for a `TESTUDO_*` variable that names no setting, [`Error::Invalid`] for values that fail
     /// [`AuthConfig::validate`].
     pub fn from_env() -> Result<Self> {
-        Self::default().with_env_vars(std::env::vars_os().filter_map(|(k, v)| {
-            Some((k.into_string().ok()?, v.into_string().unwrap_or_default()))
-        }))
+        Self::from_os_vars(std::env::vars_os())
+    }
+
+    /// [`Self::from_env`] on the given variables: a `TESTUDO_*` value that is not UTF-8 is an
+    /// error naming its variable (read as empty it would silently unset a secret); other
+    /// variables that are not UTF-8 are ignored.
+    fn from_os_vars(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Self> {
+        let mut text = Vec::new();
+        for (key, value) in vars {
+            let Ok(key) = key.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => text.push((key, value)),
+                Err(_) => {
+                    if let Some(field) = key.strip_prefix(ENV_PREFIX) {
+                        return Err(match Setting::from_name(&field.to_ascii_lowercase()) {
+                            Some(setting) => Error::Env {
+                                setting,
+                                reason: EnvReason::NotUtf8,
+                            },
+                            None => Error::UnknownEnv {
+                                var: EnvVarName::new(&key),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        Self::default().with_env_vars(text)
     }
 
     /// Applies `TESTUDO_*` variables from `vars` on top of `self` and validates the result.
@@ -245,5 +275,42 @@ impl EnvValue<'_> {
             "false" | "0" | "no" | "off" => Ok(false),
             _ => Err(self.error(EnvReason::NotABoolean)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt as _;
+
+    use super::*;
+
+    fn os(text: &str) -> OsString {
+        OsString::from(text)
+    }
+
+    /// A secret whose value is not UTF-8 is an error naming its variable, never an unset
+    /// secret; a non-UTF-8 value of another program's variable is ignored.
+    #[test]
+    fn a_testudo_variable_that_is_not_utf8_is_an_error_naming_it() {
+        let latin1 = OsString::from_vec(b"caf\xe9-secret-0123456789abcdef0123456789".to_vec());
+        let r = AuthConfig::from_os_vars([(os("TESTUDO_SIGNING_SECRET"), latin1.clone())]);
+        assert!(
+            matches!(
+                r,
+                Err(Error::Env {
+                    setting: Setting::SigningSecret,
+                    reason: EnvReason::NotUtf8
+                })
+            ),
+            "{r:?}"
+        );
+        let r = AuthConfig::from_os_vars([(os("TESTUDO_NO_SUCH_SETTING"), latin1.clone())]);
+        assert!(matches!(r, Err(Error::UnknownEnv { .. })), "{r:?}");
+        let r = AuthConfig::from_os_vars([
+            (os("LANG_OF_SOMETHING_ELSE"), latin1),
+            (os("TESTUDO_TOKEN_LENGTH"), os("96")),
+        ]);
+        assert_eq!(r.map(|c| c.token_length).ok(), Some(96));
     }
 }
