@@ -401,8 +401,13 @@ struct EmailForm {
 async fn forgot(
     State(state): State<AuthState<DbUserStore>>,
     client: ClientContext,
+    headers: HeaderMap,
     Form(form): Form<EmailForm>,
 ) -> Response {
+    // Another site could otherwise have the app mail reset links to any address.
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
     let ip = client.ip_string();
     if let Err(e) = state
         .service()
@@ -441,8 +446,12 @@ struct ResetForm {
 
 async fn reset(
     State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
     match state
         .service()
         .confirm_reset(

@@ -211,6 +211,24 @@ async fn the_web_page_signs_up_shows_the_account_escaped_and_signs_out_everywher
         )
         .await?;
     assert_eq!(r.status(), 403, "a cross-site login form is refused");
+    // Nor may another site have reset links mailed, or post a reset form.
+    let r = s
+        .post_form("/forgot", &[("email", email)], "", "https://evil.example")
+        .await?;
+    assert_eq!(
+        r.status(),
+        403,
+        "a cross-site forgot-password form is refused"
+    );
+    let r = s
+        .post_form(
+            "/reset",
+            &[("token", "x"), ("new_password", PASSWORD)],
+            "",
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403, "a cross-site reset form is refused");
 
     // A second session, then sign out everywhere from the first: both end.
     let r = s
