@@ -28,6 +28,8 @@ pub(crate) struct FlowSigners {
     verify: TimestampSigner,
     change: TimestampSigner,
     state: Signer,
+    /// Verification codes are stored by the database store only.
+    #[cfg(feature = "db")]
     code: Signer,
     /// Signatures computed (links and fingerprints), for the tests that compare paths' work.
     work: AtomicU64,
@@ -56,6 +58,7 @@ impl FlowSigners {
             verify: timed(purpose::EMAIL_VERIFICATION)?,
             change: timed(purpose::EMAIL_CHANGE)?,
             state: Signer::for_purpose(config, purpose::ACCOUNT_STATE)?,
+            #[cfg(feature = "db")]
             code: Signer::for_purpose(config, purpose::VERIFICATION_CODE)?,
             work: AtomicU64::new(0),
         }))
@@ -146,6 +149,7 @@ impl FlowSigners {
     }
 
     /// The keyed digest a verification code is stored as.
+    #[cfg(feature = "db")]
     pub(crate) fn code_digest(&self, user_id: &str, email: &str, code: &str) -> String {
         self.count();
         let value = format!("{}\0{user_id}\0{email}\0{code}", user_id.len());
@@ -195,6 +199,7 @@ fn refs<const N: usize>(parts: &[String; N]) -> [&str; N] {
 }
 
 /// Six decimal digits from the OS random generator, uniformly (rejection sampling).
+#[cfg(feature = "db")]
 pub(crate) fn new_code() -> Result<String> {
     const LIMIT: u32 = u32::MAX - (u32::MAX % 1_000_000);
     loop {
@@ -208,6 +213,7 @@ pub(crate) fn new_code() -> Result<String> {
 }
 
 /// The OS random generator failed.
+#[cfg(feature = "db")]
 #[derive(Debug, thiserror::Error)]
 #[error("the operating system's random generator failed")]
 struct RandomUnavailable(#[source] getrandom::Error);

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
-    AccountError, AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims,
-    Clock, Error, Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
-    TokenType, UserStore, normalize_email,
+    AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims, Clock, Error,
+    Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, UserStore,
+    normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
@@ -456,7 +456,7 @@ impl AuthService<crate::DbUserStore> {
     ///
     /// # Errors
     ///
-    /// [`AccountError::InvalidEmail`] for an address that is not one (empty, no `@`, a
+    /// [`testudo_core::AccountError::InvalidEmail`] for an address that is not one (empty, no `@`, a
     /// control character or whitespace inside, over 254 bytes), checked before any hashing;
     /// [`Error::InvalidPassword`] with every message; [`Error::EmailTaken`]; [`Error::Storage`].
     #[tracing::instrument(name = "testudo.create_user", skip_all, fields(user_id = Empty))]
@@ -464,7 +464,7 @@ impl AuthService<crate::DbUserStore> {
         self.bounded(async move {
             let email = normalize_email(email);
             if !crate::flows::plausible_email(&email) {
-                return Err(AccountError::InvalidEmail.into());
+                return Err(testudo_core::AccountError::InvalidEmail.into());
             }
             check_password_length(password, self.config.max_password_length)?;
             let attributes = std::collections::HashMap::from([("email".to_owned(), email.clone())]);

@@ -34,6 +34,13 @@ pub const CLIENT_FACTOR: u32 = 20;
 
 /// What is throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(feature = "db"),
+    expect(
+        dead_code,
+        reason = "login links, codes and second factors need the database"
+    )
+)]
 pub(crate) enum Scope {
     Login,
     PasswordReset,
