@@ -1,4 +1,4 @@
-//! `testudo-bench [--quick] [--compare [--only <substring>]]`: the bench tooling behind `cargo xtask bench` (which
+//! `testudo-bench [--quick] [--compare [--only <substring>] | --http]`: the bench tooling behind `cargo xtask bench` (which
 //! only launches it; `cargo run -p testudo-bench -- [--quick] [--compare]` does the same).
 //!
 //! Without `--compare`: runs the criterion benches of every workspace crate that has some
@@ -17,6 +17,10 @@
 //! `--only <substring>` (with `--compare`) runs only the compared operations whose label
 //! contains it, ignoring case (`--only jwt`: the JWT rows).
 //!
+//! With `--http`: the HTTP benchmark of [`http`] (`GET /auth/me` under `wrk` through
+//! testudo-axum, a bare axum handler and tortoise-auth's Starlette integration), written to
+//! `target/bench-http.md`.
+//!
 //! `--quick` shortens warm-up and measurement (and runs one comparison round instead of
 //! three): a smoke run, not figures to quote. See `docs/benchmarks.md`.
 //!
@@ -27,6 +31,7 @@
 
 mod compare;
 mod criterion;
+mod http;
 mod python;
 mod report;
 mod summary;
@@ -42,13 +47,14 @@ use xshell::Shell;
 
 /// What `--help` prints.
 const USAGE: &str = "\
-usage: testudo-bench [--quick] [--compare [--only <substring>]]
+usage: testudo-bench [--quick] [--compare [--only <substring>] | --http]
 
 Runs the criterion benches of every workspace crate and writes target/bench-summary.md;
 with --compare, times the same operations against tortoise-auth 0.6.0 instead and writes
 target/bench-compare.md (see docs/benchmarks.md).
 
   --compare   compare with tortoise-auth 0.6.0 (Python virtual environment under target/)
+  --http      the HTTP benchmark: GET /auth/me under wrk (target/bench-http.md)
   --only S    with --compare: only the operations whose label contains S (any case)
   --quick     short warm-up and measurement times: a smoke run, not figures to quote
   -h, --help  print this help
@@ -59,6 +65,7 @@ target/bench-compare.md (see docs/benchmarks.md).
 struct Args {
     quick: bool,
     compare: bool,
+    http: bool,
     help: bool,
     only: Option<String>,
 }
@@ -74,6 +81,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
         match arg.as_str() {
             "--quick" => parsed.quick = true,
             "--compare" => parsed.compare = true,
+            "--http" => parsed.http = true,
             "--only" => {
                 let only = args
                     .next()
@@ -84,9 +92,14 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args> {
             }
             "-h" | "--help" => parsed.help = true,
             other => {
-                bail!("unknown argument {other:?}: expected --quick, --compare, --only or --help")
+                bail!(
+                    "unknown argument {other:?}: expected --quick, --compare, --http, --only or --help"
+                )
             }
         }
+    }
+    if parsed.http && parsed.compare {
+        bail!("--http and --compare are separate runs: give one");
     }
     if parsed.only.is_some() && !parsed.compare {
         bail!("--only selects compared operations: use it with --compare");
@@ -114,7 +127,9 @@ fn run() -> Result<()> {
     }
     let sh = Shell::new()?;
     sh.change_dir(project_root());
-    if args.compare {
+    if args.http {
+        http::run(&sh, args.quick)
+    } else if args.compare {
         compare::run(&sh, args.quick, args.only.as_deref())
     } else {
         summary::run(&sh, args.quick)
@@ -144,6 +159,7 @@ mod tests {
             Some(Args {
                 quick: true,
                 compare: true,
+                http: false,
                 help: false,
                 only: None,
             })

@@ -30,6 +30,8 @@ xflags::xflags! {
         cmd bench {
             /// Compare with tortoise-auth 0.6.0 (Python virtual environment under target/).
             optional --compare
+            /// The HTTP benchmark instead: GET /auth/me under wrk (target/bench-http.md).
+            optional --http
             /// Short warm-up and measurement times: a smoke run, not figures to quote.
             optional --quick
             /// With --compare: only the operations whose label contains this (any case).

@@ -4,9 +4,9 @@
 //!   MariaDB variants run when `TESTUDO_TEST_POSTGRES_URL` / `TESTUDO_TEST_MYSQL_URL` are set.
 //! - `cargo xtask ci [--no-test]`: fmt check, clippy `-D warnings` on all targets and features,
 //!   the facade's feature matrix, the tests, docs with `-D warnings`.
-//! - `cargo xtask bench [--quick] [--compare]`: the criterion benches of every crate, summarised
-//!   in `target/bench-summary.md`; `--compare` times the same operations against tortoise-auth
-//!   0.6.0 (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
+//! - `cargo xtask bench [--quick] [--compare | --http]`: the criterion benches of every crate,
+//!   summarised in `target/bench-summary.md`; `--compare` times the same operations against
+//!   tortoise-auth 0.6.0, `--http` loads `GET /auth/me` over HTTP (see `docs/benchmarks.md`). xtask only launches the `testudo-bench` tool of `bench/`,
 //!   where that logic lives.
 //! - `cargo xtask fuzz [--seconds N] [TARGET]`: the cargo-fuzz targets of `fuzz/` (outside the
 //!   workspace), seeded from the conformance vectors, N seconds each (see `fuzz/README.md`).
@@ -49,7 +49,9 @@ fn run(flags: flags::Xtask) -> Result<()> {
         flags::XtaskCmd::Test(cmd) => ci::test(&sh, cmd.no_doc),
         flags::XtaskCmd::Ci(cmd) => ci::ci(&sh, cmd.no_test),
         flags::XtaskCmd::Migrate(cmd) => migrate::run(&sh, &cmd),
-        flags::XtaskCmd::Bench(cmd) => bench::run(&sh, cmd.quick, cmd.compare, cmd.only.as_deref()),
+        flags::XtaskCmd::Bench(cmd) => {
+            bench::run(&sh, cmd.quick, cmd.compare, cmd.http, cmd.only.as_deref())
+        }
         flags::XtaskCmd::Fuzz(cmd) => {
             fuzz::run(&sh, cmd.seconds.unwrap_or(60), cmd.target.as_deref())
         }

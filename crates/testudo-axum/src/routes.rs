@@ -483,21 +483,32 @@ pub async fn jwks<S: UserStore + 'static>(State(auth): State<AuthState<S>>) -> R
 /// use [`Authenticated`] with cookies (`.layer(middleware::from_fn(session_layer))`).
 pub async fn session_layer(mut request: Request, next: Next) -> Response {
     // The path as the client sent it (a nested router sees it without its prefix).
-    let path = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map_or_else(|| request.uri().path(), |o| o.0.path())
-        .to_owned();
-    let span = tracing::info_span!(
-        "testudo.http",
-        method = %request.method(),
-        path = path.as_str(),
-        status = tracing::field::Empty,
-    );
-    let pending = PendingCookies::default();
-    request.extensions_mut().insert(pending.clone());
+    let span = {
+        let path = request
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| request.uri().path(), |o| o.0.path());
+        tracing::info_span!(
+            "testudo.http",
+            method = %request.method(),
+            path,
+            status = tracing::field::Empty,
+        )
+    };
+    // Only a request with cookies can be refreshed transparently: a bearer request pays for
+    // no cookie bookkeeping.
+    let pending = request
+        .headers()
+        .contains_key(header::COOKIE)
+        .then(PendingCookies::default);
+    if let Some(pending) = &pending {
+        request.extensions_mut().insert(pending.clone());
+    }
     let response = next.run(request).instrument(span.clone()).await;
     span.record("status", response.status().as_u16());
+    let Some(pending) = pending else {
+        return response;
+    };
     if response.headers().contains_key(header::SET_COOKIE) {
         // The handler set (or cleared) the session itself, after the refresh: its word wins.
         return response;

@@ -167,14 +167,16 @@ impl HttpContext {
 /// [`HttpContext`]. Cheap to clone. Use it as the router's state, or hold it in yours and
 /// implement `FromRef<YourState>` for it (and for [`HttpContext`]).
 pub struct AuthState<S: UserStore = DbUserStore> {
-    service: AuthService<S>,
+    // Behind one `Arc`: extractors take the state by `FromRef` on every request, and a
+    // service clone is a dozen reference-count updates.
+    service: Arc<AuthService<S>>,
     http: HttpContext,
 }
 
 impl<S: UserStore> Clone for AuthState<S> {
     fn clone(&self) -> Self {
         Self {
-            service: self.service.clone(),
+            service: Arc::clone(&self.service),
             http: self.http.clone(),
         }
     }
@@ -286,7 +288,7 @@ impl<S: UserStore> AuthStateBuilder<S> {
             None
         };
         Ok(AuthState {
-            service: self.service,
+            service: Arc::new(self.service),
             http: HttpContext {
                 inner: Arc::new(HttpInner {
                     options: self.options,
