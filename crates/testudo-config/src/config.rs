@@ -307,7 +307,8 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// *testudo*: how long a login (or any hashing call) waits for one of the
     /// `hash_concurrency` slots before it fails with `Error::Busy` instead of queueing
-    /// without bound. Default 10 s.
+    /// without bound. Default 10 s. Zero is allowed and means "never queue": a call runs when
+    /// a slot is free at once and fails with `Error::Busy` otherwise (load shedding).
     #[serde(deserialize_with = "secret::seconds")]
     pub hash_queue_timeout: Duration,
     /// *testudo*: the longest an `AuthService` call may wait on its storage (the database,

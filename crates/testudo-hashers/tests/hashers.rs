@@ -409,6 +409,36 @@ async fn finding_9_a_saturated_hasher_answers_busy_instead_of_queueing_forever()
     Ok(())
 }
 
+/// `hash_queue_timeout = 0` means "never queue" (load shedding), not "always busy": a call
+/// runs when a slot is free at once, and fails with `Busy` without waiting when none is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_queue_timeout_sheds_load_but_uses_a_free_slot() -> TestResult {
+    let config = cheap_with(|c| {
+        c.hash_concurrency = 1;
+        c.hash_queue_timeout = std::time::Duration::ZERO;
+    });
+    config.validate()?;
+    let hasher = AsyncHasher::new(&config)?;
+    assert!(
+        hasher
+            .hash(SecretString::from("free"))
+            .await?
+            .starts_with("$argon2id$")
+    );
+    let paused = testudo_core::pause::arm("hashers.slot_taken");
+    let holder = tokio::spawn({
+        let hasher = hasher.clone();
+        async move { hasher.hash(SecretString::from("first")).await }
+    });
+    paused.reached().await;
+    let second = hasher.hash(SecretString::from("second"));
+    let busy = tokio::time::timeout(std::time::Duration::from_secs(5), second).await;
+    assert!(matches!(busy, Ok(Err(Error::Busy))), "{busy:?}");
+    paused.release();
+    assert!(holder.await??.starts_with("$argon2id$"));
+    Ok(())
+}
+
 /// A syntactically valid Argon2id string with these parameters (its salt and hash are
 /// placeholders: only whether verification would run is checked, nothing is hashed).
 fn argon2_with(m: u32, t: u32, p: u32) -> String {
