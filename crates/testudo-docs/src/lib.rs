@@ -3,11 +3,49 @@
 //! Each module below is one guide, included with `include_str!`, so that
 //! `cargo test --doc -p testudo-docs` compiles every Rust block of every guide (and runs those
 //! that need no server). The modules are empty: read the guides in `docs/`.
+//! (`docs/configuration.md` is compiled as `testudo_config::reference`'s doc instead.)
 
-/// `docs/getting-started.md`.
 #[doc = include_str!("../../../docs/getting-started.md")]
 pub mod getting_started {}
 
-/// `docs/moving-from-tortoise-auth.md`.
+#[doc = include_str!("../../../docs/hashing.md")]
+pub mod hashing {}
+
+#[doc = include_str!("../../../docs/validators.md")]
+pub mod validators {}
+
+#[doc = include_str!("../../../docs/signing.md")]
+pub mod signing {}
+
+#[doc = include_str!("../../../docs/events.md")]
+pub mod events {}
+
+#[doc = include_str!("../../../docs/token-backends.md")]
+pub mod token_backends {}
+
+#[doc = include_str!("../../../docs/custom-backends.md")]
+pub mod custom_backends {}
+
+#[doc = include_str!("../../../docs/migrations.md")]
+pub mod migrations {}
+
+#[doc = include_str!("../../../docs/account-flows.md")]
+pub mod account_flows {}
+
+#[doc = include_str!("../../../docs/axum.md")]
+pub mod axum {}
+
+#[doc = include_str!("../../../docs/many-nodes.md")]
+pub mod many_nodes {}
+
 #[doc = include_str!("../../../docs/moving-from-tortoise-auth.md")]
 pub mod moving_from_tortoise_auth {}
+
+#[doc = include_str!("../../../docs/security.md")]
+pub mod security {}
+
+#[doc = include_str!("../../../docs/benchmarks.md")]
+pub mod benchmarks {}
+
+#[doc = include_str!("../../../docs/hashing-formats.md")]
+pub mod hashing_formats {}
