@@ -3,7 +3,12 @@
 //! Each module below is one guide, included with `include_str!`, so that
 //! `cargo test --doc -p testudo-docs` compiles every Rust block of every guide (and runs those
 //! that need no server). The modules are empty: read the guides in `docs/`.
-//! (`docs/configuration.md` is compiled as `testudo_config::reference`'s doc instead.)
+//! (`docs/configuration.md` is compiled by `testudo-config`'s doctests instead.)
+
+#![expect(
+    clippy::doc_markdown,
+    reason = "the guides are prose for GitHub, where product names (RustCrypto, PyJWT) need no backticks"
+)]
 
 #[doc = include_str!("../../../docs/getting-started.md")]
 pub mod getting_started {}
