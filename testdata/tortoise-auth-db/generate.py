@@ -12,10 +12,11 @@ real library (the pinned venv of bench/, `bench/requirements.txt`):
   its default hasher (Argon2id), one bcrypt (cost 12) and one tortoise-auth PBKDF2-SHA256 hash
   (written by its own `PBKDF2Hasher`, as an application configured with it would have), and one
   inactive user.
-- links.json: the signing secret, the users' passwords, and two links tortoise-auth signed: a
-  password-reset token (`PasswordResetService.request_reset`, caught from its
-  `password_reset_requested` event) and a value signed by `TimestampSigner` for an application's
-  own e-mail verification link, with the Unix time they were made at.
+- links.json: the signing secret, the users' passwords, two links tortoise-auth signed (a
+  password-reset token from `PasswordResetService.request_reset`, caught from its
+  `password_reset_requested` event, and a value signed by `TimestampSigner` for an application's
+  own e-mail verification link) and a JWT pair from its `JWTBackend` (HS256, `jwt_secret`, an
+  extra `role` claim), with the Unix time they were made at.
 
 docs/moving-from-tortoise-auth.md walks through importing them; crates/testudo-docs/tests/
 tortoise_auth_import.rs does it and checks every step.
@@ -30,13 +31,21 @@ import time
 
 from tortoise import Tortoise, fields
 
-from tortoise_auth import AbstractUser, AuthConfig, PasswordResetService, TimestampSigner, configure
+from tortoise_auth import (
+    AbstractUser,
+    AuthConfig,
+    JWTBackend,
+    PasswordResetService,
+    TimestampSigner,
+    configure,
+)
 from tortoise_auth.events import on
 from tortoise_auth.hashers import PBKDF2Hasher
 from tortoise_auth.hashers.bcrypt import default_hasher as bcrypt_hasher
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIGNING_SECRET = "the-tortoise-auth-signing-secret-0123456789"
+JWT_SECRET = "the-tortoise-auth-jwt-secret-of-32-bytes-or-more"
 USERS = [
     # (email, password, how the hash is written, active)
     ("argon@example.com", "argon correct horse battery", "default", True),
@@ -59,7 +68,9 @@ async def main() -> None:
     path = os.path.join(HERE, "app.sqlite")
     if os.path.exists(path):
         os.remove(path)
-    configure(AuthConfig(user_model="models.User", signing_secret=SIGNING_SECRET))
+    configure(
+        AuthConfig(user_model="models.User", signing_secret=SIGNING_SECRET, jwt_secret=JWT_SECRET)
+    )
     await Tortoise.init(db_url=f"sqlite://{path}", modules={"models": [__name__]})
     await Tortoise.generate_schemas()
     for email, password, how, active in USERS:
@@ -89,6 +100,7 @@ async def main() -> None:
     reset_user = await User.get(email="bcrypt@example.com")
     verification = TimestampSigner(SIGNING_SECRET).sign_with_timestamp("verify:argon@example.com")
     made_at = int(time.time())
+    jwt_pair = await JWTBackend().create_tokens(str(reset_user.pk), role="admin")
     users = []
     for email, password, how, active in USERS:
         user = await User.get(email=email)
@@ -106,6 +118,12 @@ async def main() -> None:
                 "users": users,
                 "reset": {"user_id": reset_user.pk, "token": mailed["bcrypt@example.com"]},
                 "verification": {"value": "verify:argon@example.com", "token": verification},
+                "jwt": {
+                    "secret": JWT_SECRET,
+                    "user_id": str(reset_user.pk),
+                    "access_token": jwt_pair.access_token,
+                    "refresh_token": jwt_pair.refresh_token,
+                },
             },
             f,
             indent=2,

@@ -2,15 +2,18 @@
 //! wrote (`testdata/tortoise-auth-db/`, made by its `generate.py`): the users table is imported,
 //! every user logs in with the password tortoise-auth hashed, bcrypt and PBKDF2 hashes are
 //! upgraded to Argon2id on that login, the inactive user stays refused, and the links
-//! tortoise-auth signed verify with its secret.
+//! tortoise-auth signed verify with its secret, and so do the JWTs it issued.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use sea_orm::{ConnectionTrait, Statement};
+use testudo::config::TokenBackendKind;
 use testudo::service::DbUserStore;
+use testudo::tokens_jwt::JwtBackend;
 use testudo::{
-    AuthConfig, AuthService, Claims, Database, FixedClock, Signer, TimestampSigner, UserStore,
+    AuthConfig, AuthService, Claims, Database, FixedClock, Signer, TimestampSigner, TokenBackend,
+    TokenType, UserStore,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -172,5 +175,55 @@ async fn a_tortoise_auth_users_table_is_imported_and_its_users_log_in() -> TestR
     assert!(legacy.unsign_with_timestamp(reset, Some(3600)).is_err());
     let other = TimestampSigner::from(Signer::new_unchecked("another-secret-of-32-bytes-or-more")?);
     assert!(other.unsign_with_timestamp(reset, None).is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn jwts_tortoise_auth_issued_verify_with_its_secret() -> TestResult {
+    let vectors = links();
+    let jwt = &vectors["jwt"];
+    let made_at = vectors["made_at"].as_i64().ok_or("made_at")?;
+    // The settings of the guide: the JWT backend, the same secret, HS256 (the default).
+    let config = Arc::new(
+        AuthConfig::builder()
+            .token_backend(TokenBackendKind::Jwt)
+            .jwt_secret(jwt["secret"].as_str().unwrap_or_default())
+            .build()?,
+    );
+    let clock = Arc::new(FixedClock::from_unix(made_at + 60)?);
+    let backend = JwtBackend::new(config)?.with_clock(clock.clone());
+    let access = jwt["access_token"].as_str().unwrap_or_default();
+    let payload = backend.verify_token(access, TokenType::Access).await?;
+    assert_eq!(payload.sub, jwt["user_id"].as_str().unwrap_or_default());
+    let role = payload.extra.as_ref().and_then(|e| e.get("role")).cloned();
+    assert_eq!(role, Some(serde_json::Value::from("admin")));
+    let refresh = jwt["refresh_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        backend.verify_token(refresh, TokenType::Refresh).await?.sub,
+        payload.sub
+    );
+    assert!(
+        backend
+            .verify_token(access, TokenType::Refresh)
+            .await
+            .is_err()
+    );
+    // Expired after tortoise-auth's 15 minutes, as there.
+    clock.advance(std::time::Duration::from_secs(15 * 60));
+    assert!(
+        backend
+            .verify_token(access, TokenType::Access)
+            .await
+            .is_err()
+    );
+    // Another secret does not verify it.
+    let other = Arc::new(
+        AuthConfig::builder()
+            .token_backend(TokenBackendKind::Jwt)
+            .jwt_secret("another-jwt-secret-of-at-least-32-bytes")
+            .build()?,
+    );
+    let other = JwtBackend::new(other)?.with_clock(Arc::new(FixedClock::from_unix(made_at + 60)?));
+    assert!(other.verify_token(access, TokenType::Access).await.is_err());
     Ok(())
 }
