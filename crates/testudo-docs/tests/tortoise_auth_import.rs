@@ -39,10 +39,11 @@ struct OldUser {
 /// Step 1 of the guide: read the old table (here the SQLite file tortoise-auth wrote, opened
 /// read-only; on PostgreSQL or MariaDB the same query on the old database).
 async fn read_old_users() -> Result<Vec<OldUser>, Box<dyn std::error::Error>> {
-    let url = format!(
-        "sqlite://{}?mode=ro",
-        testdata().join("app.sqlite").display()
-    );
+    // A copy: opening the file would leave SQLite's -shm / -wal files beside it in the repository.
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join("app.sqlite");
+    std::fs::copy(testdata().join("app.sqlite"), &copy)?;
+    let url = format!("sqlite://{}?mode=ro", copy.display());
     let old = Database::connect(&url).await?;
     let rows = old
         .as_sea_orm()
