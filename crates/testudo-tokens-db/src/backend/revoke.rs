@@ -237,7 +237,7 @@ impl DatabaseTokenBackend {
     }
 
     /// Deletes expired rows (revoked or not) of both token tables, and the sessions left
-    /// without a live token; returns how many.
+    /// without a live token; returns how many token rows were deleted.
     ///
     /// # Errors
     ///
@@ -252,11 +252,12 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::ExpiresAt.lte(now))
             .exec(self.conn())
             .await?;
-        let s = self.cleanup_sessions(now).await?;
+        let sessions = self.cleanup_sessions(now).await?;
+        tracing::debug!(sessions, "ended sessions deleted");
         if let Some(c) = &self.cache {
             c.purge_expired(now);
         }
-        Ok(a.rows_affected + r.rows_affected + s)
+        Ok(a.rows_affected + r.rows_affected)
     }
 }
 
