@@ -17,6 +17,7 @@ mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
 mod m20261201_000015_rate_limits_in_memory_on_mysql;
 mod m20261201_000016_create_second_factors;
+mod m20261201_000017_create_sessions;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -41,6 +42,7 @@ pub const TABLES: &[&str] = &[
     "testudo_recovery_codes",
     "testudo_login_challenges",
     "testudo_reauthentications",
+    "testudo_sessions",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -67,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_create_verification_codes::Migration),
             Box::new(m20261201_000015_rate_limits_in_memory_on_mysql::Migration),
             Box::new(m20261201_000016_create_second_factors::Migration),
+            Box::new(m20261201_000017_create_sessions::Migration),
         ]
     }
 

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{InvalidReason, Result, TokenError};
+use crate::session::{Session, SessionContext, SessionRef, SessionsNotSupported};
 use crate::token::{Claims, TokenPair, TokenPayload, TokenType};
 
 /// Issues, verifies and revokes token pairs.
@@ -174,6 +175,80 @@ pub trait TokenBackend: Send + Sync + std::fmt::Debug {
     ///
     /// [`crate::Error::Storage`] when the store cannot be written.
     async fn cleanup_expired(&self) -> Result<u64>;
+
+    /// As [`TokenBackend::create_tokens`], recording `client` (IP, user agent) with the session
+    /// the pair starts. Every login of `AuthService` issues its pair through this method.
+    ///
+    /// The default ignores `client` and calls [`TokenBackend::create_tokens`]: a backend that
+    /// keeps sessions overrides it.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenBackend::create_tokens`].
+    async fn create_tokens_for(
+        &self,
+        user_id: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> Result<TokenPair> {
+        let _ = client;
+        self.create_tokens(user_id, extra).await
+    }
+
+    /// Whether this backend keeps sessions ([`TokenBackend::list_sessions`] and the methods
+    /// after it work). The default: `false`.
+    fn supports_sessions(&self) -> bool {
+        false
+    }
+
+    /// The session `token` (access or refresh) belongs to, whether or not the token is still
+    /// valid (callers verify it first when that matters); `None` for an unknown token.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionsNotSupported`] (as [`crate::Error::Configuration`]) by default;
+    /// [`crate::Error::Storage`].
+    async fn session_of(&self, token: &str) -> Result<Option<SessionRef>> {
+        let _ = token;
+        Err(SessionsNotSupported.into())
+    }
+
+    /// The live sessions of `user_id` (at least one token of the family neither revoked nor
+    /// expired), newest first.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionsNotSupported`] (as [`crate::Error::Configuration`]) by default;
+    /// [`crate::Error::Storage`].
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
+        let _ = user_id;
+        Err(SessionsNotSupported.into())
+    }
+
+    /// Revokes session `session_id` if it belongs to `user_id`; `false` when there is no such
+    /// session of that user (another user's session is left alone).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionsNotSupported`] (as [`crate::Error::Configuration`]) by default;
+    /// [`crate::Error::Storage`].
+    async fn revoke_user_session(&self, user_id: &str, session_id: &str) -> Result<bool> {
+        let _ = (user_id, session_id);
+        Err(SessionsNotSupported.into())
+    }
+
+    /// Revokes every session of `user_id` but `keep`, and returns how many tokens were revoked.
+    /// Atomic with the user's concurrent rotations: once it returns, no pair of another
+    /// session is alive, even one a refresh racing with it issued.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionsNotSupported`] (as [`crate::Error::Configuration`]) by default;
+    /// [`crate::Error::Storage`].
+    async fn revoke_other_sessions(&self, user_id: &str, keep: &str) -> Result<u64> {
+        let _ = (user_id, keep);
+        Err(SessionsNotSupported.into())
+    }
 
     /// Whether [`TokenBackend::revoke_token`] and [`TokenBackend::revoke_all_for_user`] really
     /// revoke anything. A JWT backend without a revocation list answers `false`: its tokens stay

@@ -6,6 +6,7 @@ mod clock;
 mod email;
 mod error;
 pub mod pause;
+mod session;
 mod token;
 mod user;
 mod validator;
@@ -23,6 +24,10 @@ pub use error::{
     TokenError,
 };
 pub use secrecy::{ExposeSecret, SecretString};
+pub use session::{
+    MAX_SESSION_IP_CHARS, MAX_SESSION_USER_AGENT_CHARS, Session, SessionContext, SessionRef,
+    SessionsNotSupported,
+};
 pub use token::{AuthResult, CREDENTIAL_VERSION_CLAIM, Claims, TokenPair, TokenPayload, TokenType};
 pub use user::{AuthUser, UserAttributes, UserStore};
 pub use validator::PasswordValidator;

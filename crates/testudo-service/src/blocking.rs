@@ -12,10 +12,10 @@
 
 use std::future::Future;
 
-use testudo_core::{AuthResult, Claims, Result, TokenPair, UserStore};
+use testudo_core::{AuthResult, Claims, Result, SessionContext, TokenPair, UserStore};
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::{LoginStart, LogoutAll, ValidatorPolicy};
+use crate::{LoginStart, LogoutAll, SessionInfo, ValidatorPolicy};
 
 /// The blocking counterpart of [`crate::AuthService`]: same operations, same errors.
 pub struct AuthService<S: UserStore> {
@@ -152,6 +152,27 @@ impl<S: UserStore> AuthService<S> {
         fn verify_email_code(&self, user: &S::User, code: &str) -> S::User;
         fn request_email_change(&self, user: &S::User, new_email: &str) -> ();
         fn confirm_email_change(&self, token: &str) -> S::User;
+    }
+}
+
+/// Sessions, and logins recording the client's device context.
+impl<S: UserStore> AuthService<S> {
+    blocking_methods! {
+        fn login_with_context(&self, email: &str, password: &str, extra: Claims, client: &SessionContext) -> AuthResult<S::User>;
+        fn login_start_with_context(&self, email: &str, password: &str, extra: Claims, client: &SessionContext) -> LoginStart<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn complete_login_with_context(&self, challenge: &str, code: &str, client: &SessionContext) -> AuthResult<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn login_with_email_token_with_context(&self, email: &str, token: &str, client: &SessionContext) -> AuthResult<S::User>;
+        #[cfg(feature = "db")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+        fn login_with_email_token_start_with_context(&self, email: &str, token: &str, client: &SessionContext) -> LoginStart<S::User>;
+        fn list_sessions(&self, user_id: &str, current_token: Option<&str>) -> Vec<SessionInfo>;
+        fn revoke_session(&self, user_id: &str, session_id: &str) -> bool;
+        fn logout_others(&self, current_token: &str) -> u64;
+        fn set_password_keeping_session(&self, user: &S::User, password: &str, policy: ValidatorPolicy, refresh_token: &str) -> (S::User, TokenPair);
     }
 }
 

@@ -28,6 +28,7 @@ mod s2s;
 #[cfg(feature = "db")]
 mod second_factor;
 mod service;
+mod sessions;
 #[cfg(feature = "db")]
 mod store;
 pub mod throttle;
@@ -40,10 +41,12 @@ pub use s2s::{MAX_CLAIMED_SERVICE_CHARS, S2SService, S2sError, S2sVarName};
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use second_factor::TotpEnrolment;
 pub use service::{AuthService, AuthServiceBuilder, LogoutAll, ValidatorPolicy};
+pub use sessions::SessionInfo;
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use store::DbUserStore;
 pub use testudo_core::{AuthResult, AuthUser, Claims, TokenPair, UserStore};
+pub use testudo_core::{SessionContext, SessionsNotSupported};
 #[cfg(feature = "db")]
 #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
 pub use testudo_db::CacheOptions;

@@ -19,8 +19,8 @@ use sea_orm::{
 use secrecy::SecretString;
 use testudo_config::AuthConfig;
 use testudo_core::{
-    AuthResult, AuthUser, AuthenticationError, Claims, Error, Result, SecondFactorError, UserStore,
-    saturating_add,
+    AuthResult, AuthUser, AuthenticationError, Claims, Error, Result, SecondFactorError,
+    SessionContext, UserStore, saturating_add,
 };
 use testudo_db::{Database, retrying};
 use testudo_events::{Event, EventUser, SecondFactorMethod};
@@ -727,13 +727,31 @@ impl<S: UserStore> AuthService<S> {
     /// [`SecondFactorError::ChallengeExpired`]; [`SecondFactorError::WrongCode`];
     /// [`Error::RateLimited`]; [`crate::Error::NoCodeStore`] /
     /// [`crate::Error::NoSigningSecret`]; [`Error::Storage`]; [`Error::Event`].
-    #[tracing::instrument(name = "testudo.complete_login", skip_all, fields(user_id = tracing::field::Empty))]
     pub async fn complete_login(
         &self,
         challenge: &str,
         code: &str,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        self.complete_login_with_context(challenge, code, &SessionContext::from_ip(ip))
+            .await
+    }
+
+    /// [`Self::complete_login`] from the client `client` describes: wrong codes are throttled
+    /// per its IP, and the session the login starts records its IP and user agent (those of
+    /// the client finishing the login).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::complete_login`].
+    #[tracing::instrument(name = "testudo.complete_login", skip_all, fields(user_id = tracing::field::Empty))]
+    pub async fn complete_login_with_context(
+        &self,
+        challenge: &str,
+        code: &str,
+        client: &SessionContext,
+    ) -> Result<AuthResult<S::User>> {
+        let ip = client.ip();
         self.bounded(async move {
             let factors = self.factors()?;
             let keys = factors.keys()?;
@@ -803,7 +821,7 @@ impl<S: UserStore> AuthService<S> {
             .await?;
             let claims: Claims = serde_json::from_str(&row.claims).unwrap_or_default();
             let email = user.email().to_owned();
-            self.finish_login(user, claims, &email).await
+            self.finish_login(user, claims, &email, client).await
         })
         .await
     }

@@ -6,8 +6,8 @@ use secrecy::SecretString;
 use testudo_config::{AuthConfig, TokenBackendKind};
 use testudo_core::{
     AuthResult, AuthUser, AuthenticationError, CREDENTIAL_VERSION_CLAIM, Claims, Clock, Error,
-    Result, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, UserStore,
-    normalize_email,
+    Result, SessionContext, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
+    TokenType, UserStore, normalize_email,
 };
 use testudo_events::{Event, EventEmitter, EventUser, LoginFailureReason};
 use testudo_hashers::{AsyncHasher, check_password_length};
@@ -596,7 +596,7 @@ impl<S: UserStore> AuthService<S> {
         Err(AuthenticationError::InvalidCredentials.into())
     }
 
-    async fn active_user(&self, id: &str) -> Result<S::User> {
+    pub(crate) async fn active_user(&self, id: &str) -> Result<S::User> {
         match self.store.find_by_id(id).await? {
             None => Err(AuthenticationError::UserNotFound.into()),
             Some(user) if !user.is_active() => Err(AuthenticationError::UserInactive.into()),
@@ -642,7 +642,6 @@ impl<S: UserStore> AuthService<S> {
     /// # Errors
     ///
     /// As [`Self::login`].
-    #[tracing::instrument(name = "testudo.login", skip_all, fields(user_id = Empty))]
     pub async fn login_from(
         &self,
         email: &str,
@@ -650,8 +649,27 @@ impl<S: UserStore> AuthService<S> {
         extra: Claims,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        self.login_with_context(email, password, extra, &SessionContext::from_ip(ip))
+            .await
+    }
+
+    /// [`Self::login`] from the client `client` describes: throttling counts the attempts of
+    /// its IP address (as [`Self::login_from`]), and the session the login starts records its
+    /// IP and user agent (see [`Self::list_sessions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login`].
+    #[tracing::instrument(name = "testudo.login", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_context(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> Result<AuthResult<S::User>> {
         let answer = self
-            .login_first_factor(email, password, extra, ip, SecondStep::Refuse)
+            .login_first_factor(email, password, extra, client, SecondStep::Refuse)
             .await?;
         match answer {
             LoginStart::Complete(result) => Ok(result),
@@ -672,7 +690,6 @@ impl<S: UserStore> AuthService<S> {
     /// As [`Self::login`] (never [`AuthenticationError::SecondFactorRequired`]);
     /// [`crate::Error::NoSigningSecret`] (as [`Error::Configuration`]) when an account has a
     /// factor and the service no signing secret.
-    #[tracing::instrument(name = "testudo.login_start", skip_all, fields(user_id = Empty))]
     pub async fn login_start(
         &self,
         email: &str,
@@ -680,7 +697,25 @@ impl<S: UserStore> AuthService<S> {
         extra: Claims,
         ip: Option<&str>,
     ) -> Result<LoginStart<S::User>> {
-        self.login_first_factor(email, password, extra, ip, SecondStep::Challenge)
+        self.login_start_with_context(email, password, extra, &SessionContext::from_ip(ip))
+            .await
+    }
+
+    /// [`Self::login_start`] from the client `client` describes (see
+    /// [`Self::login_with_context`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login_start`].
+    #[tracing::instrument(name = "testudo.login_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_start_with_context(
+        &self,
+        email: &str,
+        password: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> Result<LoginStart<S::User>> {
+        self.login_first_factor(email, password, extra, client, SecondStep::Challenge)
             .await
     }
 
@@ -690,13 +725,16 @@ impl<S: UserStore> AuthService<S> {
         email: &str,
         password: &str,
         extra: Claims,
-        ip: Option<&str>,
+        client: &SessionContext,
         second: SecondStep,
     ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let email = normalize_email(email);
-            self.throttle(Scope::Login, &email, client_ip(ip)).await?;
-            let result = self.login_checked(&email, password, extra, second).await;
+            self.throttle(Scope::Login, &email, client_ip(client.ip()))
+                .await?;
+            let result = self
+                .login_checked(&email, password, extra, client, second)
+                .await;
             if result.is_ok() {
                 // The pair is issued: a limiter that fails to forget the count must not turn the
                 // login into an error (the caller would never get the tokens it was issued).
@@ -715,6 +753,7 @@ impl<S: UserStore> AuthService<S> {
         email: &str,
         password: &str,
         extra: Claims,
+        client: &SessionContext,
         second: SecondStep,
     ) -> Result<LoginStart<S::User>> {
         let email = email.to_owned();
@@ -767,7 +806,7 @@ impl<S: UserStore> AuthService<S> {
                     .map(LoginStart::SecondFactor),
             };
         }
-        self.finish_login(user, extra, &email)
+        self.finish_login(user, extra, &email, client)
             .await
             .map(LoginStart::Complete)
     }
@@ -812,17 +851,18 @@ impl<S: UserStore> AuthService<S> {
     /// Issues the pair of a successful login, bound to the credential version `user` was read
     /// with; saves `last_login` and emits `user_login`. When the version changed since (a
     /// password change raced this login), the pair is revoked and the login fails as
-    /// [`LoginFailureReason::CredentialsChanged`].
+    /// [`LoginFailureReason::CredentialsChanged`]. The session records `client`.
     pub(crate) async fn finish_login(
         &self,
         user: S::User,
         mut extra: Claims,
         identifier: &str,
+        client: &SessionContext,
     ) -> Result<AuthResult<S::User>> {
         let id = user.id();
         let version = user.credential_version();
         bind_version(&mut extra, version);
-        let tokens = self.backend.create_tokens(&id, extra).await?;
+        let tokens = self.backend.create_tokens_for(&id, extra, client).await?;
         self.store.record_login(&id, self.clock.now()).await?;
         let current = self.store.find_by_id(&id).await?;
         let Some(user) = current.filter(|u| u.credential_version() == version) else {
@@ -1214,15 +1254,33 @@ impl<S: UserStore> AuthService<S> {
     /// [`Error::Storage`]; [`Error::Event`].
     #[cfg(feature = "db")]
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-    #[tracing::instrument(name = "testudo.login_with_email_token", skip_all, fields(user_id = Empty))]
     pub async fn login_with_email_token(
         &self,
         email: &str,
         token: &str,
         ip: Option<&str>,
     ) -> Result<AuthResult<S::User>> {
+        self.login_with_email_token_with_context(email, token, &SessionContext::from_ip(ip))
+            .await
+    }
+
+    /// [`Self::login_with_email_token`] from the client `client` describes: the link's IP
+    /// binding is checked against its IP, and the session records its IP and user agent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login_with_email_token`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.login_with_email_token", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_email_token_with_context(
+        &self,
+        email: &str,
+        token: &str,
+        client: &SessionContext,
+    ) -> Result<AuthResult<S::User>> {
         match self
-            .email_token_login(email, token, ip, SecondStep::Refuse)
+            .email_token_login(email, token, client, SecondStep::Refuse)
             .await?
         {
             LoginStart::Complete(result) => Ok(result),
@@ -1241,14 +1299,32 @@ impl<S: UserStore> AuthService<S> {
     /// [`AuthenticationError::SecondFactorRequired`]).
     #[cfg(feature = "db")]
     #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
-    #[tracing::instrument(name = "testudo.login_with_email_token_start", skip_all, fields(user_id = Empty))]
     pub async fn login_with_email_token_start(
         &self,
         email: &str,
         token: &str,
         ip: Option<&str>,
     ) -> Result<LoginStart<S::User>> {
-        self.email_token_login(email, token, ip, SecondStep::Challenge)
+        self.login_with_email_token_start_with_context(email, token, &SessionContext::from_ip(ip))
+            .await
+    }
+
+    /// [`Self::login_with_email_token_start`] from the client `client` describes (see
+    /// [`Self::login_with_email_token_with_context`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::login_with_email_token_start`].
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    #[tracing::instrument(name = "testudo.login_with_email_token_start", skip_all, fields(user_id = Empty))]
+    pub async fn login_with_email_token_start_with_context(
+        &self,
+        email: &str,
+        token: &str,
+        client: &SessionContext,
+    ) -> Result<LoginStart<S::User>> {
+        self.email_token_login(email, token, client, SecondStep::Challenge)
             .await
     }
 
@@ -1259,13 +1335,13 @@ impl<S: UserStore> AuthService<S> {
         &self,
         email: &str,
         token: &str,
-        ip: Option<&str>,
+        client: &SessionContext,
         second: SecondStep,
     ) -> Result<LoginStart<S::User>> {
         self.bounded(async move {
             let tokens = self.email_tokens()?;
             let email = normalize_email(email);
-            tokens.auth_token(&email, token, ip).await?;
+            tokens.auth_token(&email, token, client.ip()).await?;
             // The token was made for the stored address of the account: the one found must have
             // exactly that address (a store that matched a look-alike does not log anyone in).
             let found = self.store.find_by_email(&email).await?;
@@ -1294,7 +1370,7 @@ impl<S: UserStore> AuthService<S> {
                         .map(LoginStart::SecondFactor),
                 };
             }
-            self.finish_login(user, Claims::new(), &email)
+            self.finish_login(user, Claims::new(), &email, client)
                 .await
                 .map(LoginStart::Complete)
         })
@@ -1346,7 +1422,7 @@ enum SecondStep {
 }
 
 /// Sets the reserved [`CREDENTIAL_VERSION_CLAIM`] of `extra` to `version` (absent for 0).
-fn bind_version(extra: &mut Claims, version: u64) {
+pub(crate) fn bind_version(extra: &mut Claims, version: u64) {
     if version == 0 {
         extra.remove(CREDENTIAL_VERSION_CLAIM);
     } else {

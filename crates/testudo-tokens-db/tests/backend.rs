@@ -8,7 +8,7 @@ use testudo_config::AuthConfig;
 use testudo_core::{Claims, FixedClock, TokenBackend, TokenError, TokenType};
 use testudo_test_support::db::{Backend, TestDb, backends};
 use testudo_test_support::{TestResult, per_database};
-use testudo_tokens_db::entity::{access_token, refresh_token};
+use testudo_tokens_db::entity::{access_token, refresh_token, session};
 use testudo_tokens_db::{DEFAULT_ROTATION_GRACE, DatabaseTokenBackend, hash_token};
 
 fn config(f: impl FnOnce(&mut AuthConfig)) -> Arc<AuthConfig> {
@@ -166,6 +166,8 @@ async fn revoke_revoke_all_and_cleanup(b: Backend) -> TestResult {
     clock.advance(Duration::from_secs(604_800));
     assert_eq!(backend.cleanup_expired().await?, 3);
     assert_eq!(refresh_token::Entity::find().count(db.conn()).await?, 0);
+    // The sessions of the ended families went with them.
+    assert_eq!(session::Entity::find().count(db.conn()).await?, 0);
     db.cleanup().await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Set, Statement,
 };
-use testudo_core::{Claims, TokenPair, saturating_add};
+use testudo_core::{Claims, SessionContext, TokenPair, saturating_add};
 use testudo_db::retrying;
 
 use super::DatabaseTokenBackend;
@@ -46,6 +46,23 @@ impl DatabaseTokenBackend {
     ///
     /// [`Error::Storage`], [`Error::Random`], [`Error::Claims`].
     pub async fn create(&self, user_id: &str, extra: Claims) -> Result<TokenPair> {
+        self.create_for(user_id, extra, &SessionContext::default())
+            .await
+    }
+
+    /// Issues a pair, recording `client` with the session it starts (a row of
+    /// `testudo_sessions`, written in the same transaction); see
+    /// [`TokenBackend::create_tokens_for`](testudo_core::TokenBackend::create_tokens_for).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::create`].
+    pub async fn create_for(
+        &self,
+        user_id: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> Result<TokenPair> {
         let extra = if extra.is_empty() {
             None
         } else {
@@ -61,6 +78,7 @@ impl DatabaseTokenBackend {
                 extra.clone(),
                 &access_raw,
                 &refresh_raw,
+                client,
             )
         })
         .await?;
@@ -76,6 +94,7 @@ impl DatabaseTokenBackend {
         extra: Option<String>,
         access_raw: &str,
         refresh_raw: &str,
+        client: &SessionContext,
     ) -> Result<()> {
         let now = self.clock.now();
         // Serialised with the user's other token writes, so `max_tokens_per_user` cannot be
@@ -95,6 +114,7 @@ impl DatabaseTokenBackend {
             },
         )
         .await?;
+        Self::insert_session(&txn, family_id, user_id, now, now, client).await?;
         let keys = self.enforce_limit(&txn, user_id, now).await?;
         self.notify(&txn, &keys).await?;
         txn.commit().await?;

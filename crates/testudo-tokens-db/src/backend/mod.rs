@@ -13,8 +13,8 @@ use sea_orm::{
 };
 use testudo_config::AuthConfig;
 use testudo_core::{
-    Claims, Clock, InvalidReason, SystemClock, TokenBackend, TokenError, TokenPair, TokenPayload,
-    TokenType, async_trait,
+    Claims, Clock, InvalidReason, Session, SessionContext, SessionRef, SystemClock, TokenBackend,
+    TokenError, TokenPair, TokenPayload, TokenType, async_trait,
 };
 use testudo_db::{Database, Dialect};
 
@@ -25,6 +25,7 @@ use crate::entity::access_token as access;
 mod issue;
 mod revoke;
 mod rotate;
+mod sessions;
 mod verify;
 
 pub use verify::StoredAccessToken;
@@ -232,6 +233,39 @@ impl DatabaseTokenBackend {
 impl TokenBackend for DatabaseTokenBackend {
     async fn create_tokens(&self, user_id: &str, extra: Claims) -> testudo_core::Result<TokenPair> {
         Ok(self.create(user_id, extra).await?)
+    }
+
+    async fn create_tokens_for(
+        &self,
+        user_id: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> testudo_core::Result<TokenPair> {
+        Ok(self.create_for(user_id, extra, client).await?)
+    }
+
+    fn supports_sessions(&self) -> bool {
+        true
+    }
+
+    async fn session_of(&self, token: &str) -> testudo_core::Result<Option<SessionRef>> {
+        Ok(self.session_of(token).await?)
+    }
+
+    async fn list_sessions(&self, user_id: &str) -> testudo_core::Result<Vec<Session>> {
+        Ok(self.sessions(user_id).await?)
+    }
+
+    async fn revoke_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> testudo_core::Result<bool> {
+        Ok(self.revoke_user_session(user_id, session_id).await?)
+    }
+
+    async fn revoke_other_sessions(&self, user_id: &str, keep: &str) -> testudo_core::Result<u64> {
+        Ok(self.revoke_other_sessions(user_id, keep).await?)
     }
 
     async fn verify_token(

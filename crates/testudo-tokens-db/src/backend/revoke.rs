@@ -15,7 +15,7 @@ use testudo_db::retrying;
 use super::DatabaseTokenBackend;
 use crate::Result;
 use crate::cache::Key;
-use crate::entity::{access_token as access, refresh_token as refresh};
+use crate::entity::{access_token as access, refresh_token as refresh, session};
 use crate::token::{hash_token, plausible};
 
 /// Which of the refresh tokens its filter matches a [`refresh_revocation`] writes.
@@ -123,6 +123,7 @@ impl DatabaseTokenBackend {
         )
         .exec(txn)
         .await?;
+        session::Entity::delete_by_id(family_id).exec(txn).await?;
         Ok(a.rows_affected + r.rows_affected)
     }
 
@@ -222,6 +223,10 @@ impl DatabaseTokenBackend {
                 refresh_revocation(refresh::Column::UserId.eq(user_id), Matched::Unrevoked, now)
                     .exec(&*txn)
                     .await?;
+            session::Entity::delete_many()
+                .filter(session::Column::UserId.eq(user_id))
+                .exec(&*txn)
+                .await?;
             let keys = [Key::User(user_id.to_owned())];
             self.notify(&txn, &keys).await?;
             txn.commit().await?;
@@ -231,7 +236,8 @@ impl DatabaseTokenBackend {
         .await
     }
 
-    /// Deletes expired rows (revoked or not) of both tables; returns how many.
+    /// Deletes expired rows (revoked or not) of both token tables, and the sessions left
+    /// without a live token; returns how many token rows were deleted.
     ///
     /// # Errors
     ///
@@ -246,6 +252,8 @@ impl DatabaseTokenBackend {
             .filter(refresh::Column::ExpiresAt.lte(now))
             .exec(self.conn())
             .await?;
+        let sessions = self.cleanup_sessions(now).await?;
+        tracing::debug!(sessions, "ended sessions deleted");
         if let Some(c) = &self.cache {
             c.purge_expired(now);
         }

@@ -165,6 +165,7 @@ impl DatabaseTokenBackend {
             },
         )
         .await?;
+        self.touch_session(&txn, &row, now).await?;
         self.notify(&txn, &keys).await?;
         testudo_core::pause::point("tokens_db.rotate.before_commit").await;
         txn.commit().await?;

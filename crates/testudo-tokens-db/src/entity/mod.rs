@@ -5,3 +5,4 @@ pub mod api_key;
 pub mod email_retval;
 pub mod email_token;
 pub mod refresh_token;
+pub mod session;
