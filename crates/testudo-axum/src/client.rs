@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, header};
+use testudo_core::SessionContext;
 
 use crate::HttpContext;
 
@@ -99,6 +100,15 @@ impl ClientContext {
     #[must_use]
     pub fn ip_string(&self) -> Option<String> {
         self.ip.map(|ip| ip.to_string())
+    }
+
+    /// The device context a login records for its session (address and user agent), for
+    /// the service's `*_with_context` methods.
+    #[must_use]
+    pub fn session_context(&self) -> SessionContext {
+        SessionContext::new()
+            .with_ip(self.ip_string().as_deref())
+            .with_user_agent(self.user_agent.as_deref())
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Error {
     /// generic body; the reason is logged.
     #[error("not configured: {0}")]
     NotConfigured(Missing),
+    /// What the request names does not exist for this user (404), e.g. a session id that is
+    /// not one of the user's live sessions.
+    #[error("not found")]
+    NotFound,
 }
 
 /// What an [`Error::NotConfigured`] request needed.
@@ -313,6 +317,7 @@ impl Error {
                 Problem::new(status, "invalid_body", "request body refused").detail(b)
             }
             Self::NotConfigured(_) => Problem::internal(),
+            Self::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "not found"),
         }
     }
 

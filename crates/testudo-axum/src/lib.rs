@@ -16,9 +16,10 @@ pub use extract::{
     ApiKey, Authenticated, MaybeAuthenticated, RequiredScopes, SERVICE_NAME_HEADER, ServiceIdentity,
 };
 pub use routes::{
-    Credentials, EmailBody, JsonBody, LinkLoginBody, ResetBody, TokenBody, UserView,
-    forgot_password, jwks, login, login_with_link, logout, logout_all, me, refresh, register,
-    request_login_link, require_auth, reset_password, router, routes, session_layer, verify_email,
+    Credentials, EmailBody, JsonBody, LinkLoginBody, ResetBody, SessionView, TokenBody, UserView,
+    forgot_password, jwks, login, login_with_link, logout, logout_all, logout_others, me, refresh,
+    register, request_login_link, require_auth, reset_password, revoke_session, router, routes,
+    session_layer, sessions, verify_email,
 };
 pub use session::{Session, Transport, cookie};
 pub use state::{AuthState, AuthStateBuilder, HttpContext, HttpOptions};

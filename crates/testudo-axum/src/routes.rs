@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use testudo_core::{
     AuthResult, AuthUser, Claims, ExposeSecret, SecretString, TokenPair, UserStore,
 };
-use testudo_service::{DbUserStore, LogoutAll};
+use testudo_service::{DbUserStore, LogoutAll, SessionInfo};
 use tracing::Instrument;
 
 use crate::bearer::bearer_token;
@@ -239,14 +239,13 @@ pub async fn login<S: UserStore + 'static>(
     if body.use_cookies {
         check_cookie_login(&auth, &headers)?;
     }
-    let ip = client.ip_string();
     let result = auth
         .service()
-        .login_from(
+        .login_with_context(
             &body.email,
             body.password.expose_secret(),
             Claims::new(),
-            ip.as_deref(),
+            &client.session_context(),
         )
         .await?;
     logged_in(&auth, &result, body.use_cookies)
@@ -358,6 +357,104 @@ pub async fn logout_all<S: UserStore + 'static>(
     Ok(response)
 }
 
+/// The token the request authenticated with: its bearer token, else its access cookie.
+fn presented_token<'h, S: UserStore>(
+    auth: &AuthState<S>,
+    headers: &'h HeaderMap,
+) -> Option<&'h str> {
+    match bearer_token(headers) {
+        Ok(Some(token)) => Some(token),
+        _ => cookie(headers, &auth.http().options().access_cookie),
+    }
+}
+
+/// One session in `GET /sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionView {
+    /// The session id, for `POST /sessions/{id}/revoke`.
+    pub id: String,
+    /// When the login happened (RFC 3339).
+    pub created_at: String,
+    /// The last login or refresh of the session (RFC 3339).
+    pub last_used_at: String,
+    /// The client's address at login, when known.
+    pub ip: Option<String>,
+    /// The client's user agent at login, when known.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the request's own token.
+    pub current: bool,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(s: SessionInfo) -> Self {
+        Self {
+            id: s.id,
+            created_at: s.created_at.to_rfc3339(),
+            last_used_at: s.last_used_at.to_rfc3339(),
+            ip: s.ip,
+            user_agent: s.user_agent,
+            current: s.current,
+        }
+    }
+}
+
+/// `GET /sessions` (authenticated): the user's live sessions, newest first, the request's own
+/// marked `current`.
+///
+/// # Errors
+///
+/// 401 when not authenticated; 500 when the token backend keeps no sessions (JWTs).
+pub async fn sessions<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    headers: HeaderMap,
+    Authenticated(user): Authenticated<S>,
+) -> Result<Json<Vec<SessionView>>> {
+    let list = auth
+        .service()
+        .list_sessions(&user.id(), presented_token(&auth, &headers))
+        .await?;
+    Ok(Json(list.into_iter().map(SessionView::from).collect()))
+}
+
+/// `POST /sessions/{id}/revoke` (authenticated, CSRF-checked with cookies): signs that session
+/// out. 204; 404 when it is not a live session of the user (another user's id included).
+///
+/// # Errors
+///
+/// 401 when not authenticated; 403 for a failed CSRF check; 404 as above.
+pub async fn revoke_session<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Path(id): Path<String>,
+    Authenticated(user): Authenticated<S>,
+) -> Result<StatusCode> {
+    if auth.service().revoke_session(&user.id(), &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// `POST /logout-others` (authenticated, CSRF-checked with cookies): "sign out everywhere
+/// else": every session of the user but the request's own is revoked, atomically with
+/// concurrent refreshes. `{revoked}`: how many tokens.
+///
+/// # Errors
+///
+/// 401 when not authenticated; 403 for a failed CSRF check.
+pub async fn logout_others<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    headers: HeaderMap,
+    Authenticated(_user): Authenticated<S>,
+) -> Result<Response> {
+    let token = presented_token(&auth, &headers).ok_or(Error::MissingCredentials)?;
+    let revoked = auth.service().logout_others(token).await?;
+    Ok(Json(LogoutAllResponse {
+        revoked: Some(revoked),
+    })
+    .into_response())
+}
+
 /// `GET /me` (authenticated): the user.
 ///
 /// # Errors
@@ -452,10 +549,13 @@ pub async fn login_with_link<S: UserStore + 'static>(
     if body.use_cookies {
         check_cookie_login(&auth, &headers)?;
     }
-    let ip = client.ip_string();
     let result = auth
         .service()
-        .login_with_email_token(&body.email, body.token.expose_secret(), ip.as_deref())
+        .login_with_email_token_with_context(
+            &body.email,
+            body.token.expose_secret(),
+            &client.session_context(),
+        )
         .await?;
     logged_in(&auth, &result, body.use_cookies)
 }
@@ -560,6 +660,9 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
         .route("/logout", post(logout::<S>))
         .route("/logout-all", post(logout_all::<S>))
         .route("/me", get(me::<S>))
+        .route("/sessions", get(sessions::<S>))
+        .route("/sessions/{id}/revoke", post(revoke_session::<S>))
+        .route("/logout-others", post(logout_others::<S>))
         .route("/password/forgot", post(forgot_password::<S>))
         .route("/password/reset", post(reset_password::<S>))
         .route("/email/verify", post(verify_email::<S>))
@@ -580,6 +683,9 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// | `POST /refresh` | `{token}` → tokens; no body → refresh cookie → cookies |
 /// | `POST /logout`, `POST /logout-all` | revoke the session / every session |
 /// | `GET /me` | the user |
+/// | `GET /sessions` | the user's sessions (device, created, last used, `current`) |
+/// | `POST /sessions/{id}/revoke` | sign one session out (404 if not the user's) |
+/// | `POST /logout-others` | sign out everywhere else |
 /// | `POST /password/forgot`, `POST /password/reset` | `{email}`; `{token, new_password}` |
 /// | `POST /email/verify` | `{token}` |
 /// | `POST /login-link`, `POST /login-link/login` | `{email}`; `{email, token, use_cookies?}` |

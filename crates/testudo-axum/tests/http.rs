@@ -1167,3 +1167,131 @@ async fn a_cookie_login_racing_a_password_reset_gets_no_session(backend: Backend
     s.stop().await
 }
 per_database!(a_cookie_login_racing_a_password_reset_gets_no_session);
+
+/// Logs in (bearer) with this user agent; returns the access token.
+async fn login_as_device(s: &Server, email: &str, user_agent: &str) -> TestResult<String> {
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("user-agent", user_agent)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    Ok(v["access_token"]
+        .as_str()
+        .ok_or("no access token")?
+        .to_owned())
+}
+
+async fn list_sessions(s: &Server, access: &str) -> TestResult<Vec<Value>> {
+    let r = s
+        .http
+        .get(s.url("/auth/sessions"))
+        .bearer_auth(access)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    Ok(v.as_array().ok_or("not a list")?.clone())
+}
+
+async fn bearer_post(s: &Server, path: &str, access: &str) -> TestResult<reqwest::Response> {
+    Ok(s.http.post(s.url(path)).bearer_auth(access).send().await?)
+}
+
+/// Sessions over HTTP: each login records its device (the user agent and the socket's
+/// address), the list marks the caller's own, one session is signed out by id (another
+/// user's id is a 404 and revokes nothing), and "sign out everywhere else" keeps only the
+/// caller's session.
+async fn sessions_are_listed_revoked_and_signed_out_elsewhere(backend: Backend) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    s.register("sam@example.com").await?;
+    s.register("eve@example.com").await?;
+    let laptop = login_as_device(&s, "sam@example.com", "Laptop/1.0").await?;
+    s.clock.advance(Duration::from_secs(5));
+    let phone = login_as_device(&s, "sam@example.com", "Phone/2.0").await?;
+    s.clock.advance(Duration::from_secs(5));
+    let tablet = login_as_device(&s, "sam@example.com", "Tablet/3.0").await?;
+    let eve = login_as_device(&s, "eve@example.com", "Eve/6.6").await?;
+
+    let list = list_sessions(&s, &laptop).await?;
+    let agents: Vec<&str> = list
+        .iter()
+        .filter_map(|v| v["user_agent"].as_str())
+        .collect();
+    assert_eq!(
+        agents,
+        ["Tablet/3.0", "Phone/2.0", "Laptop/1.0"],
+        "newest first, Sam's only"
+    );
+    let current: Vec<bool> = list.iter().map(|v| v["current"] == true).collect();
+    assert_eq!(current, [false, false, true]);
+    assert!(list.iter().all(|v| v["ip"] == "127.0.0.1"), "{list:?}");
+    let phone_id = list[1]["id"].as_str().ok_or("no id")?.to_owned();
+
+    // Eve cannot sign out Sam's phone by its id; Sam can.
+    let r = bearer_post(&s, &format!("/auth/sessions/{phone_id}/revoke"), &eve).await?;
+    assert_eq!(problem(r).await?.0, 404);
+    assert_eq!(me(&s, &phone).await?.status(), 200, "untouched by Eve");
+    let r = bearer_post(&s, &format!("/auth/sessions/{phone_id}/revoke"), &laptop).await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(me(&s, &phone).await?.status(), 401);
+    let r = bearer_post(&s, &format!("/auth/sessions/{phone_id}/revoke"), &laptop).await?;
+    assert_eq!(problem(r).await?.0, 404, "already gone");
+    assert_eq!(list_sessions(&s, &laptop).await?.len(), 2);
+
+    // Sign out everywhere else: the tablet goes, the laptop stays, Eve is not touched.
+    let r = bearer_post(&s, "/auth/logout-others", &laptop).await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    assert!(v["revoked"].as_u64().is_some_and(|n| n >= 2), "{v}");
+    assert_eq!(me(&s, &tablet).await?.status(), 401);
+    assert_eq!(me(&s, &laptop).await?.status(), 200);
+    assert_eq!(me(&s, &eve).await?.status(), 200);
+    let list = list_sessions(&s, &laptop).await?;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["current"], true);
+
+    // Unauthenticated: 401.
+    let r = s.http.post(s.url("/auth/logout-others")).send().await?;
+    assert_eq!(problem(r).await?.0, 401);
+    s.stop().await
+}
+per_database!(sessions_are_listed_revoked_and_signed_out_elsewhere);
+
+/// The session routes are unsafe methods: with cookies they need the CSRF checks.
+#[tokio::test]
+async fn cookie_session_routes_need_the_csrf_checks() -> TestResult {
+    let s = csrf_server().start().await?;
+    s.register("kim@example.com").await?;
+    let jar = s.cookie_login("kim@example.com").await?;
+    let other = s.login("kim@example.com").await?.0;
+    let token = jar.csrf.clone().ok_or("no csrf")?;
+    let same = ("origin", s.base.clone());
+    let r = cookie_post(&s, "/auth/logout-others", &jar, std::slice::from_ref(&same)).await?;
+    assert_eq!(problem(r).await?.0, 403);
+    let r = cookie_post(
+        &s,
+        "/auth/logout-others",
+        &jar,
+        &[
+            ("origin", "https://evil.example".into()),
+            ("x-csrf-token", token.clone()),
+        ],
+    )
+    .await?;
+    assert_eq!(problem(r).await?.0, 403);
+    assert_eq!(me(&s, &other).await?.status(), 200, "nothing revoked");
+    let r = cookie_post(
+        &s,
+        "/auth/logout-others",
+        &jar,
+        &[same, ("x-csrf-token", token)],
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(me(&s, &other).await?.status(), 401);
+    s.stop().await
+}
