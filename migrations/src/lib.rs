@@ -17,6 +17,7 @@ mod m20261201_000013_create_api_keys;
 mod m20261201_000014_create_verification_codes;
 mod m20261201_000015_rate_limits_in_memory_on_mysql;
 mod m20261201_000016_create_second_factors;
+mod m20261201_000018_create_onboarding_sessions;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_create_verification_codes::Migration),
             Box::new(m20261201_000015_rate_limits_in_memory_on_mysql::Migration),
             Box::new(m20261201_000016_create_second_factors::Migration),
+            Box::new(m20261201_000018_create_onboarding_sessions::Migration),
         ]
     }
 
