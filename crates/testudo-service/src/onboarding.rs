@@ -42,6 +42,8 @@ use crate::{AuthService, DbUserStore, User};
 pub const VERIFY_EMAIL: &str = "verify_email";
 /// The name of [`SetPasswordStep`].
 pub const SET_PASSWORD: &str = "set_password";
+/// The name of [`SetupTotpStep`].
+pub const SETUP_TOTP: &str = "setup_totp";
 
 /// Letters of a session token: `[A-Za-z0-9]`, as the reference.
 const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -196,6 +198,66 @@ pub struct VerifyEmailStep;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SetPasswordStep;
 
+/// The third built-in step: a TOTP factor. [`AuthService::onboarding_totp_enrolment`] makes
+/// the secret (kept sealed in the session, never in clear), then a first valid code from the
+/// app ([`StepInput::Code`]) completes the step; the factor is stored, confirmed, with the
+/// new user. Required when `onboarding_require_totp` is on, otherwise it can be skipped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetupTotpStep;
+
+#[async_trait::async_trait]
+impl OnboardingStep for SetupTotpStep {
+    fn name(&self) -> &str {
+        SETUP_TOTP
+    }
+
+    fn is_required(&self, config: &AuthConfig) -> bool {
+        config.onboarding_require_totp
+    }
+
+    async fn submit(&self, ctx: &mut StepContext<'_>, input: StepInput) -> Result<()> {
+        let StepInput::Code(code) = input else {
+            return Err(OnboardingError::WrongInput {
+                step: SETUP_TOTP.to_owned(),
+            }
+            .into());
+        };
+        let service = ctx.service;
+        let factors = service.factors()?;
+        service
+            .throttle(Scope::SecondFactor, &ctx.session.email, None)
+            .await?;
+        let state = parse_state(ctx.session)?;
+        let Some(sealed) = state.pending_totp else {
+            return Err(testudo_core::SecondFactorError::NoPendingEnrolment.into());
+        };
+        let plain = factors.open_totp(&sealed, &code_subject(&ctx.session.id))?;
+        let totp = onboarding_totp(service, &plain, &ctx.session.email)?;
+        let now = service.clock().now().timestamp();
+        let Some(step) = totp.verify(&code, now, None)? else {
+            return Err(testudo_core::SecondFactorError::WrongCode.into());
+        };
+        *ctx.data_mut() = serde_json::json!({ "sealed": sealed, "step": step });
+        Ok(())
+    }
+}
+
+/// The TOTP of an onboarding secret, labelled with the address.
+fn onboarding_totp(
+    service: &AuthService<DbUserStore>,
+    secret: &[u8],
+    email: &str,
+) -> Result<testudo_totp::Totp> {
+    let params = testudo_totp::TotpParams::from_config(service.config());
+    let account = if email.contains(':') { "user" } else { email };
+    Ok(testudo_totp::Totp::new(
+        &testudo_totp::TotpSecret::from_bytes(secret.to_vec()),
+        params,
+        &service.config().totp_issuer,
+        account,
+    )?)
+}
+
 #[async_trait::async_trait]
 impl OnboardingStep for VerifyEmailStep {
     fn name(&self) -> &str {
@@ -256,8 +318,11 @@ impl fmt::Debug for Onboarding {
 impl Onboarding {
     /// The built-in steps, then `extra`.
     pub(crate) fn new(db: Database, extra: Vec<Arc<dyn OnboardingStep>>) -> Self {
-        let mut steps: Vec<Arc<dyn OnboardingStep>> =
-            vec![Arc::new(VerifyEmailStep), Arc::new(SetPasswordStep)];
+        let mut steps: Vec<Arc<dyn OnboardingStep>> = vec![
+            Arc::new(VerifyEmailStep),
+            Arc::new(SetPasswordStep),
+            Arc::new(SetupTotpStep),
+        ];
         steps.extend(extra);
         Self {
             db,
@@ -275,6 +340,9 @@ struct State {
     data: BTreeMap<String, Value>,
     /// The skipped steps.
     skipped: Vec<String>,
+    /// The TOTP secret being set up, sealed to the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_totp: Option<String>,
 }
 
 /// What [`AuthService::start_onboarding`] returns. `Debug` hides the token.
@@ -715,6 +783,11 @@ impl AuthService<DbUserStore> {
             let id = user.id();
             tracing::Span::current().record("user_id", id.as_str());
             self.store.mark_verified(&id).await?;
+            if let Err(e) = self.onboarded_totp(&state, &session, &id).await {
+                self.store.delete_user(&id).await?;
+                self.release_session(&session.id).await?;
+                return Err(e);
+            }
             for step in onboarding.steps.iter() {
                 let data = state.data.get(step.name()).unwrap_or(&Value::Null);
                 let ctx = FinishContext {
@@ -757,6 +830,71 @@ impl AuthService<DbUserStore> {
             Ok(gone.rows_affected)
         })
         .await
+    }
+
+    /// Makes the TOTP secret of the session's [`SetupTotpStep`] (replacing one made before)
+    /// and returns what the authenticator app needs; the step is then completed with a first
+    /// code from the app.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::onboarding_status`]; [`OnboardingError::OutOfOrder`] unless TOTP is the
+    /// next step; [`OnboardingError::AlreadyFinishing`] when the session changed meanwhile;
+    /// [`crate::Error::NoSigningSecret`]; [`Error::Internal`] if the OS random generator fails.
+    #[tracing::instrument(name = "testudo.onboarding_totp_enrolment", skip_all, fields(session_id = tracing::field::Empty))]
+    pub async fn onboarding_totp_enrolment(&self, token: &str) -> Result<crate::TotpEnrolment> {
+        self.bounded(async move {
+            let onboarding = self.onboarding()?;
+            let factors = self.factors()?;
+            let session = self.live_session(token).await?;
+            tracing::Span::current().record("session_id", session.id.as_str());
+            let mut state = parse_state(&session)?;
+            self.expect_step(onboarding, &state, SETUP_TOTP)?;
+            let params = testudo_totp::TotpParams::from_config(&self.config);
+            let secret = testudo_totp::TotpSecret::generate(params.secret_len())?;
+            let totp = onboarding_totp(self, secret.as_bytes(), &session.email)?;
+            let enrolment =
+                crate::TotpEnrolment::new(secret.to_base32(), totp.uri()?, totp.qr_svg()?);
+            state.pending_totp =
+                Some(factors.seal_totp(secret.as_bytes(), &code_subject(&session.id))?);
+            let updated = row::Entity::update_many()
+                .col_expr(row::Column::State, Expr::value(write_state(&state)?))
+                .filter(row::Column::Id.eq(session.id.as_str()))
+                .filter(row::Column::State.eq(session.state.as_str()))
+                .filter(row::Column::FinishingAt.is_null())
+                .exec(onboarding.db.as_sea_orm())
+                .await
+                .map_err(storage)?;
+            if updated.rows_affected == 0 {
+                return Err(OnboardingError::AlreadyFinishing.into());
+            }
+            Ok(enrolment)
+        })
+        .await
+    }
+
+    /// Stores the factor [`SetupTotpStep`] confirmed, for the new user `user_id`.
+    async fn onboarded_totp(
+        &self,
+        state: &State,
+        session: &row::Model,
+        user_id: &str,
+    ) -> Result<()> {
+        let Some(data) = state.data.get(SETUP_TOTP) else {
+            return Ok(());
+        };
+        let (Some(sealed), Some(step)) = (
+            data.get("sealed").and_then(Value::as_str),
+            data.get("step").and_then(Value::as_u64),
+        ) else {
+            return Ok(());
+        };
+        let factors = self.factors()?;
+        let plain = factors.open_totp(sealed, &code_subject(&session.id))?;
+        let params = testudo_totp::TotpParams::from_config(&self.config);
+        factors
+            .insert_confirmed_totp(user_id, &plain, params, step, self.clock().now())
+            .await
     }
 
     /// The unfinished, unexpired session of `token`.

@@ -11,7 +11,7 @@ use testudo_config::AuthConfig;
 use testudo_core::{Error, ExposeSecret as _, FixedClock, OnboardingError, Result};
 use testudo_events::{Event, EventEmitter};
 use testudo_service::onboarding::{
-    FinishContext, OnboardingStep, SET_PASSWORD, StepContext, StepInput, VERIFY_EMAIL,
+    FinishContext, OnboardingStep, SET_PASSWORD, SETUP_TOTP, StepContext, StepInput, VERIFY_EMAIL,
 };
 use testudo_service::{AuthService, AuthUser as _, DbUserStore, UserStore as _};
 use testudo_test_support::db::{Backend, TestDb};
@@ -164,8 +164,12 @@ async fn start_to_tokens(b: Backend) -> TestResult {
     let status = auth.verify_onboarding_code(&token, &code).await?;
     assert_eq!(status.next_step.as_deref(), Some(SET_PASSWORD));
     let status = auth.set_onboarding_password(&token, PASSWORD).await?;
+    assert_eq!(status.next_step.as_deref(), Some(SETUP_TOTP));
+    let status = auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
+        .await?;
     assert_eq!(status.next_step, None);
-    assert_eq!(status.completed, [VERIFY_EMAIL, SET_PASSWORD]);
+    assert_eq!(status.completed, [VERIFY_EMAIL, SET_PASSWORD, SETUP_TOTP]);
     let row = testudo_service::entity::onboarding_session::Entity::find()
         .one(env.db.conn())
         .await?
@@ -189,6 +193,7 @@ async fn start_to_tokens(b: Backend) -> TestResult {
         [
             "onboarding_step_completed",
             "onboarding_step_completed",
+            "onboarding_step_skipped",
             "onboarding_completed",
             "user_login"
         ]
@@ -390,6 +395,9 @@ async fn ready(env: &Env, email: &str) -> TestResult<String> {
     let code = mailed_code(env)?;
     env.auth.verify_onboarding_code(&token, &code).await?;
     env.auth.set_onboarding_password(&token, PASSWORD).await?;
+    env.auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
+        .await?;
     Ok(token)
 }
 
@@ -443,7 +451,7 @@ async fn a_custom_step_keeps_its_data_and_applies_it_at_finish(b: Backend) -> Te
     let auth = &env.auth;
     assert_eq!(
         auth.onboarding_pipeline(),
-        [VERIFY_EMAIL, SET_PASSWORD, "profile"]
+        [VERIFY_EMAIL, SET_PASSWORD, SETUP_TOTP, "profile"]
     );
     let token = ready(&env, EMAIL).await?;
     let r = auth.finish_onboarding(&token).await;
@@ -517,6 +525,9 @@ async fn the_raw_token_and_code_never_reach_tracing() -> TestResult {
         .await;
     env.auth.verify_onboarding_code(&token, &code).await?;
     env.auth.set_onboarding_password(&token, PASSWORD).await?;
+    env.auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
+        .await?;
     env.auth.finish_onboarding(&token).await?;
     let logs = testudo_test_support::capture::captured();
     assert!(
@@ -529,3 +540,77 @@ async fn the_raw_token_and_code_never_reach_tracing() -> TestResult {
     assert!(!format!("{start:?}").contains(&token));
     env.db.cleanup().await
 }
+
+async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
+    use testudo_service::LoginStart;
+    let env = env_with(b, false, |c| c.onboarding_require_totp = true).await?;
+    let auth = &env.auth;
+    let start = auth.start_onboarding(EMAIL).await?;
+    let token = start.token().expose_secret().to_owned();
+    let code = mailed_code(&env)?;
+    auth.verify_onboarding_code(&token, &code).await?;
+    auth.set_onboarding_password(&token, PASSWORD).await?;
+    let r = auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
+        .await;
+    assert_eq!(
+        onboarding_error(&r),
+        Some(OnboardingError::NotSkippable {
+            step: SETUP_TOTP.to_owned()
+        }),
+        "{r:?}"
+    );
+    let r = auth.finish_onboarding(&token).await;
+    assert_eq!(
+        onboarding_error(&r),
+        Some(OnboardingError::Incomplete {
+            next: SETUP_TOTP.to_owned()
+        }),
+        "{r:?}"
+    );
+    let enrolment = auth.onboarding_totp_enrolment(&token).await?;
+    let secret = enrolment.secret_base32().expose_secret().to_owned();
+    // Sealed in the session, never in clear.
+    let row = testudo_service::entity::onboarding_session::Entity::find()
+        .one(env.db.conn())
+        .await?
+        .ok_or("session gone")?;
+    assert!(!row.state.contains(&secret), "TOTP secret in clear");
+    let totp = testudo_totp::Totp::new(
+        &testudo_totp::TotpSecret::from_base32(&secret)?,
+        testudo_totp::TotpParams::from_config(auth.config()),
+        "testudo",
+        "x",
+    )?;
+    let right = totp.code_at(T0)?.expose_secret().to_owned();
+    let bad = wrong(&right)?;
+    let r = auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Code(bad))
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::SecondFactor(
+                testudo_core::SecondFactorError::WrongCode
+            ))
+        ),
+        "{r:?}"
+    );
+    auth.onboarding_step(&token, SETUP_TOTP, StepInput::Code(right.clone()))
+        .await?;
+    let done = auth.finish_onboarding(&token).await?;
+    assert!(auth.has_second_factor(&done.user).await?);
+    // The password alone no longer logs in; the code used at onboarding is spent.
+    let LoginStart::SecondFactor(challenge) = auth
+        .login_start(EMAIL, PASSWORD, testudo_core::Claims::default(), None)
+        .await?
+    else {
+        return Err("a challenge expected".into());
+    };
+    let r = auth
+        .complete_login(challenge.token().expose_secret(), &right, None)
+        .await;
+    assert!(r.is_err(), "a spent code logged in: {r:?}");
+    env.db.cleanup().await
+}
+per_database!(totp_is_set_up_when_required);
