@@ -115,7 +115,7 @@ fn mailed_code(env: &Env) -> TestResult<String> {
             Event::VerificationCodeGenerated { code, .. } => Some(code.expose_secret().to_owned()),
             _ => None,
         })
-        .last()
+        .next_back()
         .ok_or_else(|| "no code mailed".into())
 }
 
