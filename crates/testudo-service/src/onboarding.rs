@@ -783,11 +783,14 @@ impl AuthService<DbUserStore> {
             let id = user.id();
             tracing::Span::current().record("user_id", id.as_str());
             self.store.mark_verified(&id).await?;
-            if let Err(e) = self.onboarded_totp(&state, &session, &id).await {
-                self.store.delete_user(&id).await?;
-                self.release_session(&session.id).await?;
-                return Err(e);
-            }
+            let with_totp = match self.onboarded_totp(&state, &session, &id).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    self.store.delete_user(&id).await?;
+                    self.release_session(&session.id).await?;
+                    return Err(e);
+                }
+            };
             for step in onboarding.steps.iter() {
                 let data = state.data.get(step.name()).unwrap_or(&Value::Null);
                 let ctx = FinishContext {
@@ -803,6 +806,12 @@ impl AuthService<DbUserStore> {
             }
             self.delete_session(&session.id).await?;
             let user = crate::account::link_user(self.store.find_by_id(&id).await?)?;
+            if with_totp {
+                self.emit(Event::SecondFactorEnrolled {
+                    user: EventUser::from_user(&user),
+                })
+                .await?;
+            }
             self.emit(Event::OnboardingCompleted {
                 user: EventUser::from_user(&user),
                 session_id: session.id.clone(),
@@ -873,28 +882,30 @@ impl AuthService<DbUserStore> {
         .await
     }
 
-    /// Stores the factor [`SetupTotpStep`] confirmed, for the new user `user_id`.
+    /// Stores the factor [`SetupTotpStep`] confirmed, for the new user `user_id`; returns
+    /// whether there was one.
     async fn onboarded_totp(
         &self,
         state: &State,
         session: &row::Model,
         user_id: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let Some(data) = state.data.get(SETUP_TOTP) else {
-            return Ok(());
+            return Ok(false);
         };
         let (Some(sealed), Some(step)) = (
             data.get("sealed").and_then(Value::as_str),
             data.get("step").and_then(Value::as_u64),
         ) else {
-            return Ok(());
+            return Ok(false);
         };
         let factors = self.factors()?;
         let plain = factors.open_totp(sealed, &code_subject(&session.id))?;
         let params = testudo_totp::TotpParams::from_config(&self.config);
         factors
             .insert_confirmed_totp(user_id, &plain, params, step, self.clock().now())
-            .await
+            .await?;
+        Ok(true)
     }
 
     /// The unfinished, unexpired session of `token`.

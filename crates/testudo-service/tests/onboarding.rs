@@ -598,8 +598,23 @@ async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
     );
     auth.onboarding_step(&token, SETUP_TOTP, StepInput::Code(right.clone()))
         .await?;
+    env.events.take();
     let done = auth.finish_onboarding(&token).await?;
     assert!(auth.has_second_factor(&done.user).await?);
+    let names: Vec<String> = env
+        .events
+        .take()
+        .iter()
+        .map(|e| e.name().to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "second_factor_enrolled",
+            "onboarding_completed",
+            "user_login"
+        ]
+    );
     // The password alone no longer logs in; the code used at onboarding is spent.
     let LoginStart::SecondFactor(challenge) = auth
         .login_start(EMAIL, PASSWORD, testudo_core::Claims::default(), None)
