@@ -18,6 +18,7 @@ mod m20261201_000014_create_verification_codes;
 mod m20261201_000015_rate_limits_in_memory_on_mysql;
 mod m20261201_000016_create_second_factors;
 mod m20261201_000017_create_sessions;
+mod m20261201_000018_create_onboarding_sessions;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_rate_limits_in_memory_on_mysql::Migration),
             Box::new(m20261201_000016_create_second_factors::Migration),
             Box::new(m20261201_000017_create_sessions::Migration),
+            Box::new(m20261201_000018_create_onboarding_sessions::Migration),
         ]
     }
 

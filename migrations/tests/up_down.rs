@@ -88,6 +88,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000015_rate_limits_in_memory_on_mysql",
             "m20261201_000016_create_second_factors",
             "m20261201_000017_create_sessions",
+            "m20261201_000018_create_onboarding_sessions",
         ]
     );
 }

@@ -362,6 +362,19 @@ pub struct AuthConfig {
     /// How long an emailed verification code stays valid. Default 600 s.
     #[serde(deserialize_with = "secret::seconds")]
     pub onboarding_verification_code_ttl: Duration,
+    /// How long an onboarding session (started by `start_onboarding`) can be resumed.
+    /// Default 3600 s.
+    #[serde(deserialize_with = "secret::seconds")]
+    pub onboarding_session_lifetime: Duration,
+    /// Length of an onboarding session's token (letters and digits; stored only as a digest).
+    /// Default 64, at least 32.
+    pub onboarding_session_token_length: usize,
+    /// Whether onboarding requires setting up TOTP before the account is created. Default
+    /// false (the TOTP step can then be skipped).
+    pub onboarding_require_totp: bool,
+    /// Whether starting onboarding for an address ends that address's unfinished sessions.
+    /// Default true.
+    pub onboarding_invalidate_previous_sessions: bool,
     /// *testudo*: the backend `AuthService` builds when given none. Default database.
     pub token_backend: TokenBackendKind,
     /// *testudo*: also verify (and upgrade on login) Django's salted and unsalted SHA-1 / MD5
@@ -469,6 +482,10 @@ impl Default for AuthConfig {
             email_token_lifetime: Duration::from_secs(900),
             password_reset_token_lifetime: Duration::from_secs(3600),
             onboarding_max_verification_attempts: 5,
+            onboarding_session_lifetime: Duration::from_secs(3600),
+            onboarding_session_token_length: 64,
+            onboarding_require_totp: false,
+            onboarding_invalidate_previous_sessions: true,
             onboarding_verification_code_ttl: Duration::from_secs(600),
             token_backend: TokenBackendKind::Database,
             allow_insecure_legacy_hashes: false,
@@ -544,6 +561,28 @@ impl AuthConfig {
             Setting::PasswordResetTokenLifetime,
             self.password_reset_token_lifetime,
         )?;
+        positive(
+            Setting::OnboardingSessionLifetime,
+            self.onboarding_session_lifetime,
+        )?;
+        if self.onboarding_session_token_length < MIN_TOKEN_LENGTH {
+            // Shorter tokens can be guessed.
+            return Err(Error::invalid(
+                Setting::OnboardingSessionTokenLength,
+                InvalidReason::TooSmall {
+                    min: MIN_TOKEN_LENGTH as u64,
+                },
+            ));
+        }
+        if self.onboarding_session_token_length > MAX_TOKEN_LENGTH {
+            return Err(Error::invalid(
+                Setting::OnboardingSessionTokenLength,
+                InvalidReason::OutOfRange {
+                    min: MIN_TOKEN_LENGTH as u64,
+                    max: MAX_TOKEN_LENGTH as u64,
+                },
+            ));
+        }
         positive(
             Setting::OnboardingVerificationCodeTtl,
             self.onboarding_verification_code_ttl,
@@ -896,6 +935,14 @@ impl AuthConfigBuilder {
         onboarding_max_verification_attempts: u32,
         /// Sets [`AuthConfig::onboarding_verification_code_ttl`].
         onboarding_verification_code_ttl: Duration,
+        /// Sets [`AuthConfig::onboarding_session_lifetime`].
+        onboarding_session_lifetime: Duration,
+        /// Sets [`AuthConfig::onboarding_session_token_length`].
+        onboarding_session_token_length: usize,
+        /// Sets [`AuthConfig::onboarding_require_totp`].
+        onboarding_require_totp: bool,
+        /// Sets [`AuthConfig::onboarding_invalidate_previous_sessions`].
+        onboarding_invalidate_previous_sessions: bool,
         /// Sets [`AuthConfig::token_backend`].
         token_backend: TokenBackendKind,
         /// Sets [`AuthConfig::rate_limit_max_attempts`].

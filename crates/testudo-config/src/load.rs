@@ -206,6 +206,16 @@ impl AuthConfig {
             Setting::OnboardingVerificationCodeTtl => {
                 self.onboarding_verification_code_ttl = v.seconds()?;
             }
+            Setting::OnboardingSessionLifetime => {
+                self.onboarding_session_lifetime = v.seconds()?;
+            }
+            Setting::OnboardingSessionTokenLength => {
+                self.onboarding_session_token_length = v.parse()?;
+            }
+            Setting::OnboardingRequireTotp => self.onboarding_require_totp = v.boolean()?,
+            Setting::OnboardingInvalidatePreviousSessions => {
+                self.onboarding_invalidate_previous_sessions = v.boolean()?;
+            }
             Setting::TokenBackend => self.token_backend = v.parse_with(str::parse)?,
             Setting::AllowInsecureLegacyHashes => {
                 self.allow_insecure_legacy_hashes = v.boolean()?;

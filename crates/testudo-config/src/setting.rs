@@ -81,6 +81,10 @@ settings! {
     PasswordResetTokenLifetime => "password_reset_token_lifetime", "PASSWORD_RESET_TOKEN_LIFETIME";
     OnboardingMaxVerificationAttempts => "onboarding_max_verification_attempts", "ONBOARDING_MAX_VERIFICATION_ATTEMPTS";
     OnboardingVerificationCodeTtl => "onboarding_verification_code_ttl", "ONBOARDING_VERIFICATION_CODE_TTL";
+    OnboardingSessionLifetime => "onboarding_session_lifetime", "ONBOARDING_SESSION_LIFETIME";
+    OnboardingSessionTokenLength => "onboarding_session_token_length", "ONBOARDING_SESSION_TOKEN_LENGTH";
+    OnboardingRequireTotp => "onboarding_require_totp", "ONBOARDING_REQUIRE_TOTP";
+    OnboardingInvalidatePreviousSessions => "onboarding_invalidate_previous_sessions", "ONBOARDING_INVALIDATE_PREVIOUS_SESSIONS";
     TokenBackend => "token_backend", "TOKEN_BACKEND";
     AllowInsecureLegacyHashes => "allow_insecure_legacy_hashes", "ALLOW_INSECURE_LEGACY_HASHES";
     BcryptPepper => "bcrypt_pepper", "BCRYPT_PEPPER";

@@ -48,6 +48,19 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
             "onboarding_verification_code_ttl",
             secs(c.onboarding_verification_code_ttl),
         ),
+        (
+            "onboarding_session_lifetime",
+            secs(c.onboarding_session_lifetime),
+        ),
+        (
+            "onboarding_session_token_length",
+            c.onboarding_session_token_length.into(),
+        ),
+        ("onboarding_require_totp", c.onboarding_require_totp.into()),
+        (
+            "onboarding_invalidate_previous_sessions",
+            c.onboarding_invalidate_previous_sessions.into(),
+        ),
         ("jwt_algorithm", c.jwt_algorithm.as_str().into()),
         ("jwt_blacklist_enabled", c.jwt_blacklist_enabled.into()),
         ("rate_limit_max_attempts", c.rate_limit_max_attempts.into()),
@@ -87,14 +100,9 @@ fn defaults_equal_the_references_for_every_shared_field() -> TestResult {
         ("s2s_enabled", c.s2s_enabled.into()),
         ("s2s_token_env_var", c.s2s_token_env_var.clone().into()),
     ]);
-    // Fields of the reference that testudo does not port (yet: the throttling, S2S and
-    // onboarding work adds them).
+    // Fields of the reference that testudo does not port.
     let not_ported = [
         "user_model", // the UserStore given to AuthService
-        "onboarding_session_lifetime",
-        "onboarding_session_token_length",
-        "onboarding_require_totp",
-        "onboarding_invalidate_previous_sessions",
     ];
     let mut checked = 0;
     for (field, expected) in &reference {
@@ -174,6 +182,18 @@ fn validate_rejects_each_unsafe_or_inconsistent_value_naming_the_field() {
         (
             "onboarding_max_verification_attempts",
             b().onboarding_max_verification_attempts(0).build(),
+        ),
+        (
+            "onboarding_session_lifetime",
+            b().onboarding_session_lifetime(Duration::ZERO).build(),
+        ),
+        (
+            "onboarding_session_token_length",
+            b().onboarding_session_token_length(31).build(),
+        ),
+        (
+            "onboarding_session_token_length",
+            b().onboarding_session_token_length(5000).build(),
         ),
         (
             "refresh_token_lifetime",
@@ -1058,6 +1078,10 @@ fn a_tortoise_auth_file_with_the_account_flow_settings_loads_and_each_is_read() 
         password_reset_rate_limit_window = 600
         onboarding_max_verification_attempts = 3
         onboarding_verification_code_ttl = 300
+        onboarding_session_lifetime = 1200
+        onboarding_session_token_length = 48
+        onboarding_require_totp = true
+        onboarding_invalidate_previous_sessions = false
         s2s_enabled = true
         s2s_token_env_var = "INTERNAL_TOKEN"
         "#
@@ -1070,6 +1094,10 @@ fn a_tortoise_auth_file_with_the_account_flow_settings_loads_and_each_is_read() 
     assert_eq!(c.password_reset_rate_limit_window, Duration::from_secs(600));
     assert_eq!(c.onboarding_max_verification_attempts, 3);
     assert_eq!(c.onboarding_verification_code_ttl, Duration::from_secs(300));
+    assert_eq!(c.onboarding_session_lifetime, Duration::from_secs(1200));
+    assert_eq!(c.onboarding_session_token_length, 48);
+    assert!(c.onboarding_require_totp);
+    assert!(!c.onboarding_invalidate_previous_sessions);
     assert!(c.s2s_enabled);
     assert_eq!(c.s2s_token_env_var, "INTERNAL_TOKEN");
     Ok(())

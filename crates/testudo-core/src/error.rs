@@ -84,6 +84,10 @@ pub enum Error {
     /// input.
     #[error(transparent)]
     SecondFactor(#[from] SecondFactorError),
+    /// An onboarding session refused a step (unknown or expired session, a step out of order,
+    /// a wrong code...).
+    #[error(transparent)]
+    Onboarding(#[from] OnboardingError),
 }
 
 impl Error {
@@ -216,6 +220,68 @@ pub enum AccountError {
     /// `@`, whitespace or a control character inside, or over 254 bytes).
     #[error("invalid email address")]
     InvalidEmail,
+}
+
+/// Why an onboarding session refused a call.
+///
+/// A step's own refusal (a weak password: [`Error::InvalidPassword`]) keeps its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OnboardingError {
+    /// No unfinished session has this token: never issued, finished, invalidated by a newer
+    /// session for the same address, or deleted by cleanup.
+    #[error("onboarding session not found")]
+    SessionInvalid,
+    /// The session is past `onboarding_session_lifetime` (it is deleted).
+    #[error("onboarding session has expired")]
+    SessionExpired,
+    /// The call is for another step than the session's next one.
+    #[error("onboarding step {got:?} is out of order: the next step is {expected:?}")]
+    OutOfOrder {
+        /// The session's next step (`None`: every step is done, only `finish` is left).
+        expected: Option<String>,
+        /// The step the call was for.
+        got: String,
+    },
+    /// The step cannot be skipped (it is required, e.g. TOTP with `onboarding_require_totp`).
+    #[error("onboarding step {step:?} cannot be skipped")]
+    NotSkippable {
+        /// The step.
+        step: String,
+    },
+    /// Steps are left: the session cannot finish yet.
+    #[error("onboarding is not complete: the next step is {next:?}")]
+    Incomplete {
+        /// The next step.
+        next: String,
+    },
+    /// The step does not accept this kind of input.
+    #[error("onboarding step {step:?} does not accept this input")]
+    WrongInput {
+        /// The step.
+        step: String,
+    },
+    /// The verification code was wrong; `remaining` tries are left before it dies.
+    #[error("wrong verification code")]
+    WrongCode {
+        /// Wrong tries left.
+        remaining: u32,
+    },
+    /// No verification code is pending: it expired, or died after too many wrong tries (start
+    /// again, or ask for a new one with `resend_onboarding_code`).
+    #[error("no verification code is pending")]
+    NoPendingCode,
+    /// The step refused its input (an application step's messages).
+    #[error("onboarding step {step:?} failed: {}", errors.join("; "))]
+    StepFailed {
+        /// The step.
+        step: String,
+        /// Why, one message per problem.
+        errors: Vec<String>,
+    },
+    /// Another call is finishing this session right now, or has finished it.
+    #[error("onboarding session is already being finished")]
+    AlreadyFinishing,
 }
 
 /// A token could not be accepted.

@@ -20,8 +20,8 @@ pub use clock::{
 pub use email::normalize_email;
 pub use error::{
     AccountError, AuthenticationError, BadSignature, BoxError, Claim, Error, EventError,
-    InvalidPassword, InvalidReason, Result, SecondFactorError, SignatureError, SignatureExpired,
-    TokenError,
+    InvalidPassword, InvalidReason, OnboardingError, Result, SecondFactorError, SignatureError,
+    SignatureExpired, TokenError,
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use session::{

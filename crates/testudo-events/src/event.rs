@@ -244,11 +244,25 @@ pub enum EventKind {
     SecondFactorUsed,
     /// `second_factor_failed` (testudo): a TOTP or recovery code was refused.
     SecondFactorFailed,
+    /// `onboarding_started`: an onboarding session was started (its verification code is sent with `verification_code_generated`).
+    OnboardingStarted,
+    /// `onboarding_step_completed`: a step of an onboarding session was completed.
+    OnboardingStepCompleted,
+    /// `onboarding_step_skipped`: an optional step of an onboarding session was skipped.
+    OnboardingStepSkipped,
+    /// `onboarding_step_failed`: a step of an onboarding session refused its input.
+    OnboardingStepFailed,
+    /// `onboarding_completed`: an onboarding session finished into a new user.
+    OnboardingCompleted,
+    /// `onboarding_session_expired`: an expired onboarding session was used.
+    OnboardingSessionExpired,
+    /// `verification_code_generated`: an onboarding verification code was made (the handler mails it).
+    VerificationCodeGenerated,
 }
 
 impl EventKind {
     /// Every built-in kind.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 29] = [
         Self::UserLogin,
         Self::UserLoginFailed,
         Self::UserLogout,
@@ -271,6 +285,13 @@ impl EventKind {
         Self::SecondFactorRemoved,
         Self::SecondFactorUsed,
         Self::SecondFactorFailed,
+        Self::OnboardingStarted,
+        Self::OnboardingStepCompleted,
+        Self::OnboardingStepSkipped,
+        Self::OnboardingStepFailed,
+        Self::OnboardingCompleted,
+        Self::OnboardingSessionExpired,
+        Self::VerificationCodeGenerated,
     ];
 
     /// The event name, as in tortoise-auth.
@@ -299,6 +320,13 @@ impl EventKind {
             Self::SecondFactorRemoved => "second_factor_removed",
             Self::SecondFactorUsed => "second_factor_used",
             Self::SecondFactorFailed => "second_factor_failed",
+            Self::OnboardingStarted => "onboarding_started",
+            Self::OnboardingStepCompleted => "onboarding_step_completed",
+            Self::OnboardingStepSkipped => "onboarding_step_skipped",
+            Self::OnboardingStepFailed => "onboarding_step_failed",
+            Self::OnboardingCompleted => "onboarding_completed",
+            Self::OnboardingSessionExpired => "onboarding_session_expired",
+            Self::VerificationCodeGenerated => "verification_code_generated",
         }
     }
 
@@ -491,6 +519,62 @@ pub enum Event {
         /// Which kind of code it looked like.
         method: SecondFactorMethod,
     },
+    /// `onboarding_started`: an onboarding session was started for `email`.
+    OnboardingStarted {
+        /// The address being registered.
+        email: String,
+        /// The session's public id (not its token).
+        session_id: String,
+        /// The names of the session's steps, in order.
+        pipeline: Vec<String>,
+    },
+    /// `onboarding_step_completed`: a step of an onboarding session was completed.
+    OnboardingStepCompleted {
+        /// The session's public id.
+        session_id: String,
+        /// The step.
+        step_name: String,
+    },
+    /// `onboarding_step_skipped`: an optional step was skipped.
+    OnboardingStepSkipped {
+        /// The session's public id.
+        session_id: String,
+        /// The step.
+        step_name: String,
+    },
+    /// `onboarding_step_failed`: a step refused its input (a wrong code, a weak password...).
+    OnboardingStepFailed {
+        /// The session's public id.
+        session_id: String,
+        /// The step.
+        step_name: String,
+        /// Why, one message per problem (never the input itself).
+        errors: Vec<String>,
+    },
+    /// `onboarding_completed`: an onboarding session finished into a new user.
+    OnboardingCompleted {
+        /// The new user.
+        user: EventUser,
+        /// The session's public id.
+        session_id: String,
+    },
+    /// `onboarding_session_expired`: an expired onboarding session was used (and deleted).
+    OnboardingSessionExpired {
+        /// The session's public id.
+        session_id: String,
+        /// The address it was registering.
+        email: String,
+    },
+    /// `verification_code_generated`: an onboarding verification code was made; the handler
+    /// mails `code` to `email`.
+    VerificationCodeGenerated {
+        /// Where to send it.
+        email: String,
+        /// The session's public id.
+        session_id: String,
+        /// The six-digit code (redacted in `Debug`).
+        code: SecretString,
+    },
     /// An application's own event.
     Custom {
         /// The event name handlers are registered under.
@@ -544,6 +628,13 @@ impl Event {
             Self::SecondFactorRemoved { .. } => Some(EventKind::SecondFactorRemoved),
             Self::SecondFactorUsed { .. } => Some(EventKind::SecondFactorUsed),
             Self::SecondFactorFailed { .. } => Some(EventKind::SecondFactorFailed),
+            Self::OnboardingStarted { .. } => Some(EventKind::OnboardingStarted),
+            Self::OnboardingStepCompleted { .. } => Some(EventKind::OnboardingStepCompleted),
+            Self::OnboardingStepSkipped { .. } => Some(EventKind::OnboardingStepSkipped),
+            Self::OnboardingStepFailed { .. } => Some(EventKind::OnboardingStepFailed),
+            Self::OnboardingCompleted { .. } => Some(EventKind::OnboardingCompleted),
+            Self::OnboardingSessionExpired { .. } => Some(EventKind::OnboardingSessionExpired),
+            Self::VerificationCodeGenerated { .. } => Some(EventKind::VerificationCodeGenerated),
             Self::Custom { .. } => None,
         }
     }
@@ -564,7 +655,8 @@ impl Event {
             | Self::SecondFactorEnrolled { user }
             | Self::SecondFactorRemoved { user }
             | Self::SecondFactorUsed { user, .. }
-            | Self::SecondFactorFailed { user, .. } => Some(user),
+            | Self::SecondFactorFailed { user, .. }
+            | Self::OnboardingCompleted { user, .. } => Some(user),
             Self::EmailTokenCreated { user, .. } => user.as_ref(),
             Self::UserLoginFailed { .. }
             | Self::RateLimitExceeded { .. }
@@ -574,6 +666,12 @@ impl Event {
             | Self::ApiKeyRejected { .. }
             | Self::S2sAuthSuccess { .. }
             | Self::S2sAuthFailed { .. }
+            | Self::OnboardingStarted { .. }
+            | Self::OnboardingStepCompleted { .. }
+            | Self::OnboardingStepSkipped { .. }
+            | Self::OnboardingStepFailed { .. }
+            | Self::OnboardingSessionExpired { .. }
+            | Self::VerificationCodeGenerated { .. }
             | Self::Custom { .. } => None,
         }
     }

@@ -440,6 +440,58 @@ fn built_in_events_have_the_reference_names() {
             },
             "second_factor_failed",
         ),
+        (
+            Event::OnboardingStarted {
+                email: "a@example.com".to_owned(),
+                session_id: "s".to_owned(),
+                pipeline: vec!["verify_email".to_owned()],
+            },
+            "onboarding_started",
+        ),
+        (
+            Event::OnboardingStepCompleted {
+                session_id: "s".to_owned(),
+                step_name: "verify_email".to_owned(),
+            },
+            "onboarding_step_completed",
+        ),
+        (
+            Event::OnboardingStepSkipped {
+                session_id: "s".to_owned(),
+                step_name: "setup_totp".to_owned(),
+            },
+            "onboarding_step_skipped",
+        ),
+        (
+            Event::OnboardingStepFailed {
+                session_id: "s".to_owned(),
+                step_name: "set_password".to_owned(),
+                errors: vec!["too short".to_owned()],
+            },
+            "onboarding_step_failed",
+        ),
+        (
+            Event::OnboardingCompleted {
+                user: user.clone(),
+                session_id: "s".to_owned(),
+            },
+            "onboarding_completed",
+        ),
+        (
+            Event::OnboardingSessionExpired {
+                session_id: "s".to_owned(),
+                email: "a@example.com".to_owned(),
+            },
+            "onboarding_session_expired",
+        ),
+        (
+            Event::VerificationCodeGenerated {
+                email: "a@example.com".to_owned(),
+                session_id: "s".to_owned(),
+                code: SecretString::from("123456"),
+            },
+            "verification_code_generated",
+        ),
     ];
     assert_eq!(events.len(), EventKind::ALL.len(), "one case per kind");
     for (event, name) in &events {

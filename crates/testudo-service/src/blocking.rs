@@ -229,5 +229,13 @@ impl AuthService<crate::DbUserStore> {
 
     blocking_methods! {
         fn create_user(&self, email: &str, password: &str) -> crate::User;
+        fn start_onboarding(&self, email: &str) -> crate::onboarding::OnboardingStart;
+        fn resend_onboarding_code(&self, token: &str) -> ();
+        fn onboarding_status(&self, token: &str) -> crate::onboarding::OnboardingStatus;
+        fn onboarding_step(&self, token: &str, step: &str, input: crate::onboarding::StepInput) -> crate::onboarding::OnboardingStatus;
+        fn verify_onboarding_code(&self, token: &str, code: &str) -> crate::onboarding::OnboardingStatus;
+        fn set_onboarding_password(&self, token: &str, password: &str) -> crate::onboarding::OnboardingStatus;
+        fn finish_onboarding(&self, token: &str) -> AuthResult<crate::User>;
+        fn cleanup_onboarding_sessions(&self) -> u64;
     }
 }

@@ -224,3 +224,54 @@ pub mod reauthentication {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `testudo_onboarding_sessions`: resumable registrations (migration 18).
+pub mod onboarding_session {
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `testudo_onboarding_sessions`. `Debug` leaves the digests and the state out.
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "testudo_onboarding_sessions")]
+    pub struct Model {
+        /// The session's public id (in events and logs).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// SHA-256 hex of the session's token (the token itself is never stored).
+        #[sea_orm(unique)]
+        pub token_digest: String,
+        /// The normalised address being registered.
+        pub email: String,
+        /// JSON: the next step and each step's data.
+        #[sea_orm(column_type = "Text")]
+        pub state: String,
+        /// Keyed digest of the pending emailed code.
+        pub code_digest: Option<String>,
+        /// Wrong tries of the pending code.
+        pub code_attempts: i32,
+        /// When the pending code stops being accepted.
+        pub code_expires_at: Option<DateTimeUtc>,
+        /// When a `finish` call claimed the session.
+        pub finishing_at: Option<DateTimeUtc>,
+        /// When the session stops being accepted.
+        pub expires_at: DateTimeUtc,
+        /// When it was started.
+        pub created_at: DateTimeUtc,
+    }
+
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Model")
+                .field("id", &self.id)
+                .field("email", &self.email)
+                .field("code_attempts", &self.code_attempts)
+                .field("expires_at", &self.expires_at)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -16,7 +16,7 @@ use crate::throttle::{Scope, client_ip};
 const MAX_EMAIL_BYTES: usize = 254;
 
 impl<S: UserStore> AuthService<S> {
-    fn flow_signers(&self) -> Result<&FlowSigners> {
+    pub(crate) fn flow_signers(&self) -> Result<&FlowSigners> {
         self.flows
             .as_deref()
             .ok_or_else(|| crate::Error::NoSigningSecret.into())

@@ -24,6 +24,9 @@ mod flows;
 #[cfg(feature = "db")]
 mod joined;
 mod login_step;
+#[cfg(feature = "db")]
+#[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+pub mod onboarding;
 mod s2s;
 #[cfg(feature = "db")]
 mod second_factor;

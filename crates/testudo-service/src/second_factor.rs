@@ -80,6 +80,43 @@ impl Factors {
             .as_deref()
             .ok_or_else(|| crate::Error::NoSigningSecret.into())
     }
+
+    /// Seals a TOTP secret bound to `context` (the onboarding session keeps it so).
+    pub(crate) fn seal_totp(&self, secret: &[u8], context: &str) -> Result<String> {
+        Ok(self.keys()?.totp.seal(secret, context)?)
+    }
+
+    /// Opens a secret sealed by [`Self::seal_totp`] with the same `context`.
+    pub(crate) fn open_totp(&self, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(self.keys()?.totp.open(sealed, context)?.0)
+    }
+
+    /// Stores a confirmed TOTP factor for a user who has none (a user created by onboarding,
+    /// whose first code was checked there): `last_step` is that code's step, so it cannot be
+    /// used again.
+    pub(crate) async fn insert_confirmed_totp(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        params: TotpParams,
+        last_step: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let sealed = self.keys()?.totp.seal(secret, user_id)?;
+        totp_factor::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            secret: Set(sealed),
+            algorithm: Set(params.algorithm.as_str().to_owned()),
+            digits: Set(i32::from(params.digits)),
+            last_step: Set(db_int(last_step)),
+            confirmed_at: Set(Some(now)),
+            created_at: Set(now),
+        }
+        .insert(self.db.as_sea_orm())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
 }
 
 /// What [`AuthService::enroll_totp`] returns: what the user's authenticator app needs. Every
@@ -93,6 +130,14 @@ pub struct TotpEnrolment {
 }
 
 impl TotpEnrolment {
+    pub(crate) fn new(secret: SecretString, uri: SecretString, qr_svg: SecretString) -> Self {
+        Self {
+            secret,
+            uri,
+            qr_svg,
+        }
+    }
+
     /// The secret in base32, for typing into an app.
     #[must_use]
     pub fn secret_base32(&self) -> &SecretString {
@@ -173,7 +218,7 @@ fn db_int(n: u64) -> i64 {
 }
 
 impl<S: UserStore> AuthService<S> {
-    fn factors(&self) -> Result<&Factors> {
+    pub(crate) fn factors(&self) -> Result<&Factors> {
         self.factors
             .as_ref()
             .ok_or_else(|| crate::Error::NoCodeStore.into())

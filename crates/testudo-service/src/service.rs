@@ -83,6 +83,9 @@ pub struct AuthService<S: UserStore> {
     /// The second factors (with a database).
     #[cfg(feature = "db")]
     pub(crate) factors: Option<crate::second_factor::Factors>,
+    /// The onboarding sessions and pipeline (with a database).
+    #[cfg(feature = "db")]
+    pub(crate) onboarding: Option<crate::onboarding::Onboarding>,
     #[cfg(feature = "db")]
     email_tokens: Option<EmailTokenStore>,
     /// The one-query authenticate ([`AuthServiceBuilder::one_query_authenticate`]).
@@ -111,6 +114,8 @@ impl<S: UserStore> Clone for AuthService<S> {
             codes: self.codes.clone(),
             #[cfg(feature = "db")]
             factors: self.factors.clone(),
+            #[cfg(feature = "db")]
+            onboarding: self.onboarding.clone(),
             #[cfg(feature = "db")]
             email_tokens: self.email_tokens.clone(),
             #[cfg(feature = "db")]
@@ -151,6 +156,8 @@ pub struct AuthServiceBuilder<S: UserStore> {
     verification_cache: Option<CacheOptions>,
     #[cfg(feature = "db")]
     joined: Option<JoinedFactory<S>>,
+    #[cfg(feature = "db")]
+    onboarding_steps: Vec<Arc<dyn crate::onboarding::OnboardingStep>>,
 }
 
 impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
@@ -163,6 +170,15 @@ impl<S: UserStore> std::fmt::Debug for AuthServiceBuilder<S> {
 }
 
 impl<S: UserStore> AuthServiceBuilder<S> {
+    /// Appends `step` to the onboarding pipeline, after the built-in steps (verify the email,
+    /// set the password) and the steps appended before it. Its name must be unique.
+    #[cfg(feature = "db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "db")))]
+    pub fn onboarding_step(mut self, step: Arc<dyn crate::onboarding::OnboardingStep>) -> Self {
+        self.onboarding_steps.push(step);
+        self
+    }
+
     /// The token backend (by default: the database backend on the builder's database, or a
     /// `JwtBackend` when `config.token_backend` is `jwt` and the `jwt` feature is on, with its
     /// revocation list in the builder's database when `config.jwt_blacklist_enabled`).
@@ -303,9 +319,16 @@ impl<S: UserStore> AuthServiceBuilder<S> {
             )),
             None => None,
         };
+        #[cfg(feature = "db")]
+        let onboarding = self
+            .db
+            .as_ref()
+            .map(|db| crate::onboarding::Onboarding::new(db.clone(), self.onboarding_steps));
         Ok(AuthService {
             #[cfg(feature = "db")]
             factors,
+            #[cfg(feature = "db")]
+            onboarding,
             flows,
             throttle: self
                 .rate_limiter
@@ -523,6 +546,8 @@ impl<S: UserStore> AuthService<S> {
             verification_cache: None,
             #[cfg(feature = "db")]
             joined: None,
+            #[cfg(feature = "db")]
+            onboarding_steps: Vec::new(),
         }
     }
 
