@@ -236,6 +236,7 @@ impl AuthService<crate::DbUserStore> {
         fn verify_onboarding_code(&self, token: &str, code: &str) -> crate::onboarding::OnboardingStatus;
         fn set_onboarding_password(&self, token: &str, password: &str) -> crate::onboarding::OnboardingStatus;
         fn finish_onboarding(&self, token: &str) -> AuthResult<crate::User>;
+        fn finish_onboarding_with_context(&self, token: &str, client: &SessionContext) -> AuthResult<crate::User>;
         fn cleanup_onboarding_sessions(&self) -> u64;
     }
 }

@@ -28,8 +28,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use testudo_config::AuthConfig;
 use testudo_core::{
-    AuthResult, AuthUser as _, Claims, Error, OnboardingError, Result, UserStore as _,
-    normalize_email, saturating_add,
+    AuthResult, AuthUser as _, Claims, Error, OnboardingError, Result, SessionContext,
+    UserStore as _, normalize_email, saturating_add,
 };
 use testudo_db::Database;
 use testudo_events::{Event, EventUser};
@@ -740,6 +740,21 @@ impl AuthService<DbUserStore> {
     /// again, the session kept); the login's errors.
     #[tracing::instrument(name = "testudo.finish_onboarding", skip_all, fields(session_id = tracing::field::Empty, user_id = tracing::field::Empty))]
     pub async fn finish_onboarding(&self, token: &str) -> Result<AuthResult<User>> {
+        self.finish_onboarding_with_context(token, &SessionContext::new())
+            .await
+    }
+
+    /// [`Self::finish_onboarding`] from the client `client`: the first session of the new
+    /// user records that device context (see [`Self::list_sessions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::finish_onboarding`].
+    pub async fn finish_onboarding_with_context(
+        &self,
+        token: &str,
+        client: &SessionContext,
+    ) -> Result<AuthResult<User>> {
         self.bounded(async move {
             let onboarding = self.onboarding()?;
             let session = self.live_session(token).await?;
@@ -817,7 +832,7 @@ impl AuthService<DbUserStore> {
                 session_id: session.id.clone(),
             })
             .await?;
-            self.finish_login(user, Claims::default(), &session.email)
+            self.finish_login(user, Claims::default(), &session.email, client)
                 .await
         })
         .await
