@@ -41,6 +41,10 @@ pub enum Error {
     /// generic body; the reason is logged.
     #[error("not configured: {0}")]
     NotConfigured(Missing),
+    /// A re-authentication of a signed-in user gave a wrong password (403 `wrong_password`,
+    /// not 401: the session itself is valid, and a client must not sign out or refresh).
+    #[error("wrong password")]
+    WrongPassword,
 }
 
 /// What an [`Error::NotConfigured`] request needed.
@@ -183,7 +187,8 @@ fn second_factor_problem(e: SecondFactorError) -> Problem {
             StatusCode::UNAUTHORIZED,
             "invalid_challenge",
             "the login challenge is invalid or has expired",
-        ),
+        )
+        .challenge(BEARER),
         SecondFactorError::ReauthenticationRequired => Problem::new(
             StatusCode::FORBIDDEN,
             "reauthentication_required",
@@ -224,13 +229,14 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
                 "missing a required scope",
             )
             .challenge("Bearer error=\"insufficient_scope\""),
-            // The password was right; the account wants its second factor (the router has no
-            // second-factor routes yet: the application completes the login).
+            // The password was right; the account wants its second factor (the router's
+            // logins answer a challenge instead; an application calling `login` gets this).
             AuthenticationError::SecondFactorRequired => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_required",
                 "a second factor is required",
-            ),
+            )
+            .challenge(BEARER),
             // A valid token of a deleted or deactivated user: the token is no good any more.
             _ => Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", "invalid token")
                 .challenge(INVALID_TOKEN),
@@ -313,6 +319,9 @@ impl Error {
                 Problem::new(status, "invalid_body", "request body refused").detail(b)
             }
             Self::NotConfigured(_) => Problem::internal(),
+            Self::WrongPassword => {
+                Problem::new(StatusCode::FORBIDDEN, "wrong_password", "wrong password")
+            }
         }
     }
 
@@ -408,6 +417,7 @@ mod tests {
             (Error::Csrf(CsrfFailure::WrongToken), 403),
             (Error::Body(BodyFailure::TooLarge), 413),
             (Error::MalformedAuthorization, 401),
+            (Error::WrongPassword, 403),
         ];
         for (e, status) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");

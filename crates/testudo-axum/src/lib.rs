@@ -16,9 +16,11 @@ pub use extract::{
     ApiKey, Authenticated, MaybeAuthenticated, RequiredScopes, SERVICE_NAME_HEADER, ServiceIdentity,
 };
 pub use routes::{
-    Credentials, EmailBody, JsonBody, LinkLoginBody, ResetBody, TokenBody, UserView,
-    forgot_password, jwks, login, login_with_link, logout, logout_all, me, refresh, register,
-    request_login_link, require_auth, reset_password, router, routes, session_layer, verify_email,
+    CodeBody, CompleteLoginBody, Credentials, EmailBody, JsonBody, LinkLoginBody, PasswordBody,
+    ResetBody, TokenBody, UserView, complete_login, confirm_totp, enroll_totp, forgot_password,
+    jwks, login, login_with_link, logout, logout_all, me, reauthenticate, refresh,
+    regenerate_recovery_codes, register, remove_totp, request_login_link, require_auth,
+    reset_password, router, routes, second_factor_status, session_layer, verify_email,
 };
 pub use session::{Session, Transport, cookie};
 pub use state::{AuthState, AuthStateBuilder, HttpContext, HttpOptions};
