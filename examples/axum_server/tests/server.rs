@@ -745,3 +745,183 @@ async fn the_second_factor_routes_in_cookie_mode_keep_the_csrf_checks() -> TestR
     assert_eq!(r.status(), 403, "a cross-site cookie completion is refused");
     Ok(())
 }
+
+/// The text between `start` and the next `end` in `html`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> TestResult<&'a str> {
+    let rest = html
+        .split(start)
+        .nth(1)
+        .ok_or_else(|| format!("no {start} in {html}"))?;
+    Ok(rest.split(end).next().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_web_page_enrols_totp_and_asks_for_the_code_at_login() -> TestResult {
+    let s = start().await?;
+    let email = "vic@example.com";
+    let r = s
+        .post_form(
+            "/signup",
+            &[("email", email), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    let jar = cookies(&r);
+    let csrf = cookie_value(&jar, "testudo_csrf").ok_or("no csrf cookie")?;
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: off"));
+
+    // Without the CSRF token, or with a wrong password: refused.
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", PASSWORD)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", "wrong password"), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_ne!(r.status(), 200);
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", PASSWORD), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("default-src 'none'; form-action 'self'")
+    );
+    let html = r.text().await?;
+    assert!(html.contains("<figure id=\"totp-qr\"><svg"), "{html}");
+    assert!(!html.contains("<?xml"));
+    let secret = between(&html, "<code id=\"totp-secret\">", "</code>")?.to_owned();
+    let code = totp_code(&secret, s.now(), 0)?;
+    let r = s
+        .post_form(
+            "/two-factor/confirm",
+            &[("code", &code), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    let first = between(&html, "<ul id=\"recovery-codes\"><li><code>", "</code>")?.to_owned();
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: on"));
+
+    // The login form now asks for the code; a wrong one is refused, a recovery code works.
+    let r = s
+        .post_form(
+            "/login",
+            &[("email", email), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200, "no session yet");
+    assert!(cookies(&r).is_empty());
+    let html = r.text().await?;
+    let challenge = between(&html, "name=\"challenge\" value=\"", "\"")?.to_owned();
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &code)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 400, "the confirming code is used up");
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &first)],
+            "",
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403, "a cross-site code form is refused");
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &first)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let second = cookies(&r);
+    let csrf2 = cookie_value(&second, "testudo_csrf").ok_or("no csrf cookie")?;
+
+    // Removal needs the password.
+    let r = s
+        .post_form(
+            "/two-factor/remove",
+            &[("password", "wrong password"), ("csrf_token", &csrf2)],
+            &second,
+            &s.base,
+        )
+        .await?;
+    assert_ne!(r.status(), 303);
+    let r = s
+        .post_form(
+            "/two-factor/remove",
+            &[("password", PASSWORD), ("csrf_token", &csrf2)],
+            &second,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &second)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: off"));
+    Ok(())
+}
+
+#[test]
+fn only_plain_svg_is_embedded() {
+    use axum_server::embeddable_svg;
+    let ok = r#"<?xml version="1.0"?><svg xmlns="x" width="2"><rect x="0"/><path d="M0"/></svg>"#;
+    assert_eq!(
+        embeddable_svg(ok),
+        Some(r#"<svg xmlns="x" width="2"><rect x="0"/><path d="M0"/></svg>"#)
+    );
+    for bad in [
+        r#"<svg><script>alert(1)</script></svg>"#,
+        r#"<svg onload="alert(1)"></svg>"#,
+        r#"<svg><a href="javascript:x"></a></svg>"#,
+        r#"<svg><image/></svg>"#,
+        "<svg>",
+    ] {
+        assert_eq!(embeddable_svg(bad), None, "{bad}");
+    }
+}
