@@ -1,6 +1,7 @@
 //! The example service of testudo: the JSON auth endpoints of `testudo::axum` at `/auth`, and a
 //! small server-rendered web page in cookie mode (sign up, log in, an account page with
-//! sign-out and sign-out-everywhere, forgot / reset password with the link printed to the
+//! sign-out and sign-out-everywhere, two-factor (TOTP with a QR code, recovery codes, the code
+//! step of the login), forgot / reset password with the link printed to the
 //! console by an event handler).
 //!
 //! Run it with `cargo run -p axum_server`: embedded SQLite in `axum_server.db` (created and
