@@ -45,6 +45,10 @@ pub enum Error {
     /// not one of the user's live sessions.
     #[error("not found")]
     NotFound,
+    /// A re-authentication of a signed-in user gave a wrong password (403 `wrong_password`,
+    /// not 401: the session itself is valid, and a client must not sign out or refresh).
+    #[error("wrong password")]
+    WrongPassword,
 }
 
 /// What an [`Error::NotConfigured`] request needed.
@@ -187,7 +191,8 @@ fn second_factor_problem(e: SecondFactorError) -> Problem {
             StatusCode::UNAUTHORIZED,
             "invalid_challenge",
             "the login challenge is invalid or has expired",
-        ),
+        )
+        .challenge(BEARER),
         SecondFactorError::ReauthenticationRequired => Problem::new(
             StatusCode::FORBIDDEN,
             "reauthentication_required",
@@ -228,13 +233,14 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
                 "missing a required scope",
             )
             .challenge("Bearer error=\"insufficient_scope\""),
-            // The password was right; the account wants its second factor (the router has no
-            // second-factor routes yet: the application completes the login).
+            // The password was right; the account wants its second factor (the router's
+            // logins answer a challenge instead; an application calling `login` gets this).
             AuthenticationError::SecondFactorRequired => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "second_factor_required",
                 "a second factor is required",
-            ),
+            )
+            .challenge(BEARER),
             // A valid token of a deleted or deactivated user: the token is no good any more.
             _ => Problem::new(StatusCode::UNAUTHORIZED, "invalid_token", "invalid token")
                 .challenge(INVALID_TOKEN),
@@ -318,6 +324,9 @@ impl Error {
             }
             Self::NotConfigured(_) => Problem::internal(),
             Self::NotFound => Problem::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            Self::WrongPassword => {
+                Problem::new(StatusCode::FORBIDDEN, "wrong_password", "wrong password")
+            }
         }
     }
 
@@ -413,6 +422,7 @@ mod tests {
             (Error::Csrf(CsrfFailure::WrongToken), 403),
             (Error::Body(BodyFailure::TooLarge), 413),
             (Error::MalformedAuthorization, 401),
+            (Error::WrongPassword, 403),
         ];
         for (e, status) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");

@@ -16,9 +16,11 @@ pub use extract::{
     ApiKey, Authenticated, MaybeAuthenticated, RequiredScopes, SERVICE_NAME_HEADER, ServiceIdentity,
 };
 pub use routes::{
-    Credentials, EmailBody, JsonBody, LinkLoginBody, ResetBody, SessionView, TokenBody, UserView,
-    forgot_password, jwks, login, login_with_link, logout, logout_all, logout_others, me, refresh,
-    register, request_login_link, require_auth, reset_password, revoke_session, router, routes,
+    CodeBody, CompleteLoginBody, Credentials, EmailBody, JsonBody, LinkLoginBody, PasswordBody,
+    ResetBody, SessionView, TokenBody, UserView, complete_login, confirm_totp, enroll_totp,
+    forgot_password, jwks, login, login_with_link, logout, logout_all, logout_others, me,
+    reauthenticate, refresh, regenerate_recovery_codes, register, remove_totp, request_login_link,
+    require_auth, reset_password, revoke_session, router, routes, second_factor_status,
     session_layer, sessions, verify_email,
 };
 pub use session::{Session, Transport, cookie};

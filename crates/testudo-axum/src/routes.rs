@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use testudo_core::{
     AuthResult, AuthUser, Claims, ExposeSecret, SecretString, TokenPair, UserStore,
 };
-use testudo_service::{DbUserStore, LogoutAll, SessionInfo};
+use testudo_service::{DbUserStore, LoginStart, LogoutAll, SessionInfo};
 use tracing::Instrument;
 
 use crate::bearer::bearer_token;
@@ -239,16 +239,46 @@ pub async fn login<S: UserStore + 'static>(
     if body.use_cookies {
         check_cookie_login(&auth, &headers)?;
     }
-    let result = auth
+    let start = auth
         .service()
-        .login_with_context(
+        .login_start_with_context(
             &body.email,
             body.password.expose_secret(),
             Claims::new(),
             &client.session_context(),
         )
         .await?;
-    logged_in(&auth, &result, body.use_cookies)
+    started(&auth, start, body.use_cookies)
+}
+
+/// The answer to a login's first step: the session, or the second-factor challenge.
+fn started<S: UserStore>(
+    auth: &AuthState<S>,
+    start: LoginStart<S::User>,
+    use_cookies: bool,
+) -> Result<Response> {
+    match start {
+        LoginStart::Complete(result) => logged_in(auth, &result, use_cookies),
+        LoginStart::SecondFactor(challenge) => {
+            let expires_in = challenge
+                .expires_at()
+                .signed_duration_since(auth.service().clock().now())
+                .num_seconds()
+                .max(0);
+            let mut r = Json(ChallengeResponse {
+                second_factor: true,
+                challenge: challenge.token().expose_secret(),
+                expires_in: u64::try_from(expires_in).unwrap_or_default(),
+            })
+            .into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(r)
+        }
+        _ => Err(Error::Auth(testudo_core::Error::internal(
+            "unknown login step",
+        ))),
+    }
 }
 
 /// `POST /refresh`: with a JSON body `{token}`, the next pair in the body; with no body, the
@@ -549,15 +579,252 @@ pub async fn login_with_link<S: UserStore + 'static>(
     if body.use_cookies {
         check_cookie_login(&auth, &headers)?;
     }
-    let result = auth
+    let start = auth
         .service()
-        .login_with_email_token_with_context(
+        .login_with_email_token_start_with_context(
             &body.email,
             body.token.expose_secret(),
             &client.session_context(),
         )
         .await?;
+    started(&auth, start, body.use_cookies)
+}
+
+/// What a login answers when the account has a second factor (200, `Cache-Control:
+/// no-store`): no session yet; `POST /login/complete` with the challenge and a code.
+#[derive(Serialize)]
+struct ChallengeResponse<'a> {
+    second_factor: bool,
+    challenge: &'a str,
+    expires_in: u64,
+}
+
+/// `POST /login/complete`: the challenge a login answered, and a TOTP or recovery code.
+#[derive(Deserialize)]
+pub struct CompleteLoginBody {
+    /// The challenge from `POST /login` (or `/login-link/login`).
+    pub challenge: SecretString,
+    /// A TOTP code or one of the user's recovery codes.
+    pub code: SecretString,
+    /// Install the session as cookies.
+    #[serde(default)]
+    pub use_cookies: bool,
+}
+
+impl std::fmt::Debug for CompleteLoginBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompleteLoginBody")
+            .field("use_cookies", &self.use_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /reauthenticate`: the user's password.
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    /// The password.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for PasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordBody").finish_non_exhaustive()
+    }
+}
+
+/// `POST /second-factor/totp/confirm`: the first code from the authenticator app.
+#[derive(Deserialize)]
+pub struct CodeBody {
+    /// The code.
+    pub code: SecretString,
+}
+
+impl std::fmt::Debug for CodeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeBody").finish_non_exhaustive()
+    }
+}
+
+/// `POST /login/complete` `{challenge, code, use_cookies?}`: the second step of a login that
+/// answered `{"second_factor": true, "challenge": ...}`; the tokens, or the session cookies.
+/// A challenge completes once; a TOTP code is accepted once (a replayed one is a wrong code).
+///
+/// # Errors
+///
+/// 400 `wrong_code` for a wrong, replayed or used code (the challenge stays pending until it
+/// expires); 401 `invalid_challenge` for an unknown, used or expired challenge; 429 when
+/// throttled; 403 for a cross-site cookie login.
+pub async fn complete_login<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CompleteLoginBody>,
+) -> Result<Response> {
+    if body.use_cookies {
+        check_cookie_login(&auth, &headers)?;
+    }
+    let result = auth
+        .service()
+        .complete_login_with_context(
+            body.challenge.expose_secret(),
+            body.code.expose_secret(),
+            &client.session_context(),
+        )
+        .await?;
     logged_in(&auth, &result, body.use_cookies)
+}
+
+/// `POST /reauthenticate` (authenticated) `{password}`: checks the password again (step-up);
+/// for `step_up_window` the user may then enrol or remove a factor and regenerate recovery
+/// codes. 204.
+///
+/// # Errors
+///
+/// 403 `wrong_password` for a wrong password (not 401: the session itself is fine); 429 when
+/// throttled; 401 when not authenticated; 403 for a failed CSRF check.
+pub async fn reauthenticate<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<StatusCode> {
+    auth.service()
+        .reauthenticate(&user, body.password.expose_secret())
+        .await
+        .map_err(|e| match e {
+            testudo_core::Error::Authentication(
+                testudo_core::AuthenticationError::InvalidCredentials,
+            ) => Error::WrongPassword,
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `GET /second-factor` answers.
+#[derive(Serialize)]
+struct SecondFactorStatus {
+    enrolled: bool,
+    recovery_codes_remaining: u64,
+}
+
+/// `GET /second-factor` (authenticated): `{enrolled, recovery_codes_remaining}`.
+///
+/// # Errors
+///
+/// 401 when not authenticated.
+pub async fn second_factor_status<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+) -> Result<Response> {
+    let enrolled = auth.service().has_second_factor(&user).await?;
+    let recovery_codes_remaining = auth.service().recovery_codes_remaining(&user).await?;
+    Ok(no_store(
+        Json(SecondFactorStatus {
+            enrolled,
+            recovery_codes_remaining,
+        })
+        .into_response(),
+    ))
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// What `POST /second-factor/totp` answers (every field contains the secret).
+#[derive(Serialize)]
+struct EnrolmentResponse<'a> {
+    secret: &'a str,
+    otpauth_uri: &'a str,
+    qr_svg: &'a str,
+}
+
+/// `POST /second-factor/totp` (authenticated, after `POST /reauthenticate`): starts a TOTP
+/// enrolment; `{secret, otpauth_uri, qr_svg}` (`no-store`; show once). Nothing changes at
+/// login until `POST /second-factor/totp/confirm`.
+///
+/// # Errors
+///
+/// 403 `reauthentication_required` without a recent re-authentication; 409
+/// `already_enrolled`; 401 when not authenticated; 403 for a failed CSRF check.
+pub async fn enroll_totp<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+) -> Result<Response> {
+    let e = auth.service().enroll_totp(&user).await?;
+    Ok(no_store(
+        Json(EnrolmentResponse {
+            secret: e.secret_base32().expose_secret(),
+            otpauth_uri: e.uri().expose_secret(),
+            qr_svg: e.qr_svg().expose_secret(),
+        })
+        .into_response(),
+    ))
+}
+
+/// What confirming a factor or regenerating the codes answers: shown once.
+#[derive(Serialize)]
+struct RecoveryCodesResponse<'a> {
+    recovery_codes: Vec<&'a str>,
+}
+
+fn recovery_codes(codes: &[SecretString]) -> Response {
+    no_store(
+        Json(RecoveryCodesResponse {
+            recovery_codes: codes.iter().map(|c| c.expose_secret()).collect(),
+        })
+        .into_response(),
+    )
+}
+
+/// `POST /second-factor/totp/confirm` (authenticated) `{code}`: confirms the pending
+/// enrolment with a first code; `{recovery_codes}` (shown once, `no-store`).
+///
+/// # Errors
+///
+/// 400 `wrong_code`; 400 `not_enrolled` without a pending enrolment; 429 when throttled; 401
+/// when not authenticated; 403 for a failed CSRF check.
+pub async fn confirm_totp<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+    JsonBody(body): JsonBody<CodeBody>,
+) -> Result<Response> {
+    let codes = auth
+        .service()
+        .confirm_totp(&user, body.code.expose_secret())
+        .await?;
+    Ok(recovery_codes(&codes))
+}
+
+/// `DELETE /second-factor/totp` (authenticated, after `POST /reauthenticate`): removes the
+/// factor and its recovery codes. 204.
+///
+/// # Errors
+///
+/// 403 `reauthentication_required`; 400 `not_enrolled`; 401 when not authenticated; 403 for a
+/// failed CSRF check.
+pub async fn remove_totp<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+) -> Result<StatusCode> {
+    auth.service().remove_totp(&user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /second-factor/recovery-codes` (authenticated, after `POST /reauthenticate`): new
+/// recovery codes replace the old ones; `{recovery_codes}` (shown once, `no-store`).
+///
+/// # Errors
+///
+/// 403 `reauthentication_required`; 400 `not_enrolled`; 401 when not authenticated; 403 for a
+/// failed CSRF check.
+pub async fn regenerate_recovery_codes<S: UserStore + 'static>(
+    State(auth): State<AuthState<S>>,
+    Authenticated(user): Authenticated<S>,
+) -> Result<Response> {
+    let codes = auth.service().regenerate_recovery_codes(&user).await?;
+    Ok(recovery_codes(&codes))
 }
 
 /// `GET /.well-known/jwks.json`: the JWT backend's public keys, when published
@@ -656,6 +923,18 @@ pub fn routes<S: UserStore + 'static, T: Clone + Send + Sync + 'static>(
 fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
     Router::new()
         .route("/login", post(login::<S>))
+        .route("/login/complete", post(complete_login::<S>))
+        .route("/reauthenticate", post(reauthenticate::<S>))
+        .route("/second-factor", get(second_factor_status::<S>))
+        .route(
+            "/second-factor/totp",
+            post(enroll_totp::<S>).delete(remove_totp::<S>),
+        )
+        .route("/second-factor/totp/confirm", post(confirm_totp::<S>))
+        .route(
+            "/second-factor/recovery-codes",
+            post(regenerate_recovery_codes::<S>),
+        )
         .route("/refresh", post(refresh::<S>))
         .route("/logout", post(logout::<S>))
         .route("/logout-all", post(logout_all::<S>))
@@ -679,7 +958,14 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// | route | |
 /// |---|---|
 /// | `POST /register` | `{email, password}` → 201 user |
-/// | `POST /login` | `{email, password, use_cookies?}` → tokens or cookies |
+/// | `POST /login` | `{email, password, use_cookies?}` → tokens or cookies, or (second factor) `{second_factor: true, challenge, expires_in}` |
+/// | `POST /login/complete` | `{challenge, code, use_cookies?}` → tokens or cookies |
+/// | `POST /reauthenticate` | `{password}` → 204 (step-up for the routes below) |
+/// | `GET /second-factor` | `{enrolled, recovery_codes_remaining}` |
+/// | `POST /second-factor/totp` | (step-up) → `{secret, otpauth_uri, qr_svg}` |
+/// | `POST /second-factor/totp/confirm` | `{code}` → `{recovery_codes}` (shown once) |
+/// | `DELETE /second-factor/totp` | (step-up) → 204 |
+/// | `POST /second-factor/recovery-codes` | (step-up) → `{recovery_codes}` |
 /// | `POST /refresh` | `{token}` → tokens; no body → refresh cookie → cookies |
 /// | `POST /logout`, `POST /logout-all` | revoke the session / every session |
 /// | `GET /me` | the user |
@@ -688,7 +974,7 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// | `POST /logout-others` | sign out everywhere else |
 /// | `POST /password/forgot`, `POST /password/reset` | `{email}`; `{token, new_password}` |
 /// | `POST /email/verify` | `{token}` |
-/// | `POST /login-link`, `POST /login-link/login` | `{email}`; `{email, token, use_cookies?}` |
+/// | `POST /login-link`, `POST /login-link/login` | `{email}`; `{email, token, use_cookies?}` → as `/login` |
 /// | `GET /.well-known/jwks.json` | public JWT keys, when published |
 pub fn router<T: Clone + Send + Sync + 'static>(state: AuthState<DbUserStore>) -> Router<T> {
     base::<DbUserStore>(&state)

@@ -1,6 +1,7 @@
 //! The example service of testudo: the JSON auth endpoints of `testudo::axum` at `/auth`, and a
 //! small server-rendered web page in cookie mode (sign up, log in, an account page with
-//! sign-out and sign-out-everywhere, forgot / reset password with the link printed to the
+//! sign-out and sign-out-everywhere, two-factor (TOTP with a QR code, recovery codes, the code
+//! step of the login), forgot / reset password with the link printed to the
 //! console by an event handler).
 //!
 //! Run it with `cargo run -p axum_server`: embedded SQLite in `axum_server.db` (created and
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use testudo::axum::{AuthState, ClientContext, HttpOptions, MaybeAuthenticated};
 use testudo::core::{Clock, ExposeSecret, SecretString, SystemClock};
 use testudo::events::{Event, EventEmitter, EventKind};
-use testudo::service::{AuthService, AuthUser, DbUserStore};
+use testudo::service::{AuthService, AuthUser, DbUserStore, LoginStart};
 use testudo::{AuthConfig, Database};
 
 /// How the example is set up (from the environment in `main`).
@@ -122,6 +123,13 @@ pub fn router(app: &App) -> Router {
         .route("/", get(home))
         .route("/signup", axum::routing::post(signup))
         .route("/login", axum::routing::post(login))
+        .route("/login/code", axum::routing::post(login_code))
+        .route("/two-factor/enrol", axum::routing::post(two_factor_enrol))
+        .route(
+            "/two-factor/confirm",
+            axum::routing::post(two_factor_confirm),
+        )
+        .route("/two-factor/remove", axum::routing::post(two_factor_remove))
         .route("/account", get(account))
         .route("/logout", axum::routing::post(logout))
         .route("/logout-all", axum::routing::post(logout_all))
@@ -260,22 +268,235 @@ async fn finish_login(
     client: &ClientContext,
     form: &CredentialsForm,
 ) -> Response {
-    let ip = client.ip_string();
     let result = state
         .service()
-        .login_from(
+        .login_start_with_context(
             &form.email,
             form.password.expose_secret(),
             testudo::Claims::new(),
-            ip.as_deref(),
+            &client.session_context(),
         )
         .await;
     match result.map_err(testudo::axum::Error::from) {
-        Ok(done) => match session_cookies(state, &done.tokens) {
-            Ok(cookies) => redirect_with("/account", cookies),
-            Err(e) => refused(&e),
-        },
+        Ok(LoginStart::Complete(done)) => signed_in(state, &done.tokens),
+        Ok(LoginStart::SecondFactor(challenge)) => {
+            let body = format!(
+                "<form method=\"post\" action=\"/login/code\">\
+                 <input type=\"hidden\" name=\"challenge\" value=\"{}\">\
+                 <label>Code from your authenticator app, or a recovery code \
+                 <input name=\"code\" autocomplete=\"one-time-code\" required></label>\
+                 <button>Continue</button></form>",
+                escape(challenge.token().expose_secret())
+            );
+            no_store(page("Two-factor code", &body))
+        }
+        Ok(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "unexpected login step"),
         Err(e) => refused(&e),
+    }
+}
+
+fn signed_in(state: &AuthState<DbUserStore>, pair: &testudo::TokenPair) -> Response {
+    match session_cookies(state, pair) {
+        Ok(cookies) => redirect_with("/account", cookies),
+        Err(e) => refused(&e),
+    }
+}
+
+/// `Cache-Control: no-store` (pages showing a challenge, a secret or recovery codes).
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The second step of a login.
+#[derive(Deserialize)]
+struct CodeForm {
+    challenge: SecretString,
+    code: SecretString,
+}
+
+async fn login_code(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    match state
+        .service()
+        .complete_login_with_context(
+            form.challenge.expose_secret(),
+            form.code.expose_secret(),
+            &client.session_context(),
+        )
+        .await
+    {
+        Ok(done) => signed_in(&state, &done.tokens),
+        Err(e) => refused(&e.into()),
+    }
+}
+
+/// The QR code's SVG without its XML declaration, if it holds only the `svg`, `rect` and
+/// `path` elements and no script, event handler, link or style (it is embedded inline, under
+/// a CSP that allows neither scripts nor styles; presentation attributes are not styles).
+#[must_use]
+pub fn embeddable_svg(svg: &str) -> Option<&str> {
+    let start = svg.find("<svg")?;
+    let svg = svg[start..].trim_end();
+    if !svg.ends_with("</svg>") {
+        return None;
+    }
+    let lower = svg.to_ascii_lowercase();
+    if [
+        "script",
+        "href",
+        "style",
+        "foreignobject",
+        " on",
+        "javascript",
+        "<!",
+    ]
+    .iter()
+    .any(|bad| lower.contains(bad))
+    {
+        return None;
+    }
+    let allowed = ["svg ", "svg>", "rect ", "path ", "/svg>"];
+    lower
+        .split('<')
+        .skip(1)
+        .all(|tag| allowed.iter().any(|a| tag.starts_with(a)))
+        .then_some(svg)
+}
+
+/// A form with the password and the CSRF token.
+#[derive(Deserialize)]
+struct PasswordForm {
+    password: SecretString,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// A form with a code and the CSRF token.
+#[derive(Deserialize)]
+struct ConfirmForm {
+    code: SecretString,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The signed-in user of a form post (origin and CSRF token checked), and the token.
+async fn form_user(
+    state: &AuthState<DbUserStore>,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<testudo::service::User, Response> {
+    state
+        .http()
+        .check_origin(headers)
+        .map_err(|e| refused(&e))?;
+    state
+        .authenticate_request(headers, &Method::POST, Some(csrf), false)
+        .await
+        .map(|s| s.user)
+        .map_err(|e| refused(&e))
+}
+
+fn csrf_input(state: &AuthState<DbUserStore>, csrf: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(&state.http().options().csrf_field),
+        escape(csrf)
+    )
+}
+
+async fn two_factor_enrol(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let service = state.service();
+    if let Err(e) = service
+        .reauthenticate(&user, form.password.expose_secret())
+        .await
+    {
+        return refused(&e.into());
+    }
+    let enrolment = match service.enroll_totp(&user).await {
+        Ok(e) => e,
+        Err(e) => return refused(&e.into()),
+    };
+    let qr = embeddable_svg(enrolment.qr_svg().expose_secret())
+        .map(|svg| format!("<figure id=\"totp-qr\">{svg}</figure>"))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Scan the code with your authenticator app, or type the secret \
+         <code id=\"totp-secret\">{}</code>.</p>{qr}\
+         <form method=\"post\" action=\"/two-factor/confirm\">{}\
+         <label>Code <input name=\"code\" autocomplete=\"one-time-code\" required></label>\
+         <button>Turn on</button></form>",
+        escape(enrolment.secret_base32().expose_secret()),
+        csrf_input(&state, &form.csrf_token),
+    );
+    no_store(page("Set up two-factor", &body))
+}
+
+async fn two_factor_confirm(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match state
+        .service()
+        .confirm_totp(&user, form.code.expose_secret())
+        .await
+    {
+        Ok(codes) => {
+            let items: String = codes
+                .iter()
+                .map(|c| format!("<li><code>{}</code></li>", escape(c.expose_secret())))
+                .collect();
+            let body = format!(
+                "<p>Two-factor is on. Keep these recovery codes somewhere safe: each works \
+                 once, and they are not shown again.</p><ul id=\"recovery-codes\">{items}</ul>\
+                 <p><a href=\"/account\">Back to your account</a></p>"
+            );
+            no_store(page("Recovery codes", &body))
+        }
+        Err(e) => refused(&e.into()),
+    }
+}
+
+async fn two_factor_remove(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let service = state.service();
+    if let Err(e) = service
+        .reauthenticate(&user, form.password.expose_secret())
+        .await
+    {
+        return refused(&e.into());
+    }
+    match service.remove_totp(&user).await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(e) => refused(&e.into()),
     }
 }
 
@@ -300,8 +521,29 @@ async fn account(State(state): State<AuthState<DbUserStore>>, headers: HeaderMap
     } else {
         "not verified"
     };
+    let two_factor = match state.service().has_second_factor(user).await {
+        Ok(on) => on,
+        Err(e) => return refused(&e.into()),
+    };
+    let factor_form = if two_factor {
+        format!(
+            "<form method=\"post\" action=\"/two-factor/remove\">{}\
+             <label>Password <input name=\"password\" type=\"password\" required></label>\
+             <button>Turn off two-factor</button></form>",
+            csrf_input(&state, session.csrf_token.as_deref().unwrap_or_default())
+        )
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/two-factor/enrol\">{}\
+             <label>Password <input name=\"password\" type=\"password\" required></label>\
+             <button>Set up two-factor</button></form>",
+            csrf_input(&state, session.csrf_token.as_deref().unwrap_or_default())
+        )
+    };
+    let state_word = if two_factor { "on" } else { "off" };
     let body = format!(
         "<p>Signed in as <strong>{}</strong> ({verified}).</p>\n\
+         <p id=\"two-factor\">Two-factor: {state_word}</p>\n{factor_form}\n\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
          <button>Sign out</button></form>\n\
          <form method=\"post\" action=\"/logout-all\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\

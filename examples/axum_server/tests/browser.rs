@@ -3,7 +3,8 @@
 //! cookie session survives), reads the cookies' `HttpOnly` / `SameSite` flags through the
 //! `WebDriver` cookie API, has attacker pages on other origins (another site, and another port
 //! of the same site) auto-submit a form to sign-out-everywhere (the app answers 403 and the
-//! session still works), then signs out everywhere for good.
+//! session still works), sets up two-factor (the secret read off the page, a code computed
+//! from it), signs out and signs in with a code, then signs out everywhere for good.
 //!
 //! `chromedriver` comes from `$CHROMEDRIVER` or `PATH` (Debian: `chromium-driver`, installed
 //! by `.ci/run`). Without it the test prints that it was skipped and passes, unless `CI` is
@@ -273,6 +274,24 @@ fn last_for(seen: &Mutex<Vec<Seen>>, method: &Method, path: &str) -> TestResult<
         .ok_or_else(|| format!("the app saw no {method} {path}").into())
 }
 
+/// The code of `secret` at the system time plus `steps` 30-second steps.
+fn totp_code(secret: &str, steps: i64) -> TestResult<String> {
+    use testudo::core::ExposeSecret as _;
+    use testudo::totp::{Totp, TotpParams, TotpSecret};
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    let totp = Totp::new(
+        &TotpSecret::from_base32(secret.trim())?,
+        TotpParams::default(),
+        "test",
+        "user",
+    )?;
+    Ok(totp.code_at(now + steps * 30)?.expose_secret().to_owned())
+}
+
 async fn scenario(c: &Client, app: &App, base: &str, seen: &Mutex<Vec<Seen>>) -> TestResult {
     let home = format!("{base}/");
     let account = format!("{base}/account");
@@ -356,6 +375,42 @@ async fn scenario(c: &Client, app: &App, base: &str, seen: &Mutex<Vec<Seen>>) ->
     c.goto(&account).await?;
     arrive(c, on_account, &account).await?;
     assert_eq!(last_for(seen, &Method::GET, "/account")?.status, 200);
+
+    // Two-factor: set up on the page (the secret read off the page, a code computed from
+    // it), sign out, sign in with a code of the next step (the confirming one is used up).
+    let set_up = c
+        .form(Locator::Css("form[action='/two-factor/enrol']"))
+        .await?;
+    set_up.set_by_name("password", PASSWORD).await?;
+    set_up.submit_with(Locator::Css("button")).await?;
+    arrive(c, "#totp-secret", &format!("{base}/two-factor/enrol")).await?;
+    assert!(
+        c.find(Locator::Css("#totp-qr svg")).await.is_ok(),
+        "the QR code is shown"
+    );
+    let secret = c.find(Locator::Css("#totp-secret")).await?.text().await?;
+    let confirm = c
+        .form(Locator::Css("form[action='/two-factor/confirm']"))
+        .await?;
+    confirm.set_by_name("code", &totp_code(&secret, 0)?).await?;
+    confirm.submit_with(Locator::Css("button")).await?;
+    arrive(c, "#recovery-codes", &format!("{base}/two-factor/confirm")).await?;
+    c.goto(&account).await?;
+    arrive(c, on_account, &account).await?;
+    let text = c.find(Locator::Css("#two-factor")).await?.text().await?;
+    assert_eq!(text, "Two-factor: on");
+    c.form(Locator::Css("form[action='/logout']"))
+        .await?
+        .submit_with(Locator::Css("button"))
+        .await?;
+    arrive(c, on_home, &home).await?;
+    submit_credentials(c, "/login").await?;
+    arrive(c, "form[action='/login/code']", &format!("{base}/login")).await?;
+    let step = c.form(Locator::Css("form[action='/login/code']")).await?;
+    step.set_by_name("code", &totp_code(&secret, 1)?).await?;
+    step.submit_with(Locator::Css("button")).await?;
+    arrive(c, on_account, &account).await?;
+    assert_eq!(last_for(seen, &Method::POST, "/login/code")?.status, 303);
 
     // Sign out everywhere, for real: the account page then sends us home.
     c.form(Locator::Css(on_account))

@@ -402,3 +402,526 @@ async fn the_account_page_refreshes_the_session_and_its_forms_carry_the_new_csrf
     assert_eq!(r.status(), 303, "signed out");
     Ok(())
 }
+
+/// The code of `secret` (base32, default parameters) at the clock's time plus `steps` steps.
+fn totp_code(secret: &str, now: i64, steps: i64) -> TestResult<String> {
+    use testudo::totp::{STEP_SECONDS, Totp, TotpParams, TotpSecret};
+    let totp = Totp::new(
+        &TotpSecret::from_base32(secret)?,
+        TotpParams::default(),
+        "test",
+        "user",
+    )?;
+    let step = i64::try_from(STEP_SECONDS)?;
+    Ok(totp.code_at(now + steps * step)?.expose_secret().to_owned())
+}
+
+impl Running {
+    async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: &serde_json::Value,
+    ) -> TestResult<(u16, serde_json::Value)> {
+        let mut rq = self
+            .http
+            .request(method, self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(token) = bearer {
+            rq = rq.bearer_auth(token);
+        }
+        let r = rq.send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        let value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        };
+        Ok((status, value))
+    }
+
+    fn now(&self) -> i64 {
+        use testudo::core::Clock as _;
+        self.clock.now().timestamp()
+    }
+}
+
+fn text_of<'a>(v: &'a serde_json::Value, key: &str) -> TestResult<&'a str> {
+    v[key]
+        .as_str()
+        .ok_or_else(|| format!("no {key} in {v}").into())
+}
+
+#[tokio::test]
+async fn the_second_factor_over_the_json_api() -> TestResult {
+    use reqwest::Method;
+    use serde_json::json;
+    let s = start().await?;
+    let creds = json!({"email": "tia@example.com", "password": PASSWORD});
+    let (status, _) = s.json(Method::POST, "/auth/register", None, &creds).await?;
+    assert_eq!(status, 201);
+    let (status, pair) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+    assert_eq!(status, 200);
+    let access = text_of(&pair, "access_token")?.to_owned();
+    let bearer = Some(access.as_str());
+    let empty = json!({});
+
+    // Status, then enrolment: refused without a recent re-authentication.
+    let (status, st) = s
+        .json(Method::GET, "/auth/second-factor", bearer, &empty)
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        st,
+        json!({"enrolled": false, "recovery_codes_remaining": 0})
+    );
+    let (status, p) = s
+        .json(Method::POST, "/auth/second-factor/totp", bearer, &empty)
+        .await?;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (403, Some("reauthentication_required"))
+    );
+    let (status, p) = s
+        .json(
+            Method::POST,
+            "/auth/reauthenticate",
+            bearer,
+            &json!({"password": "not the password"}),
+        )
+        .await?;
+    assert_eq!((status, p["code"].as_str()), (403, Some("wrong_password")));
+    let (status, _) = s
+        .json(
+            Method::POST,
+            "/auth/reauthenticate",
+            bearer,
+            &json!({"password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    let (status, e) = s
+        .json(Method::POST, "/auth/second-factor/totp", bearer, &empty)
+        .await?;
+    assert_eq!(status, 200, "{e}");
+    let secret = text_of(&e, "secret")?.to_owned();
+    assert!(text_of(&e, "otpauth_uri")?.starts_with("otpauth://totp/"));
+    assert!(text_of(&e, "qr_svg")?.contains("<svg"));
+
+    // Confirm: a wrong code is refused (the body names no code), the right one gives the
+    // recovery codes once.
+    let code = totp_code(&secret, s.now(), 0)?;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, p) = s
+        .json(
+            Method::POST,
+            "/auth/second-factor/totp/confirm",
+            bearer,
+            &json!({"code": wrong}),
+        )
+        .await?;
+    assert_eq!((status, p["code"].as_str()), (400, Some("wrong_code")));
+    assert!(!p.to_string().contains(wrong) && !p.to_string().contains(&code));
+    let (status, rc) = s
+        .json(
+            Method::POST,
+            "/auth/second-factor/totp/confirm",
+            bearer,
+            &json!({"code": code}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{rc}");
+    let codes: Vec<String> = rc["recovery_codes"]
+        .as_array()
+        .ok_or("no codes")?
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let count = usize::try_from(s.app.state.service().config().recovery_code_count)?;
+    assert_eq!(codes.len(), count);
+    let (_, st) = s
+        .json(Method::GET, "/auth/second-factor", bearer, &empty)
+        .await?;
+    assert_eq!(
+        st,
+        json!({"enrolled": true, "recovery_codes_remaining": count})
+    );
+
+    // Login now answers a challenge; the confirming code is used up (replay), a wrong code
+    // is refused, the next step's code completes, and the challenge completes once.
+    let (status, ch) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+    assert_eq!(status, 200);
+    assert_eq!(ch["second_factor"], json!(true));
+    assert!(ch.get("access_token").is_none());
+    let challenge = text_of(&ch, "challenge")?.to_owned();
+    for bad in [code.as_str(), wrong] {
+        let (status, p) = s
+            .json(
+                Method::POST,
+                "/auth/login/complete",
+                None,
+                &json!({"challenge": challenge, "code": bad}),
+            )
+            .await?;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (400, Some("wrong_code")),
+            "{bad}"
+        );
+    }
+    s.clock.advance(std::time::Duration::from_secs(30));
+    let next = totp_code(&secret, s.now(), 0)?;
+    let done = json!({"challenge": challenge, "code": next});
+    let (status, pair) = s
+        .json(Method::POST, "/auth/login/complete", None, &done)
+        .await?;
+    assert_eq!(status, 200, "{pair}");
+    assert!(pair["access_token"].is_string());
+    let (status, p) = s
+        .json(Method::POST, "/auth/login/complete", None, &done)
+        .await?;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (401, Some("invalid_challenge"))
+    );
+
+    // A recovery code works once.
+    for expected in [200, 400] {
+        let (_, ch) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+        let (status, _) = s
+            .json(
+                Method::POST,
+                "/auth/login/complete",
+                None,
+                &json!({"challenge": text_of(&ch, "challenge")?, "code": codes[0]}),
+            )
+            .await?;
+        assert_eq!(status, expected);
+    }
+    // An expired challenge is refused.
+    let (_, ch) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+    s.clock.advance(
+        s.app.state.service().config().login_challenge_lifetime + std::time::Duration::from_secs(1),
+    );
+    let (status, p) = s
+        .json(
+            Method::POST,
+            "/auth/login/complete",
+            None,
+            &json!({"challenge": text_of(&ch, "challenge")?, "code": codes[1]}),
+        )
+        .await?;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (401, Some("invalid_challenge"))
+    );
+
+    // Regenerating and removing need a recent re-authentication (the last one is old now).
+    let (_, ch) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+    let (status, pair) = s
+        .json(
+            Method::POST,
+            "/auth/login/complete",
+            None,
+            &json!({"challenge": text_of(&ch, "challenge")?, "code": codes[1]}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let access = text_of(&pair, "access_token")?.to_owned();
+    let bearer = Some(access.as_str());
+    for (method, path) in [
+        (Method::POST, "/auth/second-factor/recovery-codes"),
+        (Method::DELETE, "/auth/second-factor/totp"),
+    ] {
+        let (status, p) = s.json(method, path, bearer, &empty).await?;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (403, Some("reauthentication_required"))
+        );
+    }
+    let (status, _) = s
+        .json(
+            Method::POST,
+            "/auth/reauthenticate",
+            bearer,
+            &json!({"password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    let (status, rc) = s
+        .json(
+            Method::POST,
+            "/auth/second-factor/recovery-codes",
+            bearer,
+            &empty,
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(rc["recovery_codes"].as_array().map(Vec::len), Some(count));
+    let (status, _) = s
+        .json(Method::DELETE, "/auth/second-factor/totp", bearer, &empty)
+        .await?;
+    assert_eq!(status, 204);
+    let (status, pair) = s.json(Method::POST, "/auth/login", None, &creds).await?;
+    assert_eq!(status, 200);
+    assert!(
+        pair["access_token"].is_string(),
+        "no factor: tokens at once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_second_factor_routes_in_cookie_mode_keep_the_csrf_checks() -> TestResult {
+    use serde_json::json;
+    let s = start().await?;
+    let creds = json!({"email": "uma@example.com", "password": PASSWORD});
+    let r = s
+        .http
+        .post(s.url("/auth/register"))
+        .header("content-type", "application/json")
+        .body(creds.to_string())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let cookie_login =
+        json!({"email": "uma@example.com", "password": PASSWORD, "use_cookies": true});
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("content-type", "application/json")
+        .header("origin", &s.base)
+        .body(cookie_login.to_string())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let jar = cookies(&r);
+    let csrf = cookie_value(&jar, "testudo_csrf").ok_or("no csrf cookie")?;
+    let post = |path: &str, origin: &str, token: Option<&str>| {
+        let mut rq = s
+            .http
+            .post(s.url(path))
+            .header("content-type", "application/json")
+            .header("origin", origin)
+            .header("cookie", &jar)
+            .body(json!({"password": PASSWORD, "code": "123456"}).to_string());
+        if let Some(t) = token {
+            rq = rq.header("x-csrf-token", t);
+        }
+        rq.send()
+    };
+    for path in [
+        "/auth/reauthenticate",
+        "/auth/second-factor/totp",
+        "/auth/second-factor/totp/confirm",
+        "/auth/second-factor/recovery-codes",
+    ] {
+        assert_eq!(
+            post(path, &s.base, None).await?.status(),
+            403,
+            "{path}: no token"
+        );
+        assert_eq!(
+            post(path, "https://evil.example", Some(&csrf))
+                .await?
+                .status(),
+            403,
+            "{path}: cross-site"
+        );
+    }
+    let r = post("/auth/reauthenticate", &s.base, Some(&csrf)).await?;
+    assert_eq!(r.status(), 204, "with the token: accepted");
+    let r = s
+        .http
+        .post(s.url("/auth/login/complete"))
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(json!({"challenge": "x", "code": "123456", "use_cookies": true}).to_string())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403, "a cross-site cookie completion is refused");
+    Ok(())
+}
+
+/// The text between `start` and the next `end` in `html`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> TestResult<&'a str> {
+    let rest = html
+        .split(start)
+        .nth(1)
+        .ok_or_else(|| format!("no {start} in {html}"))?;
+    Ok(rest.split(end).next().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_web_page_enrols_totp_and_asks_for_the_code_at_login() -> TestResult {
+    let s = start().await?;
+    let email = "vic@example.com";
+    let r = s
+        .post_form(
+            "/signup",
+            &[("email", email), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    let jar = cookies(&r);
+    let csrf = cookie_value(&jar, "testudo_csrf").ok_or("no csrf cookie")?;
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: off"));
+
+    // Without the CSRF token, or with a wrong password: refused.
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", PASSWORD)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", "wrong password"), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_ne!(r.status(), 200);
+    let r = s
+        .post_form(
+            "/two-factor/enrol",
+            &[("password", PASSWORD), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("default-src 'none'; form-action 'self'")
+    );
+    let html = r.text().await?;
+    assert!(html.contains("<figure id=\"totp-qr\"><svg"), "{html}");
+    assert!(!html.contains("<?xml"));
+    let secret = between(&html, "<code id=\"totp-secret\">", "</code>")?.to_owned();
+    let code = totp_code(&secret, s.now(), 0)?;
+    let r = s
+        .post_form(
+            "/two-factor/confirm",
+            &[("code", &code), ("csrf_token", &csrf)],
+            &jar,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    let first = between(&html, "<ul id=\"recovery-codes\"><li><code>", "</code>")?.to_owned();
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: on"));
+
+    // The login form now asks for the code; a wrong one is refused, a recovery code works.
+    let r = s
+        .post_form(
+            "/login",
+            &[("email", email), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200, "no session yet");
+    assert!(cookies(&r).is_empty());
+    let html = r.text().await?;
+    let challenge = between(&html, "name=\"challenge\" value=\"", "\"")?.to_owned();
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &code)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 400, "the confirming code is used up");
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &first)],
+            "",
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403, "a cross-site code form is refused");
+    let r = s
+        .post_form(
+            "/login/code",
+            &[("challenge", &challenge), ("code", &first)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let second = cookies(&r);
+    let csrf2 = cookie_value(&second, "testudo_csrf").ok_or("no csrf cookie")?;
+
+    // Removal needs the password.
+    let r = s
+        .post_form(
+            "/two-factor/remove",
+            &[("password", "wrong password"), ("csrf_token", &csrf2)],
+            &second,
+            &s.base,
+        )
+        .await?;
+    assert_ne!(r.status(), 303);
+    let r = s
+        .post_form(
+            "/two-factor/remove",
+            &[("password", PASSWORD), ("csrf_token", &csrf2)],
+            &second,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let account = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &second)
+        .send()
+        .await?;
+    assert!(account.text().await?.contains("Two-factor: off"));
+    Ok(())
+}
+
+#[test]
+fn only_plain_svg_is_embedded() {
+    use axum_server::embeddable_svg;
+    let ok = r#"<?xml version="1.0"?><svg xmlns="x" width="2"><rect x="0"/><path d="M0"/></svg>"#;
+    assert_eq!(
+        embeddable_svg(ok),
+        Some(r#"<svg xmlns="x" width="2"><rect x="0"/><path d="M0"/></svg>"#)
+    );
+    for bad in [
+        r#"<svg><script>alert(1)</script></svg>"#,
+        r#"<svg onload="alert(1)"></svg>"#,
+        r#"<svg><a href="javascript:x"></a></svg>"#,
+        r#"<svg><image/></svg>"#,
+        "<svg>",
+    ] {
+        assert_eq!(embeddable_svg(bad), None, "{bad}");
+    }
+}
