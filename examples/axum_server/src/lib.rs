@@ -133,6 +133,8 @@ pub fn router(app: &App) -> Router {
         .route("/account", get(account))
         .route("/logout", axum::routing::post(logout))
         .route("/logout-all", axum::routing::post(logout_all))
+        .route("/logout-others", axum::routing::post(logout_others))
+        .route("/sessions/revoke", axum::routing::post(revoke_session))
         .route("/forgot", get(forgot_page).post(forgot))
         .route("/reset", get(reset_page).post(reset))
         .layer(axum::middleware::from_fn(testudo::axum::session_layer))
@@ -541,9 +543,26 @@ async fn account(State(state): State<AuthState<DbUserStore>>, headers: HeaderMap
         )
     };
     let state_word = if two_factor { "on" } else { "off" };
+    // The current session is the access token's: the new pair's after a transparent refresh.
+    let current = match &session.refreshed {
+        Some(pair) => Some(pair.access_token().to_owned()),
+        None => testudo::axum::cookie(&headers, &state.http().options().access_cookie)
+            .map(str::to_owned),
+    };
+    let sessions = match state
+        .service()
+        .list_sessions(&user.id(), current.as_deref())
+        .await
+    {
+        Ok(list) => sessions_table(&list, &field, &csrf),
+        Err(e) => return refused(&e.into()),
+    };
     let body = format!(
         "<p>Signed in as <strong>{}</strong> ({verified}).</p>\n\
          <p id=\"two-factor\">Two-factor: {state_word}</p>\n{factor_form}\n\
+         <h2>Where you are signed in</h2>\n{sessions}\n\
+         <form method=\"post\" action=\"/logout-others\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
+         <button>Sign out other devices</button></form>\n\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
          <button>Sign out</button></form>\n\
          <form method=\"post\" action=\"/logout-all\"><input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
@@ -563,6 +582,95 @@ async fn account(State(state): State<AuthState<DbUserStore>>, headers: HeaderMap
             Err(e) => refused(&e),
         },
         None => response,
+    }
+}
+
+/// The sessions as a table: device, address, sign-in and last use, and a sign-out button for
+/// every session but this one (each value escaped).
+fn sessions_table(list: &[testudo::service::SessionInfo], field: &str, csrf: &str) -> String {
+    let mut rows = String::new();
+    for s in list {
+        let action = if s.current {
+            "this device".to_owned()
+        } else {
+            format!(
+                "<form method=\"post\" action=\"/sessions/revoke\">\
+                 <input type=\"hidden\" name=\"{field}\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"id\" value=\"{}\"><button>Sign out</button></form>",
+                escape(&s.id)
+            )
+        };
+        rows.push_str(&format!(
+            "<tr class=\"session\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>\n",
+            escape(s.user_agent.as_deref().unwrap_or("unknown device")),
+            escape(s.ip.as_deref().unwrap_or("")),
+            s.created_at.format("%Y-%m-%d %H:%M UTC"),
+            s.last_used_at.format("%Y-%m-%d %H:%M UTC"),
+        ));
+    }
+    format!(
+        "<table id=\"sessions\"><tr><th>Device</th><th>Address</th><th>Signed in</th>\
+         <th>Last used</th><th></th></tr>\n{rows}</table>"
+    )
+}
+
+/// The sign-out form of one session.
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf_token: String,
+    id: String,
+}
+
+/// `POST /sessions/revoke`: signs one of the user's other sessions out.
+async fn revoke_session(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let session = match state
+        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return refused(&e),
+    };
+    match state
+        .service()
+        .revoke_session(&session.user.id(), &form.id)
+        .await
+    {
+        Ok(true) => Redirect::to("/account").into_response(),
+        Ok(false) => refused(&testudo::axum::Error::NotFound),
+        Err(e) => refused(&e.into()),
+    }
+}
+
+/// `POST /logout-others`: signs every other session of the user out; this one stays.
+async fn logout_others(
+    State(state): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    if let Err(e) = state
+        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
+        .await
+    {
+        return refused(&e);
+    }
+    let Some(access) = testudo::axum::cookie(&headers, &state.http().options().access_cookie)
+    else {
+        return Redirect::to("/").into_response();
+    };
+    match state.service().logout_others(access).await {
+        Ok(_) => Redirect::to("/account").into_response(),
+        Err(e) => refused(&e.into()),
     }
 }
 

@@ -925,3 +925,104 @@ fn only_plain_svg_is_embedded() {
         assert_eq!(embeddable_svg(bad), None, "{bad}");
     }
 }
+
+/// Logs in on the page with this user agent; returns the session cookies.
+async fn page_login(s: &Running, email: &str, user_agent: &str) -> TestResult<String> {
+    let r = s
+        .http
+        .post(s.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &s.base)
+        .header("user-agent", user_agent)
+        .body(form(&[("email", email), ("password", PASSWORD)]))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    Ok(cookies(&r))
+}
+
+async fn account_page(s: &Running, jar: &str) -> TestResult<reqwest::Response> {
+    Ok(s.http
+        .get(s.url("/account"))
+        .header("cookie", jar)
+        .send()
+        .await?)
+}
+
+/// The account page lists where the user is signed in (the device's user agent, escaped),
+/// signs one other session out by its button, and signs out every other device; another
+/// site's post is refused.
+#[tokio::test]
+async fn the_account_page_lists_sessions_and_signs_other_devices_out() -> TestResult {
+    let s = start().await?;
+    let email = "sid@example.com";
+    let r = s
+        .post_form(
+            "/signup",
+            &[("email", email), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let laptop = page_login(&s, email, "Laptop <b>1</b>").await?;
+    let phone = page_login(&s, email, "Phone 2").await?;
+    let tablet = page_login(&s, email, "Tablet 3").await?;
+
+    let html = account_page(&s, &laptop).await?.text().await?;
+    assert_eq!(html.matches("<tr class=\"session\">").count(), 4, "{html}");
+    assert!(html.contains("Laptop &lt;b&gt;1&lt;/b&gt;"), "{html}");
+    assert_eq!(html.matches("this device").count(), 1);
+    let csrf = cookie_value(&laptop, "testudo_csrf").ok_or("no csrf")?;
+    let phone_row = between(&html, "Phone 2", "</tr>")?;
+    let phone_id = between(phone_row, "name=\"id\" value=\"", "\"")?.to_owned();
+
+    // Another site cannot sign the phone out; the laptop can.
+    let r = s
+        .post_form(
+            "/sessions/revoke",
+            &[("csrf_token", &csrf), ("id", &phone_id)],
+            &laptop,
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403);
+    assert_eq!(account_page(&s, &phone).await?.status(), 200);
+    let r = s
+        .post_form(
+            "/sessions/revoke",
+            &[("csrf_token", &csrf), ("id", &phone_id)],
+            &laptop,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
+    let r = account_page(&s, &phone).await?;
+    assert_eq!(r.status(), 303, "the phone is signed out");
+    let r = s
+        .post_form(
+            "/sessions/revoke",
+            &[("csrf_token", &csrf), ("id", &phone_id)],
+            &laptop,
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 404, "already gone");
+
+    // Sign out other devices: the tablet and the sign-up session go, the laptop stays.
+    let r = s
+        .post_form("/logout-others", &[("csrf_token", "")], &laptop, &s.base)
+        .await?;
+    assert_eq!(r.status(), 403, "CSRF token required");
+    let r = s
+        .post_form("/logout-others", &[("csrf_token", &csrf)], &laptop, &s.base)
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(account_page(&s, &tablet).await?.status(), 303);
+    let r = account_page(&s, &laptop).await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    assert_eq!(html.matches("<tr class=\"session\">").count(), 1, "{html}");
+    assert!(html.contains("this device"));
+    Ok(())
+}
