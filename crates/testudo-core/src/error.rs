@@ -239,27 +239,27 @@ pub enum OnboardingError {
     #[error("onboarding step {got:?} is out of order: the next step is {expected:?}")]
     OutOfOrder {
         /// The session's next step (`None`: every step is done, only `finish` is left).
-        expected: Option<String>,
+        expected: Option<StepName>,
         /// The step the call was for.
-        got: String,
+        got: StepName,
     },
     /// The step cannot be skipped (it is required, e.g. TOTP with `onboarding_require_totp`).
     #[error("onboarding step {step:?} cannot be skipped")]
     NotSkippable {
         /// The step.
-        step: String,
+        step: StepName,
     },
     /// Steps are left: the session cannot finish yet.
     #[error("onboarding is not complete: the next step is {next:?}")]
     Incomplete {
         /// The next step.
-        next: String,
+        next: StepName,
     },
     /// The step does not accept this kind of input.
     #[error("onboarding step {step:?} does not accept this input")]
     WrongInput {
         /// The step.
-        step: String,
+        step: StepName,
     },
     /// The verification code was wrong; `remaining` tries are left before it dies.
     #[error("wrong verification code")]
@@ -272,16 +272,73 @@ pub enum OnboardingError {
     #[error("no verification code is pending")]
     NoPendingCode,
     /// The step refused its input (an application step's messages).
-    #[error("onboarding step {step:?} failed: {}", errors.join("; "))]
+    #[error("onboarding step {step:?} failed: {errors}")]
     StepFailed {
         /// The step.
-        step: String,
+        step: StepName,
         /// Why, one message per problem.
-        errors: Vec<String>,
+        errors: StepMessages,
     },
     /// Another call is finishing this session right now, or has finished it.
     #[error("onboarding session is already being finished")]
     AlreadyFinishing,
+}
+
+/// The name of an onboarding step: a built-in one's (`verify_email`, `set_password`,
+/// `setup_totp`) or an application's, as its `OnboardingStep::name` says. An identifier, not
+/// a message: compare it, show it to a developer, never to decide on text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StepName(Box<str>);
+
+impl StepName {
+    /// The name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for StepName {
+    fn from(name: &str) -> Self {
+        Self(name.into())
+    }
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for StepName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+/// An application step's refusal: one message per problem, for the user (as
+/// [`InvalidPassword`]'s). Displays as the messages joined by `"; "`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StepMessages(Vec<String>);
+
+impl StepMessages {
+    /// The messages.
+    #[must_use]
+    pub fn messages(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl From<Vec<String>> for StepMessages {
+    fn from(messages: Vec<String>) -> Self {
+        Self(messages)
+    }
+}
+
+impl fmt::Display for StepMessages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
 }
 
 /// A token could not be accepted.

@@ -21,7 +21,7 @@ pub use email::normalize_email;
 pub use error::{
     AccountError, AuthenticationError, BadSignature, BoxError, Claim, Error, EventError,
     InvalidPassword, InvalidReason, OnboardingError, Result, SecondFactorError, SignatureError,
-    SignatureExpired, TokenError,
+    SignatureExpired, StepMessages, StepName, TokenError,
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use session::{

@@ -218,7 +218,7 @@ impl OnboardingStep for SetupTotpStep {
     async fn submit(&self, ctx: &mut StepContext<'_>, input: StepInput) -> Result<()> {
         let StepInput::Code(code) = input else {
             return Err(OnboardingError::WrongInput {
-                step: SETUP_TOTP.to_owned(),
+                step: SETUP_TOTP.into(),
             }
             .into());
         };
@@ -267,7 +267,7 @@ impl OnboardingStep for VerifyEmailStep {
     async fn submit(&self, ctx: &mut StepContext<'_>, input: StepInput) -> Result<()> {
         let StepInput::Code(code) = input else {
             return Err(OnboardingError::WrongInput {
-                step: VERIFY_EMAIL.to_owned(),
+                step: VERIFY_EMAIL.into(),
             }
             .into());
         };
@@ -284,7 +284,7 @@ impl OnboardingStep for SetPasswordStep {
     async fn submit(&self, ctx: &mut StepContext<'_>, input: StepInput) -> Result<()> {
         let StepInput::Password(password) = input else {
             return Err(OnboardingError::WrongInput {
-                step: SET_PASSWORD.to_owned(),
+                step: SET_PASSWORD.into(),
             }
             .into());
         };
@@ -639,10 +639,7 @@ impl AuthService<DbUserStore> {
             let mut data = Value::Null;
             if skipped {
                 if handler.is_required(&self.config) {
-                    return Err(OnboardingError::NotSkippable {
-                        step: step.to_owned(),
-                    }
-                    .into());
+                    return Err(OnboardingError::NotSkippable { step: step.into() }.into());
                 }
                 state.skipped.push(step.to_owned());
             } else {
@@ -762,7 +759,7 @@ impl AuthService<DbUserStore> {
             let state = parse_state(&session)?;
             if let Some(next) = onboarding.steps.get(state.next) {
                 return Err(OnboardingError::Incomplete {
-                    next: next.name().to_owned(),
+                    next: next.name().into(),
                 }
                 .into());
             }
@@ -956,8 +953,8 @@ impl AuthService<DbUserStore> {
         match onboarding.steps.get(state.next) {
             Some(next) if next.name() == step => Ok(next),
             next => Err(OnboardingError::OutOfOrder {
-                expected: next.map(|s| s.name().to_owned()),
-                got: step.to_owned(),
+                expected: next.map(|s| s.name().into()),
+                got: step.into(),
             }
             .into()),
         }
@@ -1042,7 +1039,7 @@ impl AuthService<DbUserStore> {
 fn step_errors(e: &Error) -> Vec<String> {
     match e {
         Error::InvalidPassword(p) => p.messages().to_vec(),
-        Error::Onboarding(OnboardingError::StepFailed { errors, .. }) => errors.clone(),
+        Error::Onboarding(OnboardingError::StepFailed { errors, .. }) => errors.messages().to_vec(),
         other => vec![other.to_string()],
     }
 }

@@ -40,14 +40,14 @@ impl OnboardingStep for ProfileStep {
     async fn submit(&self, ctx: &mut StepContext<'_>, input: StepInput) -> Result<()> {
         let StepInput::Data(data) = input else {
             return Err(OnboardingError::WrongInput {
-                step: "profile".to_owned(),
+                step: "profile".into(),
             }
             .into());
         };
         let Some(name) = data.get("display_name").and_then(|v| v.as_str()) else {
             return Err(OnboardingError::StepFailed {
-                step: "profile".to_owned(),
-                errors: vec!["display_name is required".to_owned()],
+                step: "profile".into(),
+                errors: vec!["display_name is required".to_owned()].into(),
             }
             .into());
         };
@@ -311,8 +311,8 @@ async fn steps_out_of_order_are_refused(b: Backend) -> TestResult {
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::OutOfOrder {
-            expected: Some(VERIFY_EMAIL.to_owned()),
-            got: SET_PASSWORD.to_owned()
+            expected: Some(VERIFY_EMAIL.into()),
+            got: SET_PASSWORD.into()
         }),
         "{r:?}"
     );
@@ -320,7 +320,7 @@ async fn steps_out_of_order_are_refused(b: Backend) -> TestResult {
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::Incomplete {
-            next: VERIFY_EMAIL.to_owned()
+            next: VERIFY_EMAIL.into()
         }),
         "{r:?}"
     );
@@ -330,7 +330,7 @@ async fn steps_out_of_order_are_refused(b: Backend) -> TestResult {
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::NotSkippable {
-            step: VERIFY_EMAIL.to_owned()
+            step: VERIFY_EMAIL.into()
         }),
         "{r:?}"
     );
@@ -458,7 +458,7 @@ async fn a_custom_step_keeps_its_data_and_applies_it_at_finish(b: Backend) -> Te
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::Incomplete {
-            next: "profile".to_owned()
+            next: "profile".into()
         }),
         "{r:?}"
     );
@@ -556,7 +556,7 @@ async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::NotSkippable {
-            step: SETUP_TOTP.to_owned()
+            step: SETUP_TOTP.into()
         }),
         "{r:?}"
     );
@@ -564,7 +564,7 @@ async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
     assert_eq!(
         onboarding_error(&r),
         Some(OnboardingError::Incomplete {
-            next: SETUP_TOTP.to_owned()
+            next: SETUP_TOTP.into()
         }),
         "{r:?}"
     );
