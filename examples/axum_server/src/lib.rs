@@ -628,21 +628,11 @@ async fn revoke_session(
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    if let Err(e) = state.http().check_origin(&headers) {
-        return refused(&e);
-    }
-    let session = match state
-        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return refused(&e),
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
-    match state
-        .service()
-        .revoke_session(&session.user.id(), &form.id)
-        .await
-    {
+    match state.service().revoke_session(&user.id(), &form.id).await {
         Ok(true) => Redirect::to("/account").into_response(),
         Ok(false) => refused(&testudo::axum::Error::NotFound),
         Err(e) => refused(&e.into()),
@@ -655,14 +645,8 @@ async fn logout_others(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(e) = state.http().check_origin(&headers) {
-        return refused(&e);
-    }
-    if let Err(e) = state
-        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
-        .await
-    {
-        return refused(&e);
+    if let Err(r) = form_user(&state, &headers, &form.csrf_token).await {
+        return r;
     }
     let Some(access) = testudo::axum::cookie(&headers, &state.http().options().access_cookie)
     else {
@@ -715,17 +699,11 @@ async fn logout_all(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(e) = state.http().check_origin(&headers) {
-        return refused(&e);
-    }
-    let session = match state
-        .authenticate_request(&headers, &Method::POST, Some(&form.csrf_token), false)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return refused(&e),
+    let user = match form_user(&state, &headers, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
-    if let Err(e) = state.service().logout_all(&session.user.id()).await {
+    if let Err(e) = state.service().logout_all(&user.id()).await {
         return refused(&e.into());
     }
     match state.http().clear_cookies() {
