@@ -19,6 +19,7 @@ mod m20261201_000015_rate_limits_in_memory_on_mysql;
 mod m20261201_000016_create_second_factors;
 mod m20261201_000017_create_sessions;
 mod m20261201_000018_create_onboarding_sessions;
+mod m20261202_000019_create_jwt_sessions;
 
 use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -44,6 +45,8 @@ pub const TABLES: &[&str] = &[
     "testudo_login_challenges",
     "testudo_reauthentications",
     "testudo_sessions",
+    "testudo_onboarding_sessions",
+    "testudo_jwt_sessions",
 ];
 
 /// The testudo migrator: run `Migrator::up(&db, None)` to create or update every table.
@@ -72,6 +75,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_create_second_factors::Migration),
             Box::new(m20261201_000017_create_sessions::Migration),
             Box::new(m20261201_000018_create_onboarding_sessions::Migration),
+            Box::new(m20261202_000019_create_jwt_sessions::Migration),
         ]
     }
 

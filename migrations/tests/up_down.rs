@@ -1,6 +1,6 @@
 //! Up, down, up on every available backend.
 
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use testudo_migrations::{Migrator, MigratorTrait, TABLES};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_test_support::{TestResult, per_database};
@@ -10,11 +10,46 @@ async fn has_table(db: &DatabaseConnection, table: &str) -> TestResult<bool> {
     Ok(manager.has_table(table).await?)
 }
 
+/// The `testudo_*` tables of the test database, sorted (the migration history table left out).
+async fn testudo_tables(db: &DatabaseConnection) -> TestResult<Vec<String>> {
+    let sql = match db.get_database_backend() {
+        DatabaseBackend::Sqlite => "SELECT name AS t FROM sqlite_master WHERE type = 'table'",
+        DatabaseBackend::Postgres => {
+            "SELECT table_name::text AS t FROM information_schema.tables \
+             WHERE table_schema = current_schema()"
+        }
+        _ => {
+            "SELECT CAST(table_name AS CHAR) AS t FROM information_schema.tables \
+             WHERE table_schema = DATABASE()"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?;
+    let mut tables = Vec::new();
+    for row in rows {
+        let t: String = row.try_get("", "t")?;
+        if t.starts_with("testudo_") && t != testudo_migrations::MIGRATION_TABLE {
+            tables.push(t);
+        }
+    }
+    tables.sort();
+    Ok(tables)
+}
+
 async fn up_down_up_on_every_backend(backend: Backend) -> TestResult {
     let name = backend.name();
     let db = TestDb::unmigrated(backend, 2).await?;
     let conn = db.conn();
     Migrator::up(conn, None).await?;
+    // `TABLES` names every table the migrations create, and nothing else.
+    let mut listed: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
+    listed.sort();
+    assert_eq!(
+        testudo_tables(conn).await?,
+        listed,
+        "{name}: TABLES is not the schema"
+    );
     for t in TABLES {
         assert!(has_table(conn, t).await?, "{name}: {t} missing after up");
     }
@@ -89,6 +124,7 @@ async fn migrations_are_named_after_their_files() {
             "m20261201_000016_create_second_factors",
             "m20261201_000017_create_sessions",
             "m20261201_000018_create_onboarding_sessions",
+            "m20261202_000019_create_jwt_sessions",
         ]
     );
 }

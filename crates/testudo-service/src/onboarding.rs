@@ -661,6 +661,7 @@ impl AuthService<DbUserStore> {
             }
             state.next += 1;
             let new_state = write_state(&state)?;
+            testudo_core::pause::point("onboarding.step.before_save").await;
             // Only if nobody changed the session meanwhile (a concurrent step, or a finish).
             let updated = row::Entity::update_many()
                 .col_expr(row::Column::State, Expr::value(new_state.clone()))
@@ -771,6 +772,9 @@ impl AuthService<DbUserStore> {
                 .ok_or_else(|| Error::internal(MissingPassword))?
                 .to_owned();
             let db = onboarding.db.as_sea_orm();
+            // A second finish may have read the same unfinished session by now: the
+            // conditional claim below decides which one creates the user.
+            testudo_core::pause::point("onboarding.finish.before_claim").await;
             let claimed = row::Entity::update_many()
                 .col_expr(row::Column::FinishingAt, Expr::value(self.clock().now()))
                 .filter(row::Column::Id.eq(session.id.as_str()))
@@ -781,6 +785,7 @@ impl AuthService<DbUserStore> {
             if claimed.rows_affected == 0 {
                 return Err(OnboardingError::AlreadyFinishing.into());
             }
+            testudo_core::pause::point("onboarding.finish.after_claim").await;
             let user = match self.store.insert_user(&session.email, &hash).await {
                 Ok(user) => user,
                 Err(Error::EmailTaken) => {

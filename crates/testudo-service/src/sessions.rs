@@ -2,10 +2,11 @@
 //! everywhere else", and a password change that keeps the current session.
 //!
 //! A session is a token family: one login and every pair rotation made of it. The token
-//! backend keeps them ([`TokenBackend::supports_sessions`]): the database backend does; the
-//! JWT backend and custom backends that do not implement the session methods answer
-//! [`SessionsNotSupported`] (as [`Error::Configuration`]), never an empty list that would
-//! pretend there is nothing to revoke.
+//! backend keeps them ([`TokenBackend::supports_sessions`]): the database backend and the JWT
+//! backend with its revocation list do; a stateless JWT backend (no revocation list: it has
+//! nowhere to keep them, nor a way to revoke) and custom backends that do not implement the
+//! session methods answer [`SessionsNotSupported`] (as [`Error::Configuration`]), never an
+//! empty list that would pretend there is nothing to revoke.
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -85,7 +86,8 @@ impl<S: UserStore> AuthService<S> {
     /// # Errors
     ///
     /// [`SessionsNotSupported`] (as [`Error::Configuration`]) when the token backend keeps no
-    /// sessions (the JWT backend, or a custom backend without the session methods);
+    /// sessions (a JWT backend without its revocation list, or a custom backend without the
+    /// session methods);
     /// [`Error::Storage`].
     #[tracing::instrument(name = "testudo.list_sessions", skip_all, fields(user_id = user_id))]
     pub async fn list_sessions(

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use common::{Recorder, T0};
 use sea_orm::EntityTrait as _;
 use testudo_config::AuthConfig;
-use testudo_core::{Error, ExposeSecret as _, FixedClock, OnboardingError, Result};
+use testudo_core::{Error, ExposeSecret as _, FixedClock, OnboardingError, Result, pause};
 use testudo_events::{Event, EventEmitter};
 use testudo_service::onboarding::{
     FinishContext, OnboardingStep, SET_PASSWORD, SETUP_TOTP, StepContext, StepInput, VERIFY_EMAIL,
@@ -401,40 +401,118 @@ async fn ready(env: &Env, email: &str) -> TestResult<String> {
     Ok(token)
 }
 
+/// Where the first finish waits while a second one runs to its end.
+#[derive(Debug, Clone, Copy)]
+enum FinishRace {
+    /// The first has read the unfinished session and not claimed it yet: the second claims,
+    /// creates the user and deletes the session; the first's claim then finds nothing.
+    BeforeClaim,
+    /// The first has claimed the session and not created the user yet: the second has read
+    /// the session and must lose the claim (an unconditional claim would let it create the
+    /// user and the first fail on the taken address).
+    AfterClaim,
+}
+
+/// Two finishes of one session, the first held at a pause point while the second runs: one
+/// user, one pair, and the loser answered `AlreadyFinishing` (or `SessionInvalid` once the
+/// winner deleted the session), in both orders, 5 rounds each.
 async fn concurrent_finishes_create_one_user(b: Backend) -> TestResult {
     let env = env(b).await?;
-    for round in 0..5 {
+    for round in 0..10 {
+        let race = if round % 2 == 0 {
+            FinishRace::BeforeClaim
+        } else {
+            FinishRace::AfterClaim
+        };
         let email = format!("user{round}@example.com");
         let token = ready(&env, &email).await?;
-        // Whatever the interleaving, the claim is one conditional update: one call wins.
-        let (a, b2) = tokio::join!(
-            env.auth.finish_onboarding(&token),
-            env.auth.finish_onboarding(&token)
+        let paused = pause::arm(match race {
+            FinishRace::BeforeClaim => "onboarding.finish.before_claim",
+            FinishRace::AfterClaim => "onboarding.finish.after_claim",
+        });
+        let auth = env.auth.clone();
+        let first_token = token.clone();
+        let first = tokio::spawn(async move { auth.finish_onboarding(&first_token).await });
+        paused.reached().await;
+        let second = env.auth.finish_onboarding(&token).await;
+        paused.release();
+        let first = first.await?;
+        let (winner, loser) = match race {
+            FinishRace::BeforeClaim => (second, first),
+            FinishRace::AfterClaim => (first, second),
+        };
+        let tokens = winner
+            .map_err(|e| format!("{race:?}: the finish that should win failed: {e:?}"))?
+            .tokens;
+        assert!(
+            matches!(
+                loser,
+                Err(Error::Onboarding(
+                    OnboardingError::AlreadyFinishing | OnboardingError::SessionInvalid
+                ))
+            ),
+            "{race:?}: {loser:?}"
         );
-        let ok = usize::from(a.is_ok()) + usize::from(b2.is_ok());
-        assert_eq!(ok, 1, "{a:?} {b2:?}");
-        for r in [&a, &b2] {
-            if let Err(e) = r {
-                assert!(
-                    matches!(
-                        e,
-                        Error::Onboarding(
-                            OnboardingError::AlreadyFinishing | OnboardingError::SessionInvalid
-                        )
-                    ),
-                    "{e:?}"
-                );
-            }
-        }
+        env.auth.authenticate(tokens.access_token()).await?;
         assert!(env.auth.store().find_by_email(&email).await?.is_some());
     }
     let users = testudo_service::entity::user::Entity::find()
         .all(env.db.conn())
         .await?;
-    assert_eq!(users.len(), 5);
+    assert_eq!(users.len(), 10);
     env.db.cleanup().await
 }
-per_database!(concurrent_finishes_create_one_user);
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    concurrent_finishes_create_one_user,
+    sqlite_file
+);
+
+/// Two password submissions for one session, the first held after it has run its step and
+/// before it saves: the second saves first, and the first's save (conditional on the state it
+/// read) is refused, so the account gets the second password and never a mix.
+async fn a_step_racing_another_keeps_the_one_saved_first(b: Backend) -> TestResult {
+    let env = env(b).await?;
+    let start = env.auth.start_onboarding(EMAIL).await?;
+    let token = start.token().expose_secret().to_owned();
+    env.auth
+        .verify_onboarding_code(&token, &mailed_code(&env)?)
+        .await?;
+    const FIRST: &str = "the first password, held back 1!";
+    let paused = pause::arm("onboarding.step.before_save");
+    let auth = env.auth.clone();
+    let held = token.clone();
+    let first = tokio::spawn(async move { auth.set_onboarding_password(&held, FIRST).await });
+    paused.reached().await;
+    env.auth.set_onboarding_password(&token, PASSWORD).await?;
+    paused.release();
+    let first = first.await?;
+    assert!(
+        matches!(
+            first,
+            Err(Error::Onboarding(OnboardingError::AlreadyFinishing))
+        ),
+        "{first:?}"
+    );
+    env.auth
+        .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
+        .await?;
+    env.auth.finish_onboarding(&token).await?;
+    env.auth
+        .login(EMAIL, PASSWORD, testudo_core::Claims::new())
+        .await?;
+    let r = env
+        .auth
+        .login(EMAIL, FIRST, testudo_core::Claims::new())
+        .await;
+    assert!(matches!(r, Err(Error::Authentication(_))), "{r:?}");
+    env.db.cleanup().await
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_step_racing_another_keeps_the_one_saved_first,
+    sqlite_file
+);
 
 async fn an_address_taken_meanwhile_is_a_typed_error(b: Backend) -> TestResult {
     let env = env(b).await?;

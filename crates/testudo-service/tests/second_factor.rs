@@ -776,6 +776,48 @@ async fn deleting_a_user_deletes_their_factor(b: Backend) -> TestResult {
 }
 per_database!(deleting_a_user_deletes_their_factor);
 
+/// The pair a completed challenge issues starts a session with the device context given to
+/// `complete_login_with_context` (the one the tokens are issued for), on both backends that
+/// keep sessions.
+async fn completing_a_login_records_the_device_context(b: Backend) -> TestResult {
+    for tokens in [Tokens::Database, Tokens::JwtRevocable] {
+        let env = Env::new(b.clone(), tokens, |c| {
+            c.signing_secret = Some(SIGNING_SECRET.to_owned().into());
+        })
+        .await?;
+        let name = env.name.clone();
+        let (user, app, _) = enrolled(&env).await?;
+        let ch = challenge(&env.auth).await?;
+        let device = testudo_core::SessionContext::new()
+            .with_ip(Some("203.0.113.5"))
+            .with_user_agent(Some("Phone/3 <b>"));
+        let done = env
+            .auth
+            .complete_login_with_context(
+                ch.token().expose_secret(),
+                &code(&app, &env.clock)?,
+                &device,
+            )
+            .await?;
+        let listed = env
+            .auth
+            .list_sessions(&user.id.to_string(), Some(done.tokens.access_token()))
+            .await?;
+        assert_eq!(listed.len(), 1, "{name}: {listed:?}");
+        assert!(listed[0].current, "{name}");
+        assert_eq!(listed[0].ip.as_deref(), Some("203.0.113.5"), "{name}");
+        assert_eq!(
+            listed[0].user_agent.as_deref(),
+            Some("Phone/3 <b>"),
+            "{name}"
+        );
+        assert_eq!(listed[0].created_at.timestamp(), T0 + 30, "{name}");
+        env.cleanup().await?;
+    }
+    Ok(())
+}
+per_database!(completing_a_login_records_the_device_context);
+
 #[test]
 fn the_blocking_api_logs_in_with_a_second_factor() -> TestResult {
     let clock = Arc::new(FixedClock::from_unix(T0)?);

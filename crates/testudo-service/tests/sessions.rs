@@ -1,7 +1,8 @@
 //! Sessions: device context recorded and listed, the `current` flag, `revoke_session` refusing
 //! another user's session, `logout_others` racing refreshes (deterministic pause points, 20
 //! rounds per database), `last_used_at` moved by rotation, a password change keeping the
-//! current session, and the JWT backend's typed refusal. On SQLite, PostgreSQL and MariaDB.
+//! current session, and the stateless JWT backend's typed refusal. On SQLite, PostgreSQL and
+//! MariaDB, each with the database backend and the JWT backend with its revocation list.
 
 mod common;
 
@@ -39,12 +40,29 @@ fn is_revoked<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
     matches!(r, Err(Error::Token(TokenError::Revoked)))
 }
 
+/// The token backends that keep sessions: the database backend and the JWT backend with its
+/// revocation list. Every session test runs on both.
+const KEEPING_SESSIONS: [Tokens; 2] = [Tokens::Database, Tokens::JwtRevocable];
+
+/// Runs `test` with each backend of [`KEEPING_SESSIONS`] on a fresh `backend` database.
+async fn on_session_backends<F, Fut>(backend: Backend, test: F) -> TestResult
+where
+    F: Fn(Backend, Tokens) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    for tokens in KEEPING_SESSIONS {
+        test(backend.clone(), tokens).await?;
+    }
+    Ok(())
+}
+
 /// Two logins from two devices: both listed newest first with their IP and user agent; the
 /// current one is flagged whether it is named by its access or its refresh token.
-async fn device_context_is_recorded_and_listed_with_the_current_flag(
+async fn device_context_is_recorded_and_listed_with_the_current_flag_on(
     backend: Backend,
+    tokens: Tokens,
 ) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     let laptop = login(&env.auth, EMAIL, &client("192.0.2.1", "Laptop/1.0")).await?;
@@ -90,11 +108,23 @@ async fn device_context_is_recorded_and_listed_with_the_current_flag(
     assert_eq!(left[0].id, listed[1].id, "{name}");
     env.cleanup().await
 }
+async fn device_context_is_recorded_and_listed_with_the_current_flag(
+    backend: Backend,
+) -> TestResult {
+    on_session_backends(
+        backend,
+        device_context_is_recorded_and_listed_with_the_current_flag_on,
+    )
+    .await
+}
 per_database!(device_context_is_recorded_and_listed_with_the_current_flag);
 
 /// Every login path records the context: the email-token login too.
-async fn a_login_link_records_the_device_context(backend: Backend) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+async fn a_login_link_records_the_device_context_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     let store =
@@ -116,11 +146,17 @@ async fn a_login_link_records_the_device_context(backend: Backend) -> TestResult
     assert_eq!(listed[0].user_agent.as_deref(), Some("Mail/2"), "{name}");
     env.cleanup().await
 }
+async fn a_login_link_records_the_device_context(backend: Backend) -> TestResult {
+    on_session_backends(backend, a_login_link_records_the_device_context_on).await
+}
 per_database!(a_login_link_records_the_device_context);
 
 /// A user cannot revoke another user's session by its id; their own, yes.
-async fn revoking_another_users_session_is_refused(backend: Backend) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+async fn revoking_another_users_session_is_refused_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let ann = env.auth.create_user(EMAIL, PASSWORD).await?;
     let bob = env.auth.create_user("bob@example.com", PASSWORD).await?;
@@ -154,12 +190,18 @@ async fn revoking_another_users_session_is_refused(backend: Backend) -> TestResu
     env.auth.authenticate(bob_pair.access_token()).await?;
     env.cleanup().await
 }
+async fn revoking_another_users_session_is_refused(backend: Backend) -> TestResult {
+    on_session_backends(backend, revoking_another_users_session_is_refused_on).await
+}
 per_database!(revoking_another_users_session_is_refused);
 
 /// A rotation moves the session's `last_used_at` (by the fixed clock) and keeps its id;
 /// verifying an access token does not.
-async fn a_rotation_moves_last_used_and_keeps_the_session(backend: Backend) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+async fn a_rotation_moves_last_used_and_keeps_the_session_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     let pair = login(&env.auth, EMAIL, &client("192.0.2.1", "UA")).await?;
@@ -182,6 +224,9 @@ async fn a_rotation_moves_last_used_and_keeps_the_session(backend: Backend) -> T
     assert!(after[0].current, "{name}");
     env.cleanup().await
 }
+async fn a_rotation_moves_last_used_and_keeps_the_session(backend: Backend) -> TestResult {
+    on_session_backends(backend, a_rotation_moves_last_used_and_keeps_the_session_on).await
+}
 per_database!(a_rotation_moves_last_used_and_keeps_the_session);
 
 /// Which side of the race waits at its pause point.
@@ -194,6 +239,20 @@ enum Order {
     LogoutFirst,
 }
 
+/// The pause points before COMMIT of a rotation and of `revoke_other_sessions` in `tokens`.
+fn pause_points(tokens: Tokens) -> (&'static str, &'static str) {
+    match tokens {
+        Tokens::Database => (
+            "tokens_db.rotate.before_commit",
+            "tokens_db.revoke_other_sessions.before_commit",
+        ),
+        Tokens::Jwt | Tokens::JwtRevocable => (
+            "tokens_jwt.rotate.before_commit",
+            "tokens_jwt.revoke_other_sessions.before_commit",
+        ),
+    }
+}
+
 /// One round: three sessions, a refresh of one of the others racing `logout_others`; exactly
 /// the current session survives, whatever the order.
 async fn race_round(env: &Env, user_id: &str, order: Order) -> TestResult {
@@ -203,7 +262,7 @@ async fn race_round(env: &Env, user_id: &str, order: Order) -> TestResult {
     let third = login(&env.auth, EMAIL, &client("192.0.2.3", "third")).await?;
     let (refresh, logout) = match order {
         Order::RefreshFirst => {
-            let paused = pause::arm("tokens_db.rotate.before_commit");
+            let paused = pause::arm(pause_points(env.tokens).0);
             let auth = env.auth.clone();
             let token = other.refresh_token().to_owned();
             let refresh = tokio::spawn(async move { auth.refresh(&token).await });
@@ -215,7 +274,7 @@ async fn race_round(env: &Env, user_id: &str, order: Order) -> TestResult {
             (refresh.await?, logout.await?)
         }
         Order::LogoutFirst => {
-            let paused = pause::arm("tokens_db.revoke_other_sessions.before_commit");
+            let paused = pause::arm(pause_points(env.tokens).1);
             let auth = env.auth.clone();
             let token = current.access_token().to_owned();
             let logout = tokio::spawn(async move { auth.logout_others(&token).await });
@@ -279,10 +338,11 @@ async fn race_round(env: &Env, user_id: &str, order: Order) -> TestResult {
 
 /// `logout_others` racing a refresh of another session, 20 rounds (both orders) per database:
 /// exactly the current session is left every time.
-async fn logout_others_under_concurrent_refreshes_leaves_exactly_the_current_session(
+async fn logout_others_under_concurrent_refreshes_leaves_exactly_the_current_session_on(
     backend: Backend,
+    tokens: Tokens,
 ) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     for round in 0..20 {
         let order = if round % 2 == 0 {
@@ -304,6 +364,15 @@ async fn logout_others_under_concurrent_refreshes_leaves_exactly_the_current_ses
     );
     env.cleanup().await
 }
+async fn logout_others_under_concurrent_refreshes_leaves_exactly_the_current_session(
+    backend: Backend,
+) -> TestResult {
+    on_session_backends(
+        backend,
+        logout_others_under_concurrent_refreshes_leaves_exactly_the_current_session_on,
+    )
+    .await
+}
 per_database!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     logout_others_under_concurrent_refreshes_leaves_exactly_the_current_session,
@@ -311,8 +380,11 @@ per_database!(
 );
 
 /// `logout_others` refuses an invalid current token and revokes nothing.
-async fn logout_others_with_an_invalid_token_revokes_nothing(backend: Backend) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+async fn logout_others_with_an_invalid_token_revokes_nothing_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     let a = login(&env.auth, EMAIL, &SessionContext::new()).await?;
@@ -334,12 +406,22 @@ async fn logout_others_with_an_invalid_token_revokes_nothing(backend: Backend) -
     env.auth.authenticate(c.access_token()).await?;
     env.cleanup().await
 }
+async fn logout_others_with_an_invalid_token_revokes_nothing(backend: Backend) -> TestResult {
+    on_session_backends(
+        backend,
+        logout_others_with_an_invalid_token_revokes_nothing_on,
+    )
+    .await
+}
 per_database!(logout_others_with_an_invalid_token_revokes_nothing);
 
 /// A password change keeping the current session: the others are revoked, the kept one keeps
 /// its id and gets a new pair under the new credentials; its old pair stops working.
-async fn a_password_change_can_keep_the_current_session(backend: Backend) -> TestResult {
-    let env = Env::new(backend, Tokens::Database, |_| {}).await?;
+async fn a_password_change_can_keep_the_current_session_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
     let name = env.name.clone();
     let user = env.auth.create_user(EMAIL, PASSWORD).await?;
     let mine = login(&env.auth, EMAIL, &client("192.0.2.1", "mine")).await?;
@@ -406,37 +488,170 @@ async fn a_password_change_can_keep_the_current_session(backend: Backend) -> Tes
     let _ = bob;
     env.cleanup().await
 }
+async fn a_password_change_can_keep_the_current_session(backend: Backend) -> TestResult {
+    on_session_backends(backend, a_password_change_can_keep_the_current_session_on).await
+}
 per_database!(a_password_change_can_keep_the_current_session);
 
-/// The JWT backend keeps no sessions (with or without its revocation list): every session
-/// operation answers the typed refusal, never an empty list.
-async fn the_jwt_backend_refuses_session_operations(backend: Backend) -> TestResult {
-    for tokens in [Tokens::Jwt, Tokens::JwtRevocable] {
-        let env = Env::new(backend.clone(), tokens, |_| {}).await?;
-        let name = env.name.clone();
-        let user = env.auth.create_user(EMAIL, PASSWORD).await?;
-        let pair = login(&env.auth, EMAIL, &client("192.0.2.1", "UA")).await?;
-        let refused = |r: &Result<_, Error>| matches!(r, Err(Error::Configuration(e)) if e.is::<testudo_core::SessionsNotSupported>());
-        assert!(
-            refused(&env.auth.list_sessions(&user.id(), None).await.map(|_| ())),
-            "{name}"
-        );
-        assert!(
-            refused(&env.auth.revoke_session(&user.id(), "x").await.map(|_| ())),
-            "{name}"
-        );
-        assert!(
-            refused(
-                &env.auth
-                    .logout_others(pair.access_token())
-                    .await
-                    .map(|_| ())
-            ),
-            "{name}"
-        );
-        env.auth.authenticate(pair.access_token()).await?;
-        env.cleanup().await?;
-    }
+/// The stateless JWT backend (no revocation list) keeps no sessions: every session operation
+/// answers the typed refusal, never an empty list.
+async fn the_stateless_jwt_backend_refuses_session_operations(backend: Backend) -> TestResult {
+    let env = Env::new(backend, Tokens::Jwt, |_| {}).await?;
+    let name = env.name.clone();
+    let user = env.auth.create_user(EMAIL, PASSWORD).await?;
+    let pair = login(&env.auth, EMAIL, &client("192.0.2.1", "UA")).await?;
+    let refused = |r: &Result<_, Error>| matches!(r, Err(Error::Configuration(e)) if e.is::<testudo_core::SessionsNotSupported>());
+    assert!(
+        refused(&env.auth.list_sessions(&user.id(), None).await.map(|_| ())),
+        "{name}"
+    );
+    assert!(
+        refused(&env.auth.revoke_session(&user.id(), "x").await.map(|_| ())),
+        "{name}"
+    );
+    assert!(
+        refused(
+            &env.auth
+                .logout_others(pair.access_token())
+                .await
+                .map(|_| ())
+        ),
+        "{name}"
+    );
+    env.auth.authenticate(pair.access_token()).await?;
+    env.cleanup().await
+}
+per_database!(the_stateless_jwt_backend_refuses_session_operations);
+
+/// The blocking API's session wrappers: list with the current flag, revoke one, sign out the
+/// others, and a password change keeping the caller's session.
+#[test]
+fn the_blocking_api_manages_sessions() -> TestResult {
+    let config = common::config(|_| {});
+    let auth = testudo_service::blocking::AuthService::build(|| async move {
+        let db = testudo_db::Database::connect("sqlite::memory:").await?;
+        db.migrate().await?;
+        AuthService::builder(config, DbUserStore::new(db.clone()))
+            .database(db)
+            .events(testudo_events::EventEmitter::new())
+            .build()
+    })?;
+    let user = auth.create_user(EMAIL, PASSWORD)?;
+    let login = |device: &str| {
+        auth.login_with_context(EMAIL, PASSWORD, Claims::new(), &client("192.0.2.9", device))
+            .map(|r| r.tokens)
+    };
+    let (a, b, c) = (login("a")?, login("b")?, login("c")?);
+    let listed = auth.list_sessions(&user.id(), Some(a.access_token()))?;
+    assert_eq!(listed.len(), 3);
+    let mine = listed
+        .iter()
+        .find(|s| s.current)
+        .ok_or("no current session")?;
+    assert_eq!(mine.user_agent.as_deref(), Some("a"));
+    let b_id = listed
+        .iter()
+        .find(|s| s.user_agent.as_deref() == Some("b"))
+        .ok_or("no session b")?
+        .id
+        .clone();
+    assert!(auth.revoke_session(&user.id(), &b_id)?);
+    assert!(!auth.revoke_session(&user.id(), &b_id)?);
+    assert!(is_revoked(&auth.authenticate(b.access_token())));
+    assert_eq!(auth.logout_others(a.access_token())?, 2, "c's pair");
+    assert!(is_revoked(&auth.authenticate(c.access_token())));
+    let (updated, pair) = auth.set_password_keeping_session(
+        &user,
+        NEW_PASSWORD,
+        ValidatorPolicy::Run,
+        a.refresh_token(),
+    )?;
+    assert!(updated.credential_version > user.credential_version);
+    auth.authenticate(pair.access_token())?;
+    let left = auth.list_sessions(&user.id(), Some(pair.access_token()))?;
+    assert_eq!(left.len(), 1);
+    assert!(left[0].current);
     Ok(())
 }
-per_database!(the_jwt_backend_refuses_session_operations);
+
+/// The session rows the backend of `env` keeps (live or not).
+async fn session_rows(env: &Env) -> TestResult<i64> {
+    use sea_orm::ConnectionTrait as _;
+    let table = match env.tokens {
+        Tokens::Database => "testudo_sessions",
+        Tokens::Jwt | Tokens::JwtRevocable => "testudo_jwt_sessions",
+    };
+    let conn = env.db.conn();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await?
+        .ok_or("no count")?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+/// A logout deletes its session; `cleanup_expired` deletes the session of a family ended
+/// otherwise (its refresh token revoked alone) and that of a live one only once its refresh
+/// token has expired; the listed sessions never include any of them.
+async fn cleanup_deletes_sessions_without_a_live_refresh_token_on(
+    backend: Backend,
+    tokens: Tokens,
+) -> TestResult {
+    let env = Env::new(backend, tokens, |_| {}).await?;
+    let name = env.name.clone();
+    let user = env.auth.create_user(EMAIL, PASSWORD).await?;
+    let kept = login(&env.auth, EMAIL, &client("192.0.2.1", "kept")).await?;
+    let gone = login(&env.auth, EMAIL, &client("192.0.2.2", "gone")).await?;
+    let logged_out = login(&env.auth, EMAIL, &client("192.0.2.3", "logged out")).await?;
+    // A logout deletes its session at once.
+    env.auth.logout(logged_out.access_token()).await?;
+    assert_eq!(session_rows(&env).await?, 2, "{name}");
+    // Revoking the refresh token alone ends the family and leaves its row to cleanup.
+    env.auth
+        .backend()
+        .revoke_token(gone.refresh_token())
+        .await?;
+    assert_eq!(session_rows(&env).await?, 2, "{name}");
+    env.auth.backend().cleanup_expired().await?;
+    assert_eq!(
+        session_rows(&env).await?,
+        1,
+        "{name}: the revoked session stayed"
+    );
+    let listed = env.auth.list_sessions(&user.id(), None).await?;
+    assert_eq!(listed.len(), 1, "{name}");
+    assert_eq!(listed[0].user_agent.as_deref(), Some("kept"), "{name}");
+    env.auth.authenticate(kept.access_token()).await?;
+    // Within the refresh token's lifetime the session stays, however often cleanup runs.
+    env.clock
+        .advance(env.auth.config().refresh_token_lifetime / 2);
+    env.auth.backend().cleanup_expired().await?;
+    assert_eq!(
+        session_rows(&env).await?,
+        1,
+        "{name}: a live session was deleted"
+    );
+    env.clock
+        .advance(env.auth.config().refresh_token_lifetime + Duration::from_secs(3600));
+    assert!(
+        env.auth.list_sessions(&user.id(), None).await?.is_empty(),
+        "{name}"
+    );
+    env.auth.backend().cleanup_expired().await?;
+    assert_eq!(
+        session_rows(&env).await?,
+        0,
+        "{name}: an expired session stayed"
+    );
+    env.cleanup().await
+}
+async fn cleanup_deletes_sessions_without_a_live_refresh_token(backend: Backend) -> TestResult {
+    on_session_backends(
+        backend,
+        cleanup_deletes_sessions_without_a_live_refresh_token_on,
+    )
+    .await
+}
+per_database!(cleanup_deletes_sessions_without_a_live_refresh_token);

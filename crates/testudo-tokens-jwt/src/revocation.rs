@@ -79,6 +79,37 @@ pub(crate) enum Scope<'a> {
     Family(&'a str),
     /// The access tokens of a family.
     FamilyAccess(&'a str),
+    /// Every token of a user outside one family (tokens recorded without a family included).
+    UserExcept {
+        /// The user.
+        user: &'a str,
+        /// The family left alone.
+        keep: &'a str,
+    },
+}
+
+impl Scope<'_> {
+    /// The condition on the outstanding row `o` (its placeholders numbered from `first`) and
+    /// the values it binds.
+    fn condition(self, dialect: Dialect, first: usize) -> (String, Vec<sea_orm::Value>) {
+        let p = |i: usize| dialect.placeholder(first + i);
+        match self {
+            Self::User(u) => (format!("o.user_id = {}", p(0)), vec![u.into()]),
+            Self::Family(f) => (format!("o.family_id = {}", p(0)), vec![f.into()]),
+            Self::FamilyAccess(f) => (
+                format!("o.family_id = {} AND o.token_type = 'access'", p(0)),
+                vec![f.into()],
+            ),
+            Self::UserExcept { user, keep } => (
+                format!(
+                    "o.user_id = {} AND (o.family_id IS NULL OR o.family_id <> {})",
+                    p(0),
+                    p(1)
+                ),
+                vec![user.into(), keep.into()],
+            ),
+        }
+    }
 }
 
 /// Blacklists every outstanding, not yet blacklisted `jti` in `scope` and returns how many
@@ -93,19 +124,15 @@ pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
     let backend = c.get_database_backend();
     let dialect = Dialect::from_sea_orm(backend);
     let (insert, conflict) = dialect.insert_ignoring("jti");
-    let (column, value, access_only) = match scope {
-        Scope::User(u) => ("user_id", u, ""),
-        Scope::Family(f) => ("family_id", f, ""),
-        Scope::FamilyAccess(f) => ("family_id", f, " AND o.token_type = 'access'"),
-    };
     if backend == DatabaseBackend::MySql {
+        let (condition, values) = scope.condition(dialect, 1);
         let sql = format!(
             "SELECT o.jti, o.expires_at FROM testudo_jwt_outstanding_tokens o \
-             WHERE o.{column} = ?{access_only} AND NOT EXISTS \
+             WHERE {condition} AND NOT EXISTS \
              (SELECT 1 FROM testudo_jwt_blacklisted_tokens b WHERE b.jti = o.jti) ORDER BY o.jti"
         );
         let rows = c
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, [value.into()]))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
         if rows.is_empty() {
             return Ok(0);
@@ -126,20 +153,18 @@ pub(crate) async fn blacklist_outstanding<C: ConnectionTrait>(
             .await?;
         return Ok(res.rows_affected());
     }
+    let (condition, scope_values) = scope.condition(dialect, 2);
     let sql = format!(
         "{insert} testudo_jwt_blacklisted_tokens (jti, blacklisted_at, expires_at) \
          SELECT o.jti, {}, o.expires_at FROM testudo_jwt_outstanding_tokens o \
-         WHERE o.{column} = {}{access_only} AND NOT EXISTS \
+         WHERE {condition} AND NOT EXISTS \
          (SELECT 1 FROM testudo_jwt_blacklisted_tokens b WHERE b.jti = o.jti){conflict}",
         dialect.placeholder(1),
-        dialect.placeholder(2),
     );
+    let mut values = vec![now.into()];
+    values.extend(scope_values);
     let res = c
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [now.into(), value.into()],
-        ))
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     Ok(res.rows_affected())
 }

@@ -223,9 +223,9 @@ async fn cleanup_deletes_expired_rows_and_their_blacklist_rows(b: Backend) -> Te
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|r| r.token_type == "refresh"));
     assert_eq!(refresh(&jwt, &later).await, None);
-    // The refresh tokens expire too.
+    // The refresh tokens expire too, and the two sessions go with them.
     clock.advance(Duration::from_secs(604_800));
-    assert_eq!(jwt.cleanup_expired().await?, 2);
+    assert_eq!(jwt.cleanup_expired().await?, 4);
     assert!(outstanding(db.conn()).await?.is_empty());
     db.cleanup().await?;
     Ok(())
@@ -449,3 +449,115 @@ async fn the_grace_window_is_measured_with_the_clock(b: Backend) -> TestResult {
     Ok(())
 }
 per_database!(the_grace_window_is_measured_with_the_clock);
+
+/// Sessions on the revocation list, at their edges: a pair issued while the list was off gets
+/// a session (no device context, its start kept) when it is rotated into a family; tokens
+/// recorded without a family (rows written by tortoise-auth) count as other sessions for
+/// `revoke_other_sessions`; an expired token still names its session, a forged one none.
+async fn sessions_cover_unrecorded_pairs_familyless_rows_and_expired_tokens(
+    b: Backend,
+) -> TestResult {
+    use sea_orm::{ActiveValue::Set, prelude::DateTimeUtc};
+    let db = TestDb::new(b).await?;
+    let clock = clock()?;
+    let stateless =
+        JwtBackend::new(config(|c| c.jwt_blacklist_enabled = false))?.with_clock(clock.clone());
+    assert!(!stateless.supports_sessions());
+    let r = stateless.list_sessions("u").await;
+    assert!(
+        matches!(&r, Err(testudo_core::Error::Configuration(e)) if e.is::<testudo_core::SessionsNotSupported>()),
+        "{r:?}"
+    );
+    let old = stateless.create_tokens("u", Claims::new()).await?;
+    let jwt = backend(&db, config(|_| {}), &clock)?;
+    assert!(jwt.supports_sessions());
+    clock.advance(Duration::from_secs(60));
+    let (_, next) = jwt.rotate(old.refresh_token()).await?;
+    let sessions = jwt.list_sessions("u").await?;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        sessions[0].created_at.timestamp(),
+        NOW,
+        "the session's start"
+    );
+    assert_eq!(sessions[0].last_used_at.timestamp(), NOW + 60);
+    assert_eq!(
+        (sessions[0].ip.as_deref(), sessions[0].user_agent.as_deref()),
+        (None, None)
+    );
+    let keep = jwt
+        .session_of(next.access_token())
+        .await?
+        .ok_or("the rotated pair has a session")?;
+    assert_eq!(keep.session_id, sessions[0].id);
+    assert_eq!(keep.user_id, "u");
+
+    // A pair recorded without a family, as tortoise-auth writes its outstanding rows.
+    let legacy =
+        jwt.create_tokens_with_jtis("u", &Claims::new(), "legacy-access", "legacy-refresh")?;
+    let at = |t: i64| -> TestResult<DateTimeUtc> {
+        Ok(chrono::DateTime::from_timestamp(t, 0).ok_or("a time")?)
+    };
+    for (jti, ty, exp) in [
+        ("legacy-access", "access", NOW + 60 + 900),
+        ("legacy-refresh", "refresh", NOW + 60 + 604_800),
+    ] {
+        outstanding_token::Entity::insert(outstanding_token::ActiveModel {
+            jti: Set(jti.to_owned()),
+            user_id: Set("u".to_owned()),
+            token_type: Set(ty.to_owned()),
+            family_id: Set(None),
+            created_at: Set(at(NOW + 60)?),
+            expires_at: Set(at(exp)?),
+            ..Default::default()
+        })
+        .exec(db.conn())
+        .await?;
+    }
+    assert_eq!(jwt.session_of(legacy.access_token()).await?, None);
+    let other = jwt.create_tokens("u", Claims::new()).await?;
+    assert_eq!(jwt.list_sessions("u").await?.len(), 2);
+    // Someone else's session is nobody's to revoke by id.
+    let theirs = jwt.create_tokens("v", Claims::new()).await?;
+    let theirs_id = jwt
+        .session_of(theirs.refresh_token())
+        .await?
+        .ok_or("v's session")?
+        .session_id;
+    assert!(!jwt.revoke_user_session("u", &theirs_id).await?);
+    assert_eq!(refresh(&jwt, &theirs).await, None);
+
+    // The other family (2 tokens) and the familyless pair (2) are revoked; the kept one lives.
+    assert_eq!(jwt.revoke_other_sessions("u", &keep.session_id).await?, 4);
+    assert_eq!(access(&jwt, &legacy).await, Some(TokenError::Revoked));
+    assert_eq!(refresh(&jwt, &legacy).await, Some(TokenError::Revoked));
+    assert_eq!(access(&jwt, &other).await, Some(TokenError::Revoked));
+    assert_eq!(refresh(&jwt, &other).await, Some(TokenError::Revoked));
+    assert_eq!(access(&jwt, &next).await, None);
+    let left = jwt.list_sessions("u").await?;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, keep.session_id);
+    assert_eq!(jwt.list_sessions("v").await?.len(), 1);
+
+    // Expired, the access token still names its session; a forged token names none.
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(access(&jwt, &next).await, Some(TokenError::Expired));
+    assert_eq!(
+        jwt.session_of(next.access_token()).await?,
+        Some(keep.clone())
+    );
+    let forged = JwtBackend::new(config(|c| {
+        c.jwt_secret = Some("another-secret-of-at-least-32-bytes-long-987654".into());
+    }))?
+    .with_clock(clock.clone())
+    .create_tokens_with_jtis("u", &Claims::new(), "f-a", "f-r")?;
+    assert_eq!(jwt.session_of(forged.access_token()).await?, None);
+    assert_eq!(jwt.session_of("not a token").await?, None);
+    // Revoking the kept session by id leaves none.
+    assert!(jwt.revoke_user_session("u", &keep.session_id).await?);
+    assert!(!jwt.revoke_user_session("u", &keep.session_id).await?);
+    assert!(jwt.list_sessions("u").await?.is_empty());
+    db.cleanup().await?;
+    Ok(())
+}
+per_database!(sessions_cover_unrecorded_pairs_familyless_rows_and_expired_tokens);

@@ -10,8 +10,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use testudo_config::AuthConfig;
 use testudo_core::{
-    Claims, Clock, TokenBackend, TokenError, TokenPair, TokenPayload, TokenType, async_trait,
-    saturating_chrono,
+    Claims, Clock, Session, SessionContext, SessionRef, SessionsNotSupported, TokenBackend,
+    TokenError, TokenPair, TokenPayload, TokenType, async_trait, saturating_chrono,
 };
 use testudo_db::Database;
 
@@ -27,6 +27,7 @@ mod equivalence;
 mod jws;
 mod revoke;
 mod rotate;
+mod sessions;
 mod sign;
 mod verify;
 
@@ -215,6 +216,12 @@ impl JwtBackend {
         }
     }
 
+    /// The revocation-list database for a session operation: the typed refusal when the list
+    /// is off (a stateless backend keeps no sessions).
+    fn sessions_list(&self) -> testudo_core::Result<&Database> {
+        self.list()?.ok_or_else(|| SessionsNotSupported.into())
+    }
+
     /// The rotation grace window as a `chrono` duration (see [`JwtBackend::with_rotation_grace`]).
     fn grace(&self) -> chrono::Duration {
         saturating_chrono(self.rotation_grace)
@@ -399,13 +406,63 @@ impl TokenBackend for JwtBackend {
     /// Signs a pair; with the list on, records both `jti`s as outstanding (one transaction, a
     /// new token family).
     async fn create_tokens(&self, user_id: &str, extra: Claims) -> testudo_core::Result<TokenPair> {
+        self.create_tokens_for(user_id, extra, &SessionContext::default())
+            .await
+    }
+
+    /// As `create_tokens`; with the list on, the new family's session records `client` (in
+    /// the same transaction). Without it, `client` is not kept anywhere.
+    async fn create_tokens_for(
+        &self,
+        user_id: &str,
+        extra: Claims,
+        client: &SessionContext,
+    ) -> testudo_core::Result<TokenPair> {
         match self.list()? {
-            Some(db) => self.issue_recorded(db, user_id, &extra, &new_jti()).await,
+            Some(db) => {
+                self.issue_recorded(db, user_id, &extra, &new_jti(), client)
+                    .await
+            }
             None => {
                 let [access_jti, refresh_jti] = new_jtis()?;
                 Ok(self.sign_now(user_id, &extra, access_jti.as_str(), refresh_jti.as_str())?)
             }
         }
+    }
+
+    /// `true` only with the revocation list on: a stateless backend has nowhere to keep them.
+    fn supports_sessions(&self) -> bool {
+        self.list.is_some()
+    }
+
+    /// With the list on, the family of the token's outstanding row (its signature must verify;
+    /// it may have expired). Without it: `SessionsNotSupported`.
+    async fn session_of(&self, token: &str) -> testudo_core::Result<Option<SessionRef>> {
+        self.session_of_recorded(self.sessions_list()?, token).await
+    }
+
+    /// With the list on, the live sessions of `user_id` (a refresh token of the family neither
+    /// blacklisted nor expired), newest first. Without it: `SessionsNotSupported`.
+    async fn list_sessions(&self, user_id: &str) -> testudo_core::Result<Vec<Session>> {
+        self.sessions_recorded(self.sessions_list()?, user_id).await
+    }
+
+    /// With the list on, blacklists session `session_id` if it is a live session of `user_id`.
+    /// Without it: `SessionsNotSupported`.
+    async fn revoke_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> testudo_core::Result<bool> {
+        self.revoke_user_session_recorded(self.sessions_list()?, user_id, session_id)
+            .await
+    }
+
+    /// With the list on, blacklists every token of `user_id` outside session `keep`, atomically
+    /// with the user's rotations. Without it: `SessionsNotSupported`.
+    async fn revoke_other_sessions(&self, user_id: &str, keep: &str) -> testudo_core::Result<u64> {
+        self.revoke_other_sessions_recorded(self.sessions_list()?, user_id, keep)
+            .await
     }
 
     /// Verifies a token; with the list on, a blacklisted `jti` is Revoked (checked after the
@@ -472,8 +529,9 @@ impl TokenBackend for JwtBackend {
     }
 
     /// With the list on, deletes the outstanding rows expired for longer than `jwt_leeway`,
-    /// their blacklist rows and the expired blacklist rows of tokens without one (one
-    /// transaction) and returns how many rows. Without it: returns 0.
+    /// their blacklist rows, the expired blacklist rows of tokens without one and the sessions
+    /// left without a live refresh token (one transaction) and returns how many rows. Without
+    /// it: returns 0.
     async fn cleanup_expired(&self) -> testudo_core::Result<u64> {
         let Some(db) = self.list()? else {
             return Ok(0);

@@ -8,10 +8,10 @@ use testudo_db::{Database, retrying};
 use super::JwtBackend;
 use crate::revocation::{self, Scope};
 
-/// Blacklists every outstanding token of `user_id` in `scope` in one transaction, serialized
-/// with the user's other writes to the list (so a rotation in flight is either blacklisted here
-/// or refused afterwards) and run again while the database aborts it with a transient error;
-/// returns how many.
+/// Blacklists every outstanding token of `user_id` in `scope` and deletes the sessions of the
+/// families it ends, in one transaction serialized with the user's other writes to the list
+/// (so a rotation in flight is either blacklisted here or refused afterwards) and run again
+/// while the database aborts it with a transient error; returns how many tokens.
 pub(super) async fn blacklist(
     db: &Database,
     user_id: &str,
@@ -21,6 +21,7 @@ pub(super) async fn blacklist(
     retrying(|| async {
         let txn = db.begin_for_user(user_id).await?;
         let n = revocation::blacklist_outstanding(&*txn, scope, now).await?;
+        super::sessions::delete_in(&*txn, scope).await?;
         txn.commit().await?;
         Ok(n)
     })
@@ -99,15 +100,18 @@ impl JwtBackend {
 
     /// [`TokenBackend::cleanup_expired`](testudo_core::TokenBackend::cleanup_expired) with the
     /// list on: deletes the outstanding rows expired for longer than `jwt_leeway`, their
-    /// blacklist rows and the expired blacklist rows of tokens without one (one transaction);
-    /// returns how many rows.
+    /// blacklist rows, the expired blacklist rows of tokens without one, and the sessions with
+    /// no live refresh token left (one transaction); returns how many rows.
     pub(super) async fn cleanup_recorded(&self, db: &Database) -> testudo_core::Result<u64> {
         let cutoff = saturating_sub(self.clock.now(), self.config.jwt_leeway);
         let txn = db.begin().await?;
         let n = revocation::delete_expired(&txn, cutoff)
             .await
             .map_err(testudo_db::Error::from)?;
+        let s = super::sessions::cleanup(&txn, cutoff)
+            .await
+            .map_err(testudo_db::Error::from)?;
         txn.commit().await.map_err(testudo_db::Error::from)?;
-        Ok(n)
+        Ok(n + s)
     }
 }

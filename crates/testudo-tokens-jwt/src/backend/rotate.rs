@@ -5,6 +5,7 @@ use testudo_core::{Claims, TokenError, TokenPair, TokenPayload, TokenType, satur
 use testudo_db::{Database, retrying};
 
 use super::revoke::blacklist;
+use super::sessions;
 use super::sign::session_start;
 use super::{JwtBackend, new_jti, new_jtis};
 use crate::revocation::{self, Issued, Scope};
@@ -95,6 +96,8 @@ impl JwtBackend {
             None => new_jti(),
         };
         revocation::record(&*txn, &payload.sub, &family, now, issued).await?;
+        let started = saturating_from_unix(session_start(payload));
+        sessions::touch(&*txn, &family, &payload.sub, started, now).await?;
         testudo_core::pause::point("tokens_jwt.rotate.before_commit").await;
         txn.commit().await?;
         Ok(Rotation::Rotated)

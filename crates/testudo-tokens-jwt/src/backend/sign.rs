@@ -221,13 +221,15 @@ impl JwtBackend {
         Ok(TokenPair::new(access, refresh))
     }
 
-    /// Signs a pair and records it as outstanding in family `family_id`, in one transaction.
+    /// Signs a pair and records it as outstanding in a new family `family_id`, with the
+    /// family's session (`client`'s device context), in one transaction.
     pub(super) async fn issue_recorded(
         &self,
         db: &Database,
         user_id: &str,
         extra: &Claims,
         family_id: &str,
+        client: &testudo_core::SessionContext,
     ) -> testudo_core::Result<TokenPair> {
         let now = self.clock.now();
         let [access_jti, refresh_jti] = new_jtis()?;
@@ -239,6 +241,7 @@ impl JwtBackend {
             // Serialized with the user's revocations, as every write of the list is.
             let txn = db.begin_for_user(user_id).await?;
             revocation::record(&*txn, user_id, family_id, now, &issued).await?;
+            super::sessions::insert(&*txn, family_id, user_id, now, now, client).await?;
             txn.commit().await?;
             Ok::<_, testudo_db::Error>(())
         })

@@ -2,3 +2,4 @@
 
 pub mod blacklisted_token;
 pub mod outstanding_token;
+pub mod session;
