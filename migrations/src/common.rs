@@ -136,3 +136,45 @@ pub(crate) async fn mysql_version(manager: &SchemaManager<'_>) -> Result<String,
         .transpose()?
         .unwrap_or_default())
 }
+
+/// Creates a sessions table named `table` (`family_id PRIMARY KEY, user_id, created_at,
+/// last_used_at, ip, user_agent`, indexed on `user_id`; see migrations 17 and 19, the tables
+/// of the two token backends), with the exact collation on its id columns on MySQL / MariaDB.
+pub(crate) async fn create_session_table(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+) -> Result<(), DbErr> {
+    let col = Alias::new;
+    manager
+        .create_table(
+            Table::create()
+                .table(col(table))
+                .if_not_exists()
+                .col(varchar(col("family_id"), 64).primary_key())
+                .col(varchar(col("user_id"), 255))
+                .col(ts_not_null(manager, col("created_at")))
+                .col(ts_not_null(manager, col("last_used_at")))
+                .col(varchar_null(col("ip"), 45))
+                .col(varchar_null(col("user_agent"), 512))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(index(col(table), table, col("user_id"), "user_id"))
+        .await?;
+    if manager.get_database_backend() == DatabaseBackend::MySql {
+        let collation = exact_collation(manager).await?;
+        let text = |col: &str, len: u32| {
+            format!(
+                "MODIFY {col} VARCHAR({len}) CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
+            )
+        };
+        let sql = format!(
+            "ALTER TABLE {table} {}, {}",
+            text("family_id", 64),
+            text("user_id", 255)
+        );
+        manager.get_connection().execute_unprepared(&sql).await?;
+    }
+    Ok(())
+}

@@ -2,9 +2,8 @@
 //! list records.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
 
-use crate::common::{index, ts_not_null, varchar, varchar_null};
+use crate::common::create_session_table;
 
 /// Creates `testudo_jwt_sessions (family_id PRIMARY KEY, user_id, created_at, last_used_at, ip,
 /// user_agent)`, indexed on `user_id`: the same shape as `testudo_sessions` (migration 17), for
@@ -28,43 +27,7 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(JwtSessions::Table)
-                    .if_not_exists()
-                    .col(varchar(JwtSessions::FamilyId, 64).primary_key())
-                    .col(varchar(JwtSessions::UserId, 255))
-                    .col(ts_not_null(manager, JwtSessions::CreatedAt))
-                    .col(ts_not_null(manager, JwtSessions::LastUsedAt))
-                    .col(varchar_null(JwtSessions::Ip, 45))
-                    .col(varchar_null(JwtSessions::UserAgent, 512))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(index(
-                JwtSessions::Table,
-                "testudo_jwt_sessions",
-                JwtSessions::UserId,
-                "user_id",
-            ))
-            .await?;
-        if manager.get_database_backend() == DatabaseBackend::MySql {
-            let collation = crate::common::exact_collation(manager).await?;
-            let text = |col: &str, len: u32| {
-                format!(
-                    "MODIFY {col} VARCHAR({len}) CHARACTER SET utf8mb4 COLLATE {collation} NOT NULL"
-                )
-            };
-            let sql = format!(
-                "ALTER TABLE testudo_jwt_sessions {}, {}",
-                text("family_id", 64),
-                text("user_id", 255)
-            );
-            manager.get_connection().execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        create_session_table(manager, "testudo_jwt_sessions").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -78,10 +41,4 @@ impl MigrationTrait for Migration {
 enum JwtSessions {
     #[sea_orm(iden = "testudo_jwt_sessions")]
     Table,
-    FamilyId,
-    UserId,
-    CreatedAt,
-    LastUsedAt,
-    Ip,
-    UserAgent,
 }

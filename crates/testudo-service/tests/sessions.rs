@@ -56,6 +56,17 @@ where
     Ok(())
 }
 
+/// `session_test!(name = name_on)`: the test `name`, on each database (`per_database!`),
+/// running `name_on(backend, tokens)` with each backend of [`KEEPING_SESSIONS`].
+macro_rules! session_test {
+    ($name:ident = $on:ident) => {
+        async fn $name(backend: Backend) -> TestResult {
+            on_session_backends(backend, $on).await
+        }
+        per_database!($name);
+    };
+}
+
 /// Two logins from two devices: both listed newest first with their IP and user agent; the
 /// current one is flagged whether it is named by its access or its refresh token.
 async fn device_context_is_recorded_and_listed_with_the_current_flag_on(
@@ -108,16 +119,10 @@ async fn device_context_is_recorded_and_listed_with_the_current_flag_on(
     assert_eq!(left[0].id, listed[1].id, "{name}");
     env.cleanup().await
 }
-async fn device_context_is_recorded_and_listed_with_the_current_flag(
-    backend: Backend,
-) -> TestResult {
-    on_session_backends(
-        backend,
-        device_context_is_recorded_and_listed_with_the_current_flag_on,
-    )
-    .await
-}
-per_database!(device_context_is_recorded_and_listed_with_the_current_flag);
+session_test!(
+    device_context_is_recorded_and_listed_with_the_current_flag =
+        device_context_is_recorded_and_listed_with_the_current_flag_on
+);
 
 /// Every login path records the context: the email-token login too.
 async fn a_login_link_records_the_device_context_on(
@@ -146,10 +151,7 @@ async fn a_login_link_records_the_device_context_on(
     assert_eq!(listed[0].user_agent.as_deref(), Some("Mail/2"), "{name}");
     env.cleanup().await
 }
-async fn a_login_link_records_the_device_context(backend: Backend) -> TestResult {
-    on_session_backends(backend, a_login_link_records_the_device_context_on).await
-}
-per_database!(a_login_link_records_the_device_context);
+session_test!(a_login_link_records_the_device_context = a_login_link_records_the_device_context_on);
 
 /// A user cannot revoke another user's session by its id; their own, yes.
 async fn revoking_another_users_session_is_refused_on(
@@ -190,10 +192,9 @@ async fn revoking_another_users_session_is_refused_on(
     env.auth.authenticate(bob_pair.access_token()).await?;
     env.cleanup().await
 }
-async fn revoking_another_users_session_is_refused(backend: Backend) -> TestResult {
-    on_session_backends(backend, revoking_another_users_session_is_refused_on).await
-}
-per_database!(revoking_another_users_session_is_refused);
+session_test!(
+    revoking_another_users_session_is_refused = revoking_another_users_session_is_refused_on
+);
 
 /// A rotation moves the session's `last_used_at` (by the fixed clock) and keeps its id;
 /// verifying an access token does not.
@@ -224,10 +225,10 @@ async fn a_rotation_moves_last_used_and_keeps_the_session_on(
     assert!(after[0].current, "{name}");
     env.cleanup().await
 }
-async fn a_rotation_moves_last_used_and_keeps_the_session(backend: Backend) -> TestResult {
-    on_session_backends(backend, a_rotation_moves_last_used_and_keeps_the_session_on).await
-}
-per_database!(a_rotation_moves_last_used_and_keeps_the_session);
+session_test!(
+    a_rotation_moves_last_used_and_keeps_the_session =
+        a_rotation_moves_last_used_and_keeps_the_session_on
+);
 
 /// Which side of the race waits at its pause point.
 #[derive(Debug, Clone, Copy)]
@@ -406,14 +407,10 @@ async fn logout_others_with_an_invalid_token_revokes_nothing_on(
     env.auth.authenticate(c.access_token()).await?;
     env.cleanup().await
 }
-async fn logout_others_with_an_invalid_token_revokes_nothing(backend: Backend) -> TestResult {
-    on_session_backends(
-        backend,
-        logout_others_with_an_invalid_token_revokes_nothing_on,
-    )
-    .await
-}
-per_database!(logout_others_with_an_invalid_token_revokes_nothing);
+session_test!(
+    logout_others_with_an_invalid_token_revokes_nothing =
+        logout_others_with_an_invalid_token_revokes_nothing_on
+);
 
 /// A password change keeping the current session: the others are revoked, the kept one keeps
 /// its id and gets a new pair under the new credentials; its old pair stops working.
@@ -488,10 +485,10 @@ async fn a_password_change_can_keep_the_current_session_on(
     let _ = bob;
     env.cleanup().await
 }
-async fn a_password_change_can_keep_the_current_session(backend: Backend) -> TestResult {
-    on_session_backends(backend, a_password_change_can_keep_the_current_session_on).await
-}
-per_database!(a_password_change_can_keep_the_current_session);
+session_test!(
+    a_password_change_can_keep_the_current_session =
+        a_password_change_can_keep_the_current_session_on
+);
 
 /// The stateless JWT backend (no revocation list) keeps no sessions: every session operation
 /// answers the typed refusal, never an empty list.
@@ -647,11 +644,7 @@ async fn cleanup_deletes_sessions_without_a_live_refresh_token_on(
     );
     env.cleanup().await
 }
-async fn cleanup_deletes_sessions_without_a_live_refresh_token(backend: Backend) -> TestResult {
-    on_session_backends(
-        backend,
-        cleanup_deletes_sessions_without_a_live_refresh_token_on,
-    )
-    .await
-}
-per_database!(cleanup_deletes_sessions_without_a_live_refresh_token);
+session_test!(
+    cleanup_deletes_sessions_without_a_live_refresh_token =
+        cleanup_deletes_sessions_without_a_live_refresh_token_on
+);
