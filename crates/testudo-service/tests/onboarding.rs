@@ -213,9 +213,8 @@ async fn wrong_codes_are_counted_and_refused_at_the_limit(b: Backend) -> TestRes
     let env = env(b).await?;
     let auth = &env.auth;
     let max = auth.config().onboarding_max_verification_attempts;
-    let start = auth.start_onboarding(EMAIL).await?;
-    let token = start.token().expose_secret();
-    let code = mailed_code(&env)?;
+    let (token, code) = started(&env, EMAIL).await?;
+    let token = token.as_str();
     let bad = wrong(&code)?;
     for tried in 1..=max {
         let r = auth.verify_onboarding_code(token, &bad).await;
@@ -253,9 +252,8 @@ per_database!(wrong_codes_are_counted_and_refused_at_the_limit);
 async fn expired_codes_and_sessions_are_refused(b: Backend) -> TestResult {
     let env = env(b).await?;
     let auth = &env.auth;
-    let start = auth.start_onboarding(EMAIL).await?;
-    let token = start.token().expose_secret();
-    let code = mailed_code(&env)?;
+    let (token, code) = started(&env, EMAIL).await?;
+    let token = token.as_str();
     env.clock
         .advance(auth.config().onboarding_verification_code_ttl);
     let r = auth.verify_onboarding_code(token, &code).await;
@@ -304,9 +302,8 @@ per_database!(expired_codes_and_sessions_are_refused);
 async fn steps_out_of_order_are_refused(b: Backend) -> TestResult {
     let env = env(b).await?;
     let auth = &env.auth;
-    let start = auth.start_onboarding(EMAIL).await?;
-    let token = start.token().expose_secret();
-    let code = mailed_code(&env)?;
+    let (token, code) = started(&env, EMAIL).await?;
+    let token = token.as_str();
     let r = auth.set_onboarding_password(token, PASSWORD).await;
     assert_eq!(
         onboarding_error(&r),
@@ -388,12 +385,23 @@ async fn previous_sessions_are_invalidated(b: Backend) -> TestResult {
 }
 per_database!(previous_sessions_are_invalidated);
 
-/// A session with every step done; returns its token.
-async fn ready(env: &Env, email: &str) -> TestResult<String> {
+/// A session started for `email`: its token and the code mailed for it.
+async fn started(env: &Env, email: &str) -> TestResult<(String, String)> {
     let start = env.auth.start_onboarding(email).await?;
     let token = start.token().expose_secret().to_owned();
-    let code = mailed_code(env)?;
+    Ok((token, mailed_code(env)?))
+}
+
+/// A session started for `email` with its address verified; returns its token.
+async fn verified(env: &Env, email: &str) -> TestResult<String> {
+    let (token, code) = started(env, email).await?;
     env.auth.verify_onboarding_code(&token, &code).await?;
+    Ok(token)
+}
+
+/// A session with every step done; returns its token.
+async fn ready(env: &Env, email: &str) -> TestResult<String> {
+    let token = verified(env, email).await?;
     env.auth.set_onboarding_password(&token, PASSWORD).await?;
     env.auth
         .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
@@ -473,11 +481,7 @@ per_database!(
 /// read) is refused, so the account gets the second password and never a mix.
 async fn a_step_racing_another_keeps_the_one_saved_first(b: Backend) -> TestResult {
     let env = env(b).await?;
-    let start = env.auth.start_onboarding(EMAIL).await?;
-    let token = start.token().expose_secret().to_owned();
-    env.auth
-        .verify_onboarding_code(&token, &mailed_code(&env)?)
-        .await?;
+    let token = verified(&env, EMAIL).await?;
     const FIRST: &str = "the first password, held back 1!";
     let paused = pause::arm("onboarding.step.before_save");
     let auth = env.auth.clone();
@@ -623,10 +627,7 @@ async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
     use testudo_service::LoginStart;
     let env = env_with(b, false, |c| c.onboarding_require_totp = true).await?;
     let auth = &env.auth;
-    let start = auth.start_onboarding(EMAIL).await?;
-    let token = start.token().expose_secret().to_owned();
-    let code = mailed_code(&env)?;
-    auth.verify_onboarding_code(&token, &code).await?;
+    let token = verified(&env, EMAIL).await?;
     auth.set_onboarding_password(&token, PASSWORD).await?;
     let r = auth
         .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
