@@ -648,3 +648,41 @@ session_test!(
     cleanup_deletes_sessions_without_a_live_refresh_token =
         cleanup_deletes_sessions_without_a_live_refresh_token_on
 );
+
+/// `max_tokens_per_user` (database backend) ends the oldest sessions beyond the limit: their
+/// pairs are revoked and their session rows deleted in the login's transaction.
+async fn the_token_limit_ends_the_oldest_sessions_and_deletes_their_rows(
+    backend: Backend,
+) -> TestResult {
+    let env = Env::new(backend, Tokens::Database, |c| c.max_tokens_per_user = 2).await?;
+    let name = env.name.clone();
+    let user = env.auth.create_user(EMAIL, PASSWORD).await?;
+    let oldest = login(&env.auth, EMAIL, &client("192.0.2.1", "oldest")).await?;
+    env.clock.advance(Duration::from_secs(1));
+    login(&env.auth, EMAIL, &client("192.0.2.2", "middle")).await?;
+    env.clock.advance(Duration::from_secs(1));
+    login(&env.auth, EMAIL, &client("192.0.2.3", "newest")).await?;
+    assert!(
+        is_revoked(&env.auth.authenticate(oldest.access_token()).await),
+        "{name}"
+    );
+    assert_eq!(
+        session_rows(&env).await?,
+        2,
+        "{name}: the ended session's row stayed"
+    );
+    let agents: Vec<Option<String>> = env
+        .auth
+        .list_sessions(&user.id(), None)
+        .await?
+        .into_iter()
+        .map(|s| s.user_agent)
+        .collect();
+    assert_eq!(
+        agents,
+        [Some("newest".to_owned()), Some("middle".to_owned())],
+        "{name}"
+    );
+    env.cleanup().await
+}
+per_database!(the_token_limit_ends_the_oldest_sessions_and_deletes_their_rows);

@@ -12,7 +12,7 @@ use testudo_db::retrying;
 use super::DatabaseTokenBackend;
 use super::revoke::{Matched, access_revocation, refresh_revocation};
 use crate::cache::Key;
-use crate::entity::{access_token as access, refresh_token as refresh};
+use crate::entity::{access_token as access, refresh_token as refresh, session};
 use crate::token::{generate_token, hash_token, new_id};
 use crate::{Error, Result};
 
@@ -221,7 +221,7 @@ impl DatabaseTokenBackend {
     }
 
     /// Revokes the user's oldest active pairs beyond `max_tokens_per_user` (after the new pair
-    /// was inserted).
+    /// was inserted), and deletes the sessions they end.
     async fn enforce_limit(
         &self,
         txn: &DatabaseTransaction,
@@ -234,11 +234,12 @@ impl DatabaseTokenBackend {
         }
         // The active pairs beyond the newest `max`, read through the index on
         // (user_id, is_revoked, created_at): revoked history is not scanned.
-        let excess: Vec<(i64, String, String)> = refresh::Entity::find()
+        let excess: Vec<(i64, String, String, String)> = refresh::Entity::find()
             .select_only()
             .column(refresh::Column::Id)
             .column(refresh::Column::AccessJti)
             .column(refresh::Column::TokenHash)
+            .column(refresh::Column::FamilyId)
             .filter(refresh::Column::UserId.eq(user_id))
             .filter(refresh::Column::IsRevoked.eq(false))
             .filter(refresh::Column::ExpiresAt.gt(now))
@@ -255,16 +256,23 @@ impl DatabaseTokenBackend {
         let mut ids = Vec::new();
         let mut jtis = Vec::new();
         let mut keys = Vec::new();
-        for (id, jti, hash) in excess {
+        let mut families = Vec::new();
+        for (id, jti, hash, family) in excess {
             ids.push(id);
             jtis.push(jti);
             keys.push(Key::Token(hash));
+            families.push(family);
         }
         keys.extend(self.access_keys(txn, jtis.clone()).await?);
         refresh_revocation(refresh::Column::Id.is_in(ids), Matched::All, now)
             .exec(txn)
             .await?;
         access_revocation(access::Column::Jti.is_in(jtis), now)
+            .exec(txn)
+            .await?;
+        // A family's one live refresh token is revoked: its session ends with it.
+        session::Entity::delete_many()
+            .filter(session::Column::FamilyId.is_in(families))
             .exec(txn)
             .await?;
         Ok(keys)
