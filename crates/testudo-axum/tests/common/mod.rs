@@ -75,6 +75,14 @@ impl Recorder {
         })
     }
 
+    /// The code of the last onboarding mail (`verification_code_generated`).
+    pub fn onboarding_code(&self) -> Option<String> {
+        self.take().into_iter().rev().find_map(|e| match e {
+            Event::VerificationCodeGenerated { code, .. } => Some(code.expose_secret().to_owned()),
+            _ => None,
+        })
+    }
+
     /// The token of the last verification link.
     pub fn verification_token(&self) -> Option<String> {
         self.take().into_iter().rev().find_map(|e| match e {
@@ -285,6 +293,20 @@ impl Server {
             .await?;
         assert_eq!(r.status(), 201, "register {email}");
         Ok(())
+    }
+
+    /// How many users the database holds.
+    pub async fn user_count(&self) -> TestResult<i64> {
+        use sea_orm::ConnectionTrait as _;
+        let conn = self.db.conn();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM testudo_users",
+            ))
+            .await?
+            .ok_or("no count")?;
+        Ok(row.try_get::<i64>("", "n")?)
     }
 
     /// Logs in in bearer mode; returns (access, refresh).
