@@ -1944,3 +1944,131 @@ async fn a_login_link_for_a_verified_account_with_totp_answers_a_challenge() -> 
     assert_eq!(problem(r).await?.1["code"], "invalid_challenge");
     s.stop().await
 }
+
+/// An application step: a required display name, kept in the session.
+#[derive(Debug)]
+struct ProfileStep;
+
+#[testudo_core::async_trait]
+impl testudo_service::onboarding::OnboardingStep for ProfileStep {
+    fn name(&self) -> &str {
+        "profile"
+    }
+
+    async fn submit(
+        &self,
+        ctx: &mut testudo_service::onboarding::StepContext<'_>,
+        input: testudo_service::onboarding::StepInput,
+    ) -> testudo_core::Result<()> {
+        use testudo_core::OnboardingError;
+        let testudo_service::onboarding::StepInput::Data(data) = input else {
+            return Err(OnboardingError::WrongInput {
+                step: "profile".into(),
+            }
+            .into());
+        };
+        let name = data
+            .get("display_name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.trim().is_empty());
+        let Some(name) = name else {
+            return Err(OnboardingError::StepFailed {
+                step: "profile".into(),
+                errors: vec!["display_name is required".to_owned()].into(),
+            }
+            .into());
+        };
+        *ctx.data_mut() = json!({ "display_name": name });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_application_step_takes_json_input_and_its_refusal_carries_its_messages() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .onboarding_step(std::sync::Arc::new(ProfileStep))
+        .start()
+        .await?;
+    let token = onboarded(&s, "wes@example.com").await?;
+    let r = onboarding_status(&s, &token).await?;
+    assert_eq!(r.json::<Value>().await?["next_step"], "profile");
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("onboarding_incomplete"), Some("profile"))
+    );
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "profile"}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "step_not_skippable");
+    let r = s
+        .post(
+            "/auth/onboarding/step",
+            json!({"token": token, "step": "profile", "input": {"display_name": " "}}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (400, Some("onboarding_step_failed"), Some("profile"))
+    );
+    assert_eq!(body["errors"], json!(["display_name is required"]));
+    let r = s
+        .post(
+            "/auth/onboarding/step",
+            json!({"token": token, "step": "profile", "input": {"display_name": "Wes"}}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let status: Value = r.json().await?;
+    assert_eq!(status["next_step"], Value::Null);
+    assert_eq!(
+        status["completed"],
+        json!(["verify_email", "set_password", "setup_totp", "profile"])
+    );
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.user_count().await?, 1);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn onboarding_codes_are_throttled_per_client_across_addresses() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .throttle()
+        .config(|c| {
+            c.rate_limit_max_attempts = 1;
+            c.rate_limit_window = Duration::from_secs(60);
+            c.rate_limit_lockout = Duration::from_secs(300);
+        })
+        .start()
+        .await?;
+    // One wrong try per address: the service's per-address count never refuses, but this
+    // client may try `CLIENT_FACTOR` times the per-address limit in all.
+    let allowed = testudo_service::throttle::CLIENT_FACTOR;
+    let mut statuses = Vec::new();
+    for i in 0..=allowed {
+        let token = onboarding_start(&s, &format!("spray{i}@example.com")).await?;
+        let code = s.events.onboarding_code().ok_or("no code")?;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let r = s
+            .post(
+                "/auth/onboarding/verify",
+                json!({"token": token, "code": wrong}),
+            )
+            .await?;
+        statuses.push(r.status().as_u16());
+    }
+    let last = statuses.pop();
+    assert!(statuses.iter().all(|&st| st == 400), "{statuses:?}");
+    assert_eq!(last, Some(429));
+    s.stop().await
+}

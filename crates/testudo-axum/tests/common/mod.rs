@@ -133,6 +133,7 @@ pub struct ServerBuilder {
     throttle: bool,
     extra: Option<Extra>,
     s2s: Vec<String>,
+    steps: Vec<Arc<dyn testudo_service::onboarding::OnboardingStep>>,
 }
 
 impl ServerBuilder {
@@ -145,7 +146,17 @@ impl ServerBuilder {
             throttle: false,
             extra: None,
             s2s: Vec::new(),
+            steps: Vec::new(),
         }
+    }
+
+    /// Appends an application step to the onboarding pipeline.
+    pub fn onboarding_step(
+        mut self,
+        step: Arc<dyn testudo_service::onboarding::OnboardingStep>,
+    ) -> Self {
+        self.steps.push(step);
+        self
     }
 
     pub fn tokens(mut self, tokens: Tokens) -> Self {
@@ -198,6 +209,9 @@ impl ServerBuilder {
             .database(db.db().clone())
             .events(emitter)
             .clock(clock.clone());
+        for step in self.steps {
+            builder = builder.onboarding_step(step);
+        }
         let mut published = None;
         match self.tokens {
             Tokens::Database => {}
