@@ -472,19 +472,36 @@ async fn two_factor_enrol(
         Ok(e) => e,
         Err(e) => return refused(&e.into()),
     };
+    let body = totp_form(
+        &enrolment,
+        "/two-factor/confirm",
+        &csrf_input(&state, &form.csrf_token),
+        "Turn on",
+    );
+    no_store(page("Set up two-factor", &body))
+}
+
+/// A new TOTP secret (its QR code, and as text) and the form posting a first code to
+/// `action` with the `hidden` inputs (trusted markup).
+fn totp_form(
+    enrolment: &testudo::service::TotpEnrolment,
+    action: &str,
+    hidden: &str,
+    button: &str,
+) -> String {
     let qr = embeddable_svg(enrolment.qr_svg().expose_secret())
         .map(|svg| format!("<figure id=\"totp-qr\">{svg}</figure>"))
         .unwrap_or_default();
-    let body = format!(
+    format!(
         "<p>Scan the code with your authenticator app, or type the secret \
          <code id=\"totp-secret\">{}</code>.</p>{qr}\
-         <form method=\"post\" action=\"/two-factor/confirm\">{}\
+         <form method=\"post\" action=\"{}\">{hidden}\
          <label>Code <input name=\"code\" autocomplete=\"one-time-code\" required></label>\
-         <button>Turn on</button></form>",
+         <button>{}</button></form>",
         escape(enrolment.secret_base32().expose_secret()),
-        csrf_input(&state, &form.csrf_token),
-    );
-    no_store(page("Set up two-factor", &body))
+        escape(action),
+        escape(button),
+    )
 }
 
 async fn two_factor_confirm(
@@ -1067,30 +1084,13 @@ async fn create_totp(
         Ok(e) => e,
         Err(e) => return step_refused(&state, &client, token, &e.into()).await,
     };
-    no_store(totp_page(token, &enrolment, None))
-}
-
-/// The page of a TOTP secret: the QR code, the secret as text, the form for a first code.
-fn totp_page(
-    token: &str,
-    enrolment: &testudo::service::TotpEnrolment,
-    message: Option<&str>,
-) -> Response {
-    let qr = embeddable_svg(enrolment.qr_svg().expose_secret())
-        .map(|svg| format!("<figure id=\"totp-qr\">{svg}</figure>"))
-        .unwrap_or_default();
-    let body = format!(
-        "{}<p>Scan the code with your authenticator app, or type the secret \
-         <code id=\"totp-secret\">{}</code>.</p>{qr}\
-         <form method=\"post\" action=\"/create/totp/confirm\">{}\
-         <label>Code <input name=\"code\" inputmode=\"numeric\" \
-         autocomplete=\"one-time-code\" required></label>\
-         <button>Turn on and create the account</button></form>",
-        alert(message),
-        escape(enrolment.secret_base32().expose_secret()),
-        token_input(token),
+    let body = totp_form(
+        &enrolment,
+        "/create/totp/confirm",
+        &token_input(token),
+        "Turn on and create the account",
     );
-    page("Set up two-factor", &body)
+    no_store(page("Set up two-factor", &body))
 }
 
 /// `POST /create/totp/confirm`: a first code from the app; then the account is created.
