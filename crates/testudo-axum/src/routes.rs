@@ -916,8 +916,8 @@ pub async fn require_auth<S: UserStore + 'static>(
     }
 }
 
-/// The auth endpoints for any user store, without `/register` (which needs the built-in
-/// store): see [`router`] for the list. The state is applied, so the result nests into a
+/// The auth endpoints for any user store, without `/register` and `/onboarding/...` (which
+/// need the built-in store): see [`router`] for the list. The state is applied, so the result nests into a
 /// router of any state.
 pub fn routes<S: UserStore + 'static, T: Clone + Send + Sync + 'static>(
     state: AuthState<S>,
