@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use testudo_core::{AccountError, AuthenticationError, SecondFactorError};
+use testudo_core::{AccountError, AuthenticationError, OnboardingError, SecondFactorError};
 
 /// `Result` with this crate's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,6 +49,10 @@ pub enum Error {
     /// not 401: the session itself is valid, and a client must not sign out or refresh).
     #[error("wrong password")]
     WrongPassword,
+    /// An onboarding route got no session token: none in the JSON body's `token`, nor in the
+    /// `X-Onboarding-Token` header (400 `missing_onboarding_token`).
+    #[error("missing onboarding token")]
+    MissingOnboardingToken,
 }
 
 /// What an [`Error::NotConfigured`] request needed.
@@ -107,6 +111,8 @@ struct Problem {
     title: &'static str,
     detail: String,
     errors: Option<Vec<String>>,
+    remaining: Option<u32>,
+    next_step: Option<String>,
     challenge: Option<&'static str>,
     retry_after: Option<u64>,
 }
@@ -119,9 +125,21 @@ impl Problem {
             title,
             detail: title.to_owned(),
             errors: None,
+            remaining: None,
+            next_step: None,
             challenge: None,
             retry_after: None,
         }
+    }
+
+    fn remaining(mut self, remaining: u32) -> Self {
+        self.remaining = Some(remaining);
+        self
+    }
+
+    fn next_step(mut self, step: impl std::fmt::Display) -> Self {
+        self.next_step = Some(step.to_string());
+        self
     }
 
     fn detail(mut self, detail: impl std::fmt::Display) -> Self {
@@ -154,6 +172,12 @@ struct ProblemBody<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [String]>,
+    /// Wrong tries left for a code (`wrong_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<u32>,
+    /// The onboarding step the session expects (or the step concerned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_step: Option<&'a str>,
 }
 
 const INVALID_TOKEN: &str = "Bearer error=\"invalid_token\"";
@@ -171,7 +195,9 @@ fn account_problem(e: AccountError) -> Problem {
         AccountError::UserNotFound | AccountError::UserInactive | AccountError::LinkUsed => {
             Problem::new(bad, "invalid_link", "the link is invalid or has expired")
         }
-        AccountError::WrongCode { .. } => Problem::new(bad, "wrong_code", "wrong code").detail(e),
+        AccountError::WrongCode { remaining } => Problem::new(bad, "wrong_code", "wrong code")
+            .detail(e)
+            .remaining(remaining),
         AccountError::NoPendingCode => Problem::new(bad, "no_pending_code", "no pending code"),
         AccountError::AlreadyVerified => Problem::new(
             StatusCode::CONFLICT,
@@ -207,6 +233,104 @@ fn second_factor_problem(e: SecondFactorError) -> Problem {
             bad,
             "not_enrolled",
             "no second factor is enrolled or pending",
+        ),
+        _ => Problem::new(bad, "invalid_request", "request refused"),
+    }
+}
+
+/// The onboarding refusals. Only a caller holding a session token reaches them (the token is
+/// 64 random characters by default, stored as its SHA-256), so none reveals anything about
+/// accounts; still:
+///
+/// - **Unknown and expired sessions answer alike**: 404 `invalid_onboarding_session`, "the
+///   onboarding session is invalid or has expired". A token that was never issued, one whose
+///   session finished, one superseded by a newer session for the address, and an expired one
+///   are not told apart: otherwise whoever found an old token (in a log, a browser history)
+///   could learn whether its owner went on to create the account. 404 rather than 401: the
+///   token names a resource (the session), it authenticates nobody, and a client must not
+///   take it as "sign out / refresh"; the remedy is the same for every case (start again).
+/// - **The pipeline's order**: 409 `onboarding_out_of_order` (a step other than the next one;
+///   `next_step` names it, absent when only the finish is left), 409 `onboarding_incomplete`
+///   (a finish with steps left; `next_step`), 409 `step_not_skippable` (a required step;
+///   `next_step`), 400 `wrong_step_input` (the step takes another kind of input: a client
+///   bug, not a state conflict; `next_step`).
+/// - **The code**: 400 `wrong_code` with `remaining` (tries left), then 400
+///   `no_pending_code` (expired, died of wrong tries, or used: ask for a new one).
+/// - **An application step's refusal**: 400 `onboarding_step_failed` with its messages in
+///   `errors` (as `invalid_password` carries the validators' messages).
+/// - **A concurrent change**: 409 `already_finishing` (another request is finishing the
+///   session or changed it meanwhile: read its status, or retry the step).
+fn onboarding_problem(e: &OnboardingError) -> Problem {
+    let bad = StatusCode::BAD_REQUEST;
+    let conflict = StatusCode::CONFLICT;
+    match e {
+        OnboardingError::SessionInvalid | OnboardingError::SessionExpired => Problem::new(
+            StatusCode::NOT_FOUND,
+            "invalid_onboarding_session",
+            "the onboarding session is invalid or has expired",
+        ),
+        OnboardingError::OutOfOrder { expected, got } => {
+            let p = Problem::new(
+                conflict,
+                "onboarding_out_of_order",
+                "the onboarding step is out of order",
+            );
+            match expected {
+                Some(next) => p
+                    .detail(format_args!(
+                        "step {got} is out of order: the next step is {next}"
+                    ))
+                    .next_step(next),
+                None => p.detail(format_args!(
+                    "step {got} is out of order: every step is done, only the finish is left"
+                )),
+            }
+        }
+        OnboardingError::Incomplete { next } => Problem::new(
+            conflict,
+            "onboarding_incomplete",
+            "the onboarding is not complete",
+        )
+        .detail(format_args!(
+            "the onboarding is not complete: the next step is {next}"
+        ))
+        .next_step(next),
+        OnboardingError::NotSkippable { step } => Problem::new(
+            conflict,
+            "step_not_skippable",
+            "the onboarding step cannot be skipped",
+        )
+        .detail(format_args!(
+            "step {step} is required and cannot be skipped"
+        ))
+        .next_step(step),
+        OnboardingError::WrongInput { step } => Problem::new(
+            bad,
+            "wrong_step_input",
+            "the onboarding step does not accept this input",
+        )
+        .detail(format_args!("step {step} does not accept this input"))
+        .next_step(step),
+        OnboardingError::WrongCode { remaining } => Problem::new(bad, "wrong_code", "wrong code")
+            .detail(format_args!("wrong code; {remaining} tries left"))
+            .remaining(*remaining),
+        OnboardingError::NoPendingCode => Problem::new(bad, "no_pending_code", "no pending code")
+            .detail("no code is pending: it expired, was used or had too many wrong tries"),
+        OnboardingError::StepFailed { step, errors } => {
+            let mut p = Problem::new(
+                bad,
+                "onboarding_step_failed",
+                "the onboarding step refused its input",
+            )
+            .detail(format_args!("step {step} refused its input"))
+            .next_step(step);
+            p.errors = Some(errors.messages().to_vec());
+            p
+        }
+        OnboardingError::AlreadyFinishing => Problem::new(
+            conflict,
+            "already_finishing",
+            "the onboarding session is being finished or changed by another request",
         ),
         _ => Problem::new(bad, "invalid_request", "request refused"),
     }
@@ -264,6 +388,7 @@ fn core_problem(e: &testudo_core::Error) -> Problem {
         ),
         E::Account(a) => account_problem(*a),
         E::SecondFactor(f) => second_factor_problem(*f),
+        E::Onboarding(o) => onboarding_problem(o),
         E::EmailTaken => Problem::new(
             StatusCode::CONFLICT,
             "email_taken",
@@ -327,6 +452,14 @@ impl Error {
             Self::WrongPassword => {
                 Problem::new(StatusCode::FORBIDDEN, "wrong_password", "wrong password")
             }
+            Self::MissingOnboardingToken => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "missing_onboarding_token",
+                "missing onboarding token",
+            )
+            .detail(
+                "give the onboarding token in the body's `token` or the X-Onboarding-Token header",
+            ),
         }
     }
 
@@ -353,6 +486,8 @@ impl IntoResponse for Error {
             detail: &p.detail,
             code: p.code,
             errors: p.errors.as_deref(),
+            remaining: p.remaining,
+            next_step: p.next_step.as_deref(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (p.status, json).into_response();
@@ -423,10 +558,155 @@ mod tests {
             (Error::Body(BodyFailure::TooLarge), 413),
             (Error::MalformedAuthorization, 401),
             (Error::WrongPassword, 403),
+            (Error::MissingOnboardingToken, 400),
         ];
         for (e, status) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
         }
+    }
+
+    /// Every onboarding refusal: its status and its code.
+    fn onboarding_cases() -> Vec<(OnboardingError, u16, &'static str)> {
+        use testudo_core::StepMessages;
+        vec![
+            (
+                OnboardingError::SessionInvalid,
+                404,
+                "invalid_onboarding_session",
+            ),
+            (
+                OnboardingError::SessionExpired,
+                404,
+                "invalid_onboarding_session",
+            ),
+            (
+                OnboardingError::OutOfOrder {
+                    expected: Some("verify_email".into()),
+                    got: "set_password".into(),
+                },
+                409,
+                "onboarding_out_of_order",
+            ),
+            (
+                OnboardingError::OutOfOrder {
+                    expected: None,
+                    got: "set_password".into(),
+                },
+                409,
+                "onboarding_out_of_order",
+            ),
+            (
+                OnboardingError::Incomplete {
+                    next: "set_password".into(),
+                },
+                409,
+                "onboarding_incomplete",
+            ),
+            (
+                OnboardingError::NotSkippable {
+                    step: "setup_totp".into(),
+                },
+                409,
+                "step_not_skippable",
+            ),
+            (
+                OnboardingError::WrongInput {
+                    step: "verify_email".into(),
+                },
+                400,
+                "wrong_step_input",
+            ),
+            (
+                OnboardingError::WrongCode { remaining: 2 },
+                400,
+                "wrong_code",
+            ),
+            (OnboardingError::NoPendingCode, 400, "no_pending_code"),
+            (
+                OnboardingError::StepFailed {
+                    step: "profile".into(),
+                    errors: StepMessages::from(vec!["name is required".to_owned()]),
+                },
+                400,
+                "onboarding_step_failed",
+            ),
+            (OnboardingError::AlreadyFinishing, 409, "already_finishing"),
+        ]
+    }
+
+    /// The problem body of an onboarding refusal.
+    fn body_of(e: OnboardingError) -> serde_json::Value {
+        let problem = Error::from(testudo_core::Error::from(e)).problem();
+        let body = ProblemBody {
+            kind: "about:blank",
+            title: problem.title,
+            status: problem.status.as_u16(),
+            detail: &problem.detail,
+            code: problem.code,
+            errors: problem.errors.as_deref(),
+            remaining: problem.remaining,
+            next_step: problem.next_step.as_deref(),
+        };
+        serde_json::to_value(&body).unwrap_or_default()
+    }
+
+    #[test]
+    fn each_onboarding_error_has_its_status_and_code() {
+        for (e, status, code) in onboarding_cases() {
+            let error = Error::from(testudo_core::Error::from(e.clone()));
+            assert_eq!(error.status().as_u16(), status, "{e:?}");
+            assert_eq!(body_of(e.clone())["code"], code, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_and_an_expired_onboarding_session_answer_the_same_body() {
+        let unknown = body_of(OnboardingError::SessionInvalid);
+        let expired = body_of(OnboardingError::SessionExpired);
+        assert_eq!(unknown, expired);
+    }
+
+    #[test]
+    fn onboarding_bodies_name_the_expected_step_the_tries_left_and_the_messages() {
+        let out_of_order = body_of(OnboardingError::OutOfOrder {
+            expected: Some("verify_email".into()),
+            got: "set_password".into(),
+        });
+        assert_eq!(out_of_order["next_step"], "verify_email");
+        assert!(
+            out_of_order["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("verify_email")),
+            "{out_of_order}"
+        );
+        let done = body_of(OnboardingError::OutOfOrder {
+            expected: None,
+            got: "set_password".into(),
+        });
+        assert!(done.get("next_step").is_none(), "{done}");
+        assert!(
+            done["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("finish")),
+            "{done}"
+        );
+        let incomplete = body_of(OnboardingError::Incomplete {
+            next: "set_password".into(),
+        });
+        assert_eq!(incomplete["next_step"], "set_password");
+        let wrong = body_of(OnboardingError::WrongCode { remaining: 2 });
+        assert_eq!(wrong["remaining"], 2);
+        let failed = body_of(OnboardingError::StepFailed {
+            step: "profile".into(),
+            errors: vec!["name is required".to_owned(), "too long".to_owned()].into(),
+        });
+        assert_eq!(
+            failed["errors"],
+            serde_json::json!(["name is required", "too long"])
+        );
+        assert_eq!(failed["next_step"], "profile");
+        let no_code = body_of(OnboardingError::NoPendingCode);
+        assert!(no_code.get("remaining").is_none(), "{no_code}");
     }
 
     #[test]

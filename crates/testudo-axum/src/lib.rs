@@ -5,6 +5,7 @@ mod bearer;
 mod client;
 mod error;
 mod extract;
+mod onboarding;
 mod routes;
 mod session;
 mod state;
@@ -14,6 +15,14 @@ pub use client::{ClientContext, MAX_USER_AGENT_CHARS, TrustedProxy};
 pub use error::{BodyFailure, CsrfFailure, Error, Missing, PROBLEM_JSON, Result};
 pub use extract::{
     ApiKey, Authenticated, MaybeAuthenticated, RequiredScopes, SERVICE_NAME_HEADER, ServiceIdentity,
+};
+pub use onboarding::{
+    CODE_SCOPE, FinishBody, ONBOARDING_TOKEN_HEADER, OnboardingCodeBody, OnboardingPasswordBody,
+    OnboardingTokenBody, OnboardingView, START_SCOPE, SkipBody, StepBody,
+    confirm_onboarding_totp_for, onboarding_finish, onboarding_password, onboarding_resend,
+    onboarding_skip, onboarding_start, onboarding_status, onboarding_submit, onboarding_totp,
+    onboarding_totp_confirm, onboarding_verify, resend_onboarding_code_for, start_onboarding_for,
+    verify_onboarding_code_for,
 };
 pub use routes::{
     CodeBody, CompleteLoginBody, Credentials, EmailBody, JsonBody, LinkLoginBody, PasswordBody,

@@ -21,6 +21,7 @@ use crate::bearer::bearer_token;
 use crate::client::ClientContext;
 use crate::error::{BodyFailure, Error, Missing, Result};
 use crate::extract::Authenticated;
+use crate::onboarding;
 use crate::session::{PendingCookies, cookie, cookie_max_age};
 use crate::state::AuthState;
 
@@ -110,7 +111,8 @@ pub struct TokenBody {
     pub token: SecretString,
 }
 
-/// A body holding an email address (`POST /password/forgot`, `/login-link`).
+/// A body holding an email address (`POST /password/forgot`, `/login-link`,
+/// `/onboarding/start`).
 #[derive(Debug, Deserialize)]
 pub struct EmailBody {
     /// The address.
@@ -189,7 +191,7 @@ fn issue<S: UserStore>(
     Ok(response)
 }
 
-fn logged_in<S: UserStore>(
+pub(crate) fn logged_in<S: UserStore>(
     auth: &AuthState<S>,
     result: &AuthResult<S::User>,
     use_cookies: bool,
@@ -200,7 +202,10 @@ fn logged_in<S: UserStore>(
 
 /// Refuses a cookie login before any work when cookie mode is off or the request comes from
 /// another site (a forged login would sign the victim in as the attacker).
-fn check_cookie_login<S: UserStore>(auth: &AuthState<S>, headers: &HeaderMap) -> Result<()> {
+pub(crate) fn check_cookie_login<S: UserStore>(
+    auth: &AuthState<S>,
+    headers: &HeaderMap,
+) -> Result<()> {
     if !auth.http().cookie_mode() {
         return Err(Error::NotConfigured(Missing::CookieMode));
     }
@@ -726,7 +731,7 @@ pub async fn second_factor_status<S: UserStore + 'static>(
     ))
 }
 
-fn no_store(mut r: Response) -> Response {
+pub(crate) fn no_store(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -734,10 +739,10 @@ fn no_store(mut r: Response) -> Response {
 
 /// What `POST /second-factor/totp` answers (every field contains the secret).
 #[derive(Serialize)]
-struct EnrolmentResponse<'a> {
-    secret: &'a str,
-    otpauth_uri: &'a str,
-    qr_svg: &'a str,
+pub(crate) struct EnrolmentResponse<'a> {
+    pub(crate) secret: &'a str,
+    pub(crate) otpauth_uri: &'a str,
+    pub(crate) qr_svg: &'a str,
 }
 
 /// `POST /second-factor/totp` (authenticated, after `POST /reauthenticate`): starts a TOTP
@@ -911,8 +916,8 @@ pub async fn require_auth<S: UserStore + 'static>(
     }
 }
 
-/// The auth endpoints for any user store, without `/register` (which needs the built-in
-/// store): see [`router`] for the list. The state is applied, so the result nests into a
+/// The auth endpoints for any user store, without `/register` and `/onboarding/...` (which
+/// need the built-in store): see [`router`] for the list. The state is applied, so the result nests into a
 /// router of any state.
 pub fn routes<S: UserStore + 'static, T: Clone + Send + Sync + 'static>(
     state: AuthState<S>,
@@ -976,11 +981,45 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// | `POST /email/verify` | `{token}` |
 /// | `POST /login-link`, `POST /login-link/login` | `{email}`; `{email, token, use_cookies?}` → as `/login` |
 /// | `GET /.well-known/jwks.json` | public JWT keys, when published |
+/// | `POST /onboarding/start` | `{email}` → 202 `{token, session_id, next_step, steps}`; the code goes to the mailer |
+/// | `POST /onboarding/resend` | `{token}` → 202, a new code mailed |
+/// | `GET /onboarding/status` | (`X-Onboarding-Token`) → `{session_id, email, next_step, completed, expires_at}` |
+/// | `POST /onboarding/verify` | `{token, code}` → the status |
+/// | `POST /onboarding/password` | `{token, password}` → the status |
+/// | `POST /onboarding/totp` | `{token}` → `{secret, otpauth_uri, qr_svg}` |
+/// | `POST /onboarding/totp/confirm` | `{token, code}` → the status |
+/// | `POST /onboarding/skip` | `{token, step}` → the status (optional steps only) |
+/// | `POST /onboarding/step` | `{token, step, input}` → the status (application steps) |
+/// | `POST /onboarding/finish` | `{token, use_cookies?}` → the new user's tokens or cookies, as `/login` |
+///
+/// The onboarding token travels in the JSON body's `token` or the `X-Onboarding-Token`
+/// header, never in a URL; its refusals are listed with [`Error`].
 pub fn router<T: Clone + Send + Sync + 'static>(state: AuthState<DbUserStore>) -> Router<T> {
+    let limit = state.http().options().max_body_bytes;
+    let onboarding = Router::new()
+        .route("/onboarding/start", post(onboarding::onboarding_start))
+        .route("/onboarding/resend", post(onboarding::onboarding_resend))
+        .route("/onboarding/status", get(onboarding::onboarding_status))
+        .route("/onboarding/verify", post(onboarding::onboarding_verify))
+        .route(
+            "/onboarding/password",
+            post(onboarding::onboarding_password),
+        )
+        .route("/onboarding/totp", post(onboarding::onboarding_totp))
+        .route(
+            "/onboarding/totp/confirm",
+            post(onboarding::onboarding_totp_confirm),
+        )
+        .route("/onboarding/skip", post(onboarding::onboarding_skip))
+        .route("/onboarding/step", post(onboarding::onboarding_submit))
+        .route("/onboarding/finish", post(onboarding::onboarding_finish))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(session_layer));
     base::<DbUserStore>(&state)
         .route(
             "/register",
-            post(register).layer(DefaultBodyLimit::max(state.http().options().max_body_bytes)),
+            post(register).layer(DefaultBodyLimit::max(limit)),
         )
+        .merge(onboarding)
         .with_state(state)
 }

@@ -1295,3 +1295,780 @@ async fn cookie_session_routes_need_the_csrf_checks() -> TestResult {
     assert_eq!(me(&s, &other).await?.status(), 401);
     s.stop().await
 }
+
+// ---- Onboarding over HTTP ----
+
+/// `GET /auth/onboarding/status` with the token in the header.
+async fn onboarding_status(s: &Server, token: &str) -> TestResult<reqwest::Response> {
+    Ok(s.http
+        .get(s.url("/auth/onboarding/status"))
+        .header(testudo_axum::ONBOARDING_TOKEN_HEADER, token)
+        .send()
+        .await?)
+}
+
+/// Starts onboarding `email`; returns the session token.
+async fn onboarding_start(s: &Server, email: &str) -> TestResult<String> {
+    let r = s
+        .post("/auth/onboarding/start", json!({"email": email}))
+        .await?;
+    assert_eq!(r.status(), 202, "start {email}");
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let v: Value = r.json().await?;
+    Ok(v["token"].as_str().ok_or("no token")?.to_owned())
+}
+
+/// Starts onboarding `email` and completes every step (the code, [`PASSWORD`], TOTP
+/// skipped); returns the token, ready to finish.
+async fn onboarded(s: &Server, email: &str) -> TestResult<String> {
+    let token = onboarding_start(s, email).await?;
+    let code = s.events.onboarding_code().ok_or("no code mailed")?;
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200, "verify");
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200, "password");
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "setup_totp"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200, "skip");
+    Ok(token)
+}
+
+/// Start, status, verify, password, skip, finish: the new user's token works on `/me`, the
+/// session records the device, and a second finish with the same token is refused without a
+/// second user.
+async fn onboarding_over_http_signs_the_new_user_in_and_finishes_once(
+    backend: Backend,
+) -> TestResult {
+    let s = ServerBuilder::new(backend).start().await?;
+    let r = s
+        .post(
+            "/auth/onboarding/start",
+            json!({"email": "Nia@Example.com"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 202);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let text = r.text().await?;
+    let code = s.events.onboarding_code().ok_or("no code mailed")?;
+    assert!(!text.contains(&code), "the code goes by mail only: {text}");
+    let started: Value = serde_json::from_str(&text)?;
+    let token = started["token"].as_str().ok_or("no token")?.to_owned();
+    assert_eq!(token.len(), 64);
+    assert_eq!(started["next_step"], "verify_email");
+    assert_eq!(
+        started["steps"],
+        json!(["verify_email", "set_password", "setup_totp"])
+    );
+
+    let r = onboarding_status(&s, &token).await?;
+    assert_eq!(r.status(), 200);
+    let status: Value = r.json().await?;
+    assert_eq!(status["email"], "nia@example.com");
+    assert_eq!(status["next_step"], "verify_email");
+    assert_eq!(status["completed"], json!([]));
+    assert_eq!(status["session_id"], started["session_id"]);
+
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let status: Value = r.json().await?;
+    assert_eq!(status["next_step"], "set_password");
+    assert_eq!(status["completed"], json!(["verify_email"]));
+
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": "1234567"}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_password"))
+    );
+    assert!(body["errors"].as_array().is_some_and(|e| !e.is_empty()));
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?["next_step"], "setup_totp");
+
+    // Finishing with a step left: 409 naming it.
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("onboarding_incomplete"), Some("setup_totp"))
+    );
+    assert_eq!(s.user_count().await?, 0);
+
+    // The token in the header works as well as in the body.
+    let r = s
+        .http
+        .post(s.url("/auth/onboarding/skip"))
+        .header(testudo_axum::ONBOARDING_TOKEN_HEADER, &token)
+        .header("content-type", "application/json")
+        .body(json!({"step": "setup_totp"}).to_string())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let status: Value = r.json().await?;
+    assert_eq!(status["next_step"], Value::Null);
+    assert_eq!(
+        status["completed"],
+        json!(["verify_email", "set_password", "setup_totp"])
+    );
+
+    let finish = || {
+        s.http
+            .post(s.url("/auth/onboarding/finish"))
+            .header(testudo_axum::ONBOARDING_TOKEN_HEADER, &token)
+            .header("content-type", "application/json")
+            .header("user-agent", "onboarding-test-agent/1.0")
+            .body("{}")
+    };
+    let r = finish().send().await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let tokens: Value = r.json().await?;
+    assert_eq!(tokens["token_type"], "Bearer");
+    let access = tokens["access_token"]
+        .as_str()
+        .ok_or("no access")?
+        .to_owned();
+    assert!(tokens["refresh_token"].as_str().is_some());
+    let r = me(&s, &access).await?;
+    assert_eq!(r.status(), 200);
+    let user: Value = r.json().await?;
+    assert_eq!(user["email"], "nia@example.com");
+    assert_eq!(user["is_verified"], true, "the code proved the address");
+    let sessions = list_sessions(&s, &access).await?;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["user_agent"], "onboarding-test-agent/1.0");
+    assert_eq!(sessions[0]["ip"], "127.0.0.1");
+    assert_eq!(s.user_count().await?, 1);
+
+    // A replayed finish: refused, no second user.
+    let r = finish().send().await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("invalid_onboarding_session"))
+    );
+    assert_eq!(s.user_count().await?, 1);
+    // The account is a normal one: the password logs in.
+    s.login("nia@example.com").await?;
+    s.stop().await
+}
+per_database!(onboarding_over_http_signs_the_new_user_in_and_finishes_once);
+
+#[tokio::test]
+async fn wrong_onboarding_codes_count_down_then_no_code_is_pending() -> TestResult {
+    let s = ServerBuilder::new(SQLITE).start().await?;
+    let max = s
+        .state
+        .service()
+        .config()
+        .onboarding_max_verification_attempts;
+    let token = onboarding_start(&s, "omar@example.com").await?;
+    let code = s.events.onboarding_code().ok_or("no code")?;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for tried in 1..=max {
+        let r = s
+            .post(
+                "/auth/onboarding/verify",
+                json!({"token": token, "code": wrong}),
+            )
+            .await?;
+        let (status, body) = problem(r).await?;
+        assert_eq!(
+            (status, body["code"].as_str(), body["remaining"].as_u64()),
+            (400, Some("wrong_code"), Some(u64::from(max - tried))),
+            "{body}"
+        );
+        assert!(!body.to_string().contains(&code), "{body}");
+    }
+    // The code died: even the right one is refused.
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("no_pending_code"))
+    );
+    assert!(body.get("remaining").is_none());
+    // A new code works.
+    let r = s
+        .post("/auth/onboarding/resend", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let code = s.events.onboarding_code().ok_or("no new code")?;
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    // Once verified, there is nothing to resend.
+    let r = s
+        .post("/auth/onboarding/resend", json!({"token": token}))
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "onboarding_out_of_order");
+    s.stop().await
+}
+
+#[tokio::test]
+async fn onboarding_steps_out_of_order_unknown_expired_and_missing_tokens_are_refused() -> TestResult
+{
+    let s = ServerBuilder::new(SQLITE).start().await?;
+    let token = onboarding_start(&s, "pia@example.com").await?;
+
+    // The password before the code: 409 naming the expected step.
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": PASSWORD}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("onboarding_out_of_order"), Some("verify_email"))
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("verify_email")),
+        "{body}"
+    );
+    // TOTP before its turn, a required step skipped, JSON given to a built-in step.
+    let r = s
+        .post("/auth/onboarding/totp", json!({"token": token}))
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("onboarding_out_of_order"), Some("verify_email"))
+    );
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "verify_email"}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("step_not_skippable"), Some("verify_email"))
+    );
+    let r = s
+        .post(
+            "/auth/onboarding/step",
+            json!({"token": token, "step": "verify_email", "input": {"code": "123456"}}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("wrong_step_input"))
+    );
+
+    // No token at all: 400, in the body or the header.
+    let r = s
+        .post("/auth/onboarding/verify", json!({"code": "123456"}))
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("missing_onboarding_token"))
+    );
+    let r = s.http.get(s.url("/auth/onboarding/status")).send().await?;
+    assert_eq!(problem(r).await?.0, 400);
+
+    // An unknown token and an expired session answer the same.
+    let r = onboarding_status(&s, "not-a-session-token").await?;
+    let unknown = problem(r).await?;
+    assert_eq!(
+        (unknown.0, unknown.1["code"].as_str()),
+        (404, Some("invalid_onboarding_session"))
+    );
+    assert_eq!(onboarding_status(&s, &token).await?.status(), 200);
+    s.clock
+        .advance(s.state.service().config().onboarding_session_lifetime + Duration::from_secs(1));
+    let r = onboarding_status(&s, &token).await?;
+    let expired = problem(r).await?;
+    assert_eq!(expired, unknown, "expired and unknown are not told apart");
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(problem(r).await?, unknown);
+    assert_eq!(s.user_count().await?, 0);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn a_cross_site_cookie_finish_is_refused_and_a_same_origin_one_sets_the_cookies() -> TestResult
+{
+    let s = csrf_server().start().await?;
+    let token = onboarded(&s, "quinn@example.com").await?;
+    let finish = |origin: &str, site: &str| {
+        s.http
+            .post(s.url("/auth/onboarding/finish"))
+            .header("content-type", "application/json")
+            .header("origin", origin)
+            .header("sec-fetch-site", site)
+            .body(json!({"token": token, "use_cookies": true}).to_string())
+            .send()
+    };
+    let r = finish("https://evil.example", "cross-site").await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!((status, body["code"].as_str()), (403, Some("csrf")));
+    let r = finish(&s.base, "cross-site").await?;
+    assert_eq!(
+        problem(r).await?.1["detail"],
+        "the request comes from another site"
+    );
+    assert_eq!(s.user_count().await?, 0, "refused before any work");
+
+    let r = finish(&s.base, "same-origin").await?;
+    assert_eq!(r.status(), 200);
+    let cookies = set_cookies(&r);
+    let access = cookies
+        .iter()
+        .find(|c| c.name == "testudo_access")
+        .ok_or("no access cookie")?;
+    assert!(access.has("HttpOnly") && access.has("Secure") && access.has("SameSite=Lax"));
+    let mut jar = Jar::default();
+    jar.update(&r);
+    let v: Value = r.json().await?;
+    assert_eq!(v["user"]["email"], "quinn@example.com");
+    assert_eq!(v["csrf_token"].as_str(), jar.csrf.as_deref());
+    assert!(v.get("access_token").is_none(), "cookies, not tokens");
+    let r = s
+        .http
+        .get(s.url("/auth/me"))
+        .header("cookie", jar.header("/auth/me"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.user_count().await?, 1);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn starting_onboarding_and_resending_codes_are_throttled_per_address() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .throttle()
+        .config(|c| {
+            c.password_reset_rate_limit_max_attempts = 2;
+            c.password_reset_rate_limit_window = Duration::from_secs(3600);
+            c.rate_limit_max_attempts = 2;
+            c.rate_limit_window = Duration::from_secs(60);
+            c.rate_limit_lockout = Duration::from_secs(300);
+        })
+        .start()
+        .await?;
+    onboarding_start(&s, "rex@example.com").await?;
+    onboarding_start(&s, "REX@example.com").await?;
+    let r = s
+        .post(
+            "/auth/onboarding/start",
+            json!({"email": "rex@example.com"}),
+        )
+        .await?;
+    let retry = header(&r, "retry-after").ok_or("no Retry-After")?;
+    assert!(retry.parse::<u64>()? >= 1);
+    let (status, body) = problem(r).await?;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    let limited = s
+        .events
+        .take()
+        .into_iter()
+        .filter(|e| e.name() == "rate_limit_exceeded")
+        .count();
+    assert_eq!(limited, 1, "the refusal is an event");
+
+    // Another address is not held back; its resends count with its starts.
+    let token = onboarding_start(&s, "sam@example.com").await?;
+    let r = s
+        .post("/auth/onboarding/resend", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let r = s
+        .post("/auth/onboarding/resend", json!({"token": token}))
+        .await?;
+    assert_eq!(problem(r).await?.0, 429);
+
+    // Wrong codes are throttled per address by the service (429 before the code dies).
+    let token = onboarding_start(&s, "tia@example.com").await?;
+    let code = s.events.onboarding_code().ok_or("no code")?;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = s
+            .post(
+                "/auth/onboarding/verify",
+                json!({"token": token, "code": wrong}),
+            )
+            .await?;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 429]);
+    s.stop().await
+}
+
+/// The code of `secret` (base32, default parameters) at `now`.
+fn totp_code(secret: &str, now: i64) -> TestResult<String> {
+    use testudo_totp::{Totp, TotpParams, TotpSecret};
+    let totp = Totp::new(
+        &TotpSecret::from_base32(secret)?,
+        TotpParams::default(),
+        "test",
+        "user",
+    )?;
+    Ok(totp.code_at(now)?.expose_secret().to_owned())
+}
+
+fn now(s: &Server) -> i64 {
+    use testudo_core::Clock as _;
+    s.clock.now().timestamp()
+}
+
+#[tokio::test]
+async fn a_required_totp_step_is_enrolled_over_http_and_the_login_then_asks_for_it() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .config(|c| c.onboarding_require_totp = true)
+        .start()
+        .await?;
+    let token = onboarding_start(&s, "uma@example.com").await?;
+    let code = s.events.onboarding_code().ok_or("no code")?;
+    for (path, body) in [
+        (
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        ),
+        (
+            "/auth/onboarding/password",
+            json!({"token": token, "password": PASSWORD}),
+        ),
+    ] {
+        assert_eq!(s.post(path, body).await?.status(), 200, "{path}");
+    }
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "setup_totp"}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("step_not_skippable"), Some("setup_totp"))
+    );
+    // Confirming before the secret exists.
+    let r = s
+        .post(
+            "/auth/onboarding/totp/confirm",
+            json!({"token": token, "code": "123456"}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "not_enrolled");
+    let r = s
+        .post("/auth/onboarding/totp", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let e: Value = r.json().await?;
+    let secret = e["secret"].as_str().ok_or("no secret")?.to_owned();
+    assert!(
+        e["otpauth_uri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("otpauth://totp/"))
+    );
+    assert!(e["qr_svg"].as_str().is_some_and(|q| q.contains("<svg")));
+    let right = totp_code(&secret, now(&s))?;
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = s
+        .post(
+            "/auth/onboarding/totp/confirm",
+            json!({"token": token, "code": wrong}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!((status, body["code"].as_str()), (400, Some("wrong_code")));
+    let r = s
+        .post(
+            "/auth/onboarding/totp/confirm",
+            json!({"token": token, "code": right}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?["next_step"], Value::Null);
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+
+    // The factor is the account's: the password alone gets a challenge.
+    let r = s
+        .post(
+            "/auth/login",
+            json!({"email": "uma@example.com", "password": PASSWORD}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    assert_eq!(v["second_factor"], true);
+    assert!(v.get("access_token").is_none());
+    s.stop().await
+}
+
+#[tokio::test]
+async fn a_login_link_for_a_verified_account_with_totp_answers_a_challenge() -> TestResult {
+    let s = ServerBuilder::new(SQLITE).start().await?;
+    s.register("vic@example.com").await?;
+    // Verify the address first: a first verification removes a factor enrolled before it.
+    let vic = s
+        .state
+        .service()
+        .store()
+        .find_by_email("vic@example.com")
+        .await?
+        .ok_or("no vic")?;
+    s.state.service().request_email_verification(&vic).await?;
+    let link = s
+        .events
+        .verification_token()
+        .ok_or("no verification link")?;
+    let r = s.post("/auth/email/verify", json!({"token": link})).await?;
+    assert_eq!(r.json::<Value>().await?["is_verified"], true);
+
+    // Enrol TOTP: step-up, secret, first code.
+    let (access, _) = s.login("vic@example.com").await?;
+    let bearer_json = |path: &str, body: Value| {
+        s.http
+            .post(s.url(path))
+            .bearer_auth(&access)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let r = bearer_json("/auth/reauthenticate", json!({"password": PASSWORD})).await?;
+    assert_eq!(r.status(), 204);
+    let r = bearer_json("/auth/second-factor/totp", json!({})).await?;
+    assert_eq!(r.status(), 200);
+    let secret = r.json::<Value>().await?["secret"]
+        .as_str()
+        .ok_or("no secret")?
+        .to_owned();
+    let r = bearer_json(
+        "/auth/second-factor/totp/confirm",
+        json!({"code": totp_code(&secret, now(&s))?}),
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+
+    // The login link now answers a challenge, not a session.
+    let r = s
+        .post("/auth/login-link", json!({"email": "vic@example.com"}))
+        .await?;
+    assert_eq!(r.status(), 202);
+    let token = s.events.login_link_token().ok_or("no login link")?;
+    let r = s
+        .post(
+            "/auth/login-link/login",
+            json!({"email": "vic@example.com", "token": token}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
+    let v: Value = r.json().await?;
+    assert_eq!(v["second_factor"], true, "{v}");
+    assert!(v.get("access_token").is_none(), "{v}");
+    let challenge = v["challenge"].as_str().ok_or("no challenge")?.to_owned();
+    assert!(v["expires_in"].as_u64().is_some_and(|n| n > 0));
+
+    // The code used to confirm is spent: the next step's code completes the login.
+    s.clock.advance(Duration::from_secs(30));
+    let r = s
+        .post(
+            "/auth/login/complete",
+            json!({"challenge": challenge, "code": totp_code(&secret, now(&s))?}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await?;
+    let access = tokens["access_token"].as_str().ok_or("no access")?;
+    let r = me(&s, access).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await?["is_verified"], true);
+    // The challenge completes once.
+    let r = s
+        .post(
+            "/auth/login/complete",
+            json!({"challenge": challenge, "code": totp_code(&secret, now(&s))?}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "invalid_challenge");
+    s.stop().await
+}
+
+/// An application step: a required display name, kept in the session.
+#[derive(Debug)]
+struct ProfileStep;
+
+#[testudo_core::async_trait]
+impl testudo_service::onboarding::OnboardingStep for ProfileStep {
+    fn name(&self) -> &str {
+        "profile"
+    }
+
+    async fn submit(
+        &self,
+        ctx: &mut testudo_service::onboarding::StepContext<'_>,
+        input: testudo_service::onboarding::StepInput,
+    ) -> testudo_core::Result<()> {
+        use testudo_core::OnboardingError;
+        let testudo_service::onboarding::StepInput::Data(data) = input else {
+            return Err(OnboardingError::WrongInput {
+                step: "profile".into(),
+            }
+            .into());
+        };
+        let name = data
+            .get("display_name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.trim().is_empty());
+        let Some(name) = name else {
+            return Err(OnboardingError::StepFailed {
+                step: "profile".into(),
+                errors: vec!["display_name is required".to_owned()].into(),
+            }
+            .into());
+        };
+        *ctx.data_mut() = json!({ "display_name": name });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_application_step_takes_json_input_and_its_refusal_carries_its_messages() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .onboarding_step(std::sync::Arc::new(ProfileStep))
+        .start()
+        .await?;
+    let token = onboarded(&s, "wes@example.com").await?;
+    let r = onboarding_status(&s, &token).await?;
+    assert_eq!(r.json::<Value>().await?["next_step"], "profile");
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (409, Some("onboarding_incomplete"), Some("profile"))
+    );
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "profile"}),
+        )
+        .await?;
+    assert_eq!(problem(r).await?.1["code"], "step_not_skippable");
+    let r = s
+        .post(
+            "/auth/onboarding/step",
+            json!({"token": token, "step": "profile", "input": {"display_name": " "}}),
+        )
+        .await?;
+    let (status, body) = problem(r).await?;
+    assert_eq!(
+        (status, body["code"].as_str(), body["next_step"].as_str()),
+        (400, Some("onboarding_step_failed"), Some("profile"))
+    );
+    assert_eq!(body["errors"], json!(["display_name is required"]));
+    let r = s
+        .post(
+            "/auth/onboarding/step",
+            json!({"token": token, "step": "profile", "input": {"display_name": "Wes"}}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let status: Value = r.json().await?;
+    assert_eq!(status["next_step"], Value::Null);
+    assert_eq!(
+        status["completed"],
+        json!(["verify_email", "set_password", "setup_totp", "profile"])
+    );
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.user_count().await?, 1);
+    s.stop().await
+}
+
+#[tokio::test]
+async fn onboarding_codes_are_throttled_per_client_across_addresses() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .throttle()
+        .config(|c| {
+            c.rate_limit_max_attempts = 1;
+            c.rate_limit_window = Duration::from_secs(60);
+            c.rate_limit_lockout = Duration::from_secs(300);
+        })
+        .start()
+        .await?;
+    // One wrong try per address: the service's per-address count never refuses, but this
+    // client may try `CLIENT_FACTOR` times the per-address limit in all.
+    let allowed = testudo_service::throttle::CLIENT_FACTOR;
+    let mut statuses = Vec::new();
+    for i in 0..=allowed {
+        let token = onboarding_start(&s, &format!("spray{i}@example.com")).await?;
+        let code = s.events.onboarding_code().ok_or("no code")?;
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let r = s
+            .post(
+                "/auth/onboarding/verify",
+                json!({"token": token, "code": wrong}),
+            )
+            .await?;
+        statuses.push(r.status().as_u16());
+    }
+    let last = statuses.pop();
+    assert!(statuses.iter().all(|&st| st == 400), "{statuses:?}");
+    assert_eq!(last, Some(429));
+    s.stop().await
+}

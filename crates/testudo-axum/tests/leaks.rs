@@ -1,8 +1,8 @@
 //! No token in tracing: a subscriber keeps every span and event field at every level while a
 //! full bearer and cookie cycle runs over HTTP (register, login, me, refresh, a refresh
-//! replay, CSRF refusals, logout, reset, login link); no password, raw token, CSRF token,
-//! secret or query string may appear in what it saw, and every request had its
-//! `testudo.http` span.
+//! replay, CSRF refusals, logout, reset, login link, onboarding from start to a replayed
+//! finish); no password, raw token, CSRF token, onboarding token or code, secret or query
+//! string may appear in what it saw, and every request had its `testudo.http` span.
 
 mod common;
 
@@ -122,10 +122,96 @@ async fn no_token_password_or_secret_reaches_tracing() -> TestResult {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await?;
     secrets.push(v["access_token"].as_str().ok_or("access")?.to_owned());
+
+    // Onboarding: start, status (header), a wrong code, the code, a password, skip, finish,
+    // a replayed finish.
+    let r = s
+        .post(
+            "/auth/onboarding/start",
+            json!({"email": "vera@example.com"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await?;
+    let token = v["token"].as_str().ok_or("no onboarding token")?.to_owned();
+    secrets.push(token.clone());
+    let code = s.events.onboarding_code().ok_or("no onboarding code")?;
+    let r = s
+        .http
+        .get(s.url("/auth/onboarding/status"))
+        .header(testudo_axum::ONBOARDING_TOKEN_HEADER, &token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    // Every digit moved by one: wrong, and as unlikely as the code to occur by chance.
+    let wrong_code: String = code
+        .bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect();
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": wrong_code}),
+        )
+        .await?;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .post(
+            "/auth/onboarding/verify",
+            json!({"token": token, "code": code}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let onboarding_password = "vera's onboarding passphrase 31";
+    secrets.push(onboarding_password.to_owned());
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": "weak"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 400);
+    let r = s
+        .post(
+            "/auth/onboarding/password",
+            json!({"token": token, "password": onboarding_password}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let r = s
+        .post(
+            "/auth/onboarding/skip",
+            json!({"token": token, "step": "setup_totp"}),
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await?;
+    secrets.push(v["access_token"].as_str().ok_or("access")?.to_owned());
+    secrets.push(v["refresh_token"].as_str().ok_or("refresh")?.to_owned());
+    let r = s
+        .post("/auth/onboarding/finish", json!({"token": token}))
+        .await?;
+    assert_eq!(r.status(), 404);
     s.stop().await?;
 
     let seen = testudo_test_support::capture::captured();
     assert!(seen.contains("span testudo.http:"), "a span per request");
+    assert!(
+        seen.contains("path=/auth/onboarding/finish"),
+        "the onboarding routes have their span"
+    );
+    // A six-digit code could appear inside a longer number (a timestamp): only a code
+    // standing alone counts.
+    for c in [code.as_str(), wrong_code.as_str()] {
+        assert!(
+            !stands_alone(&seen, c),
+            "the onboarding code {c} reached tracing"
+        );
+    }
     assert!(seen.contains("path=/auth/me"), "the path is recorded");
     assert!(seen.contains("status=200"), "the status is recorded");
     for secret in &secrets {
@@ -140,4 +226,14 @@ async fn no_token_password_or_secret_reaches_tracing() -> TestResult {
         }
     }
     Ok(())
+}
+
+/// Whether `needle` occurs in `haystack` with no digit right before or after it.
+fn stands_alone(haystack: &str, needle: &str) -> bool {
+    let bytes = haystack.as_bytes();
+    haystack.match_indices(needle).any(|(at, _)| {
+        let before = at.checked_sub(1).and_then(|i| bytes.get(i));
+        let after = bytes.get(at + needle.len());
+        !before.is_some_and(u8::is_ascii_digit) && !after.is_some_and(u8::is_ascii_digit)
+    })
 }

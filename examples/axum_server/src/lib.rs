@@ -1,8 +1,9 @@
 //! The example service of testudo: the JSON auth endpoints of `testudo::axum` at `/auth`, and a
-//! small server-rendered web page in cookie mode (sign up, log in, an account page with
+//! small server-rendered web page in cookie mode (create an account through onboarding: the
+//! emailed code, a password, optional TOTP; a quick sign-up; log in, an account page with
 //! sign-out and sign-out-everywhere, two-factor (TOTP with a QR code, recovery codes, the code
 //! step of the login), forgot / reset password with the link printed to the
-//! console by an event handler).
+//! console by an event handler, as are the onboarding codes).
 //!
 //! Run it with `cargo run -p axum_server`: embedded SQLite in `axum_server.db` (created and
 //! migrated on start), or PostgreSQL with `DATABASE_URL=postgres://...`. See `README.md`.
@@ -18,6 +19,9 @@ use serde::Deserialize;
 use testudo::axum::{AuthState, ClientContext, HttpOptions, MaybeAuthenticated};
 use testudo::core::{Clock, ExposeSecret, SecretString, SystemClock};
 use testudo::events::{Event, EventEmitter, EventKind};
+use testudo::service::onboarding::{
+    OnboardingStatus, SET_PASSWORD, SETUP_TOTP, StepInput, VERIFY_EMAIL,
+};
 use testudo::service::{AuthService, AuthUser, DbUserStore, LoginStart};
 use testudo::{AuthConfig, Database};
 
@@ -87,6 +91,15 @@ pub async fn build(settings: &Settings) -> Result<App, Box<dyn std::error::Error
         }
         Box::pin(async { Ok(()) })
     });
+    events.on(
+        EventKind::VerificationCodeGenerated,
+        move |event: &Event| {
+            if let Event::VerificationCodeGenerated { email, code, .. } = event {
+                print_code(email, code.expose_secret());
+            }
+            Box::pin(async { Ok(()) })
+        },
+    );
     let clock: Arc<dyn Clock> = settings
         .clock
         .clone()
@@ -117,11 +130,30 @@ fn print_link(email: &str, link: &str) {
     println!("password reset link for {email}: {link}");
 }
 
+/// Prints an onboarding code to the console: this example's "mailer".
+#[expect(
+    clippy::print_stdout,
+    reason = "the example mails codes to the console"
+)]
+fn print_code(email: &str, code: &str) {
+    println!("account creation code for {email}: {code}");
+}
+
 /// The whole application: the pages, and the JSON API at `/auth`.
 pub fn router(app: &App) -> Router {
     let pages = Router::new()
         .route("/", get(home))
         .route("/signup", axum::routing::post(signup))
+        .route("/create", axum::routing::post(create))
+        .route("/create/resend", axum::routing::post(create_resend))
+        .route("/create/code", axum::routing::post(create_code))
+        .route("/create/password", axum::routing::post(create_password))
+        .route("/create/totp", axum::routing::post(create_totp))
+        .route(
+            "/create/totp/confirm",
+            axum::routing::post(create_totp_confirm),
+        )
+        .route("/create/skip", axum::routing::post(create_skip))
         .route("/login", axum::routing::post(login))
         .route("/login/code", axum::routing::post(login_code))
         .route("/two-factor/enrol", axum::routing::post(two_factor_enrol))
@@ -213,7 +245,12 @@ async fn home(MaybeAuthenticated(user): MaybeAuthenticated) -> Response {
     }
     page(
         "Welcome",
-        r#"<h2>Sign up</h2>
+        r#"<h2>Create an account</h2>
+<p>We send a code to your address, then you choose a password (and, if you like, two-factor).</p>
+<form method="post" action="/create">
+<label>Email <input name="email" type="email" required></label>
+<button>Create an account</button></form>
+<h2>Quick sign-up (no email check)</h2>
 <form method="post" action="/signup">
 <label>Email <input name="email" type="email" required></label>
 <label>Password <input name="password" type="password" required></label>
@@ -435,19 +472,36 @@ async fn two_factor_enrol(
         Ok(e) => e,
         Err(e) => return refused(&e.into()),
     };
+    let body = totp_form(
+        &enrolment,
+        "/two-factor/confirm",
+        &csrf_input(&state, &form.csrf_token),
+        "Turn on",
+    );
+    no_store(page("Set up two-factor", &body))
+}
+
+/// A new TOTP secret (its QR code, and as text) and the form posting a first code to
+/// `action` with the `hidden` inputs (trusted markup).
+fn totp_form(
+    enrolment: &testudo::service::TotpEnrolment,
+    action: &str,
+    hidden: &str,
+    button: &str,
+) -> String {
     let qr = embeddable_svg(enrolment.qr_svg().expose_secret())
         .map(|svg| format!("<figure id=\"totp-qr\">{svg}</figure>"))
         .unwrap_or_default();
-    let body = format!(
+    format!(
         "<p>Scan the code with your authenticator app, or type the secret \
          <code id=\"totp-secret\">{}</code>.</p>{qr}\
-         <form method=\"post\" action=\"/two-factor/confirm\">{}\
+         <form method=\"post\" action=\"{}\">{hidden}\
          <label>Code <input name=\"code\" autocomplete=\"one-time-code\" required></label>\
-         <button>Turn on</button></form>",
+         <button>{}</button></form>",
         escape(enrolment.secret_base32().expose_secret()),
-        csrf_input(&state, &form.csrf_token),
-    );
-    no_store(page("Set up two-factor", &body))
+        escape(action),
+        escape(button),
+    )
 }
 
 async fn two_factor_confirm(
@@ -794,4 +848,287 @@ async fn reset(
         ),
         Err(e) => refused(&e.into()),
     }
+}
+
+// ---- Create an account: the onboarding pages ----
+//
+// Every form carries the session's token in a hidden field (posted in the body, never in a
+// URL), every post is checked for its origin (another site cannot drive the flow, nor have
+// the finish sign the victim in as the attacker), and every page that holds the token is
+// `no-store`.
+
+/// The hidden field of the onboarding token.
+fn token_input(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"token\" value=\"{}\">",
+        escape(token)
+    )
+}
+
+/// An alert paragraph, or nothing.
+fn alert(message: Option<&str>) -> String {
+    message
+        .map(|m| format!("<p role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default()
+}
+
+/// The page of the session's next step, or (every step done) the finish: the new user is
+/// signed in and sent to the account page. `message` is shown above the form.
+async fn next_page(
+    state: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    status: &OnboardingStatus,
+    message: Option<&str>,
+) -> Response {
+    let email = escape(&status.email);
+    let hidden = token_input(token);
+    let alert = alert(message);
+    let body = match status.next_step.as_deref() {
+        Some(VERIFY_EMAIL) => format!(
+            "{alert}<p>We sent a six-digit code to <strong>{email}</strong> (this example prints \
+             it to the server's console).</p>\
+             <form method=\"post\" action=\"/create/code\">{hidden}\
+             <label>Code <input name=\"code\" inputmode=\"numeric\" \
+             autocomplete=\"one-time-code\" required></label>\
+             <button>Continue</button></form>\
+             <form method=\"post\" action=\"/create/resend\">{hidden}\
+             <button>Send a new code</button></form>"
+        ),
+        Some(SET_PASSWORD) => format!(
+            "{alert}<p>Your address <strong>{email}</strong> is confirmed. Choose a password.</p>\
+             <form method=\"post\" action=\"/create/password\">{hidden}\
+             <label>Password <input name=\"password\" type=\"password\" \
+             autocomplete=\"new-password\" required></label>\
+             <button>Continue</button></form>"
+        ),
+        Some(SETUP_TOTP) => {
+            let skip = if state.service().config().onboarding_require_totp {
+                "<p>This site requires two-factor.</p>".to_owned()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/create/skip\">{hidden}\
+                     <button>Not now</button></form>"
+                )
+            };
+            format!(
+                "{alert}<p>Protect the account with an authenticator app (two-factor)?</p>\
+                 <form method=\"post\" action=\"/create/totp\">{hidden}\
+                 <button>Set up two-factor</button></form>{skip}"
+            )
+        }
+        Some(other) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("this example has no page for the onboarding step {other}"),
+            );
+        }
+        None => {
+            return match state
+                .service()
+                .finish_onboarding_with_context(token, &client.session_context())
+                .await
+            {
+                Ok(done) => signed_in(state, &done.tokens),
+                Err(e) => refused(&e.into()),
+            };
+        }
+    };
+    no_store(page("Create an account", &body))
+}
+
+/// After a refused step: the session's current page again with the message (status of the
+/// refusal), or the refusal alone when the session is gone.
+async fn step_refused(
+    state: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    e: &testudo::axum::Error,
+) -> Response {
+    match state.service().onboarding_status(token).await {
+        Ok(status) => {
+            let mut r = next_page(state, client, token, &status, Some(&e.to_string())).await;
+            *r.status_mut() = e.status();
+            r
+        }
+        Err(_) => refused(e),
+    }
+}
+
+/// The answer to a step: the next page, or the refusal.
+async fn after_step(
+    state: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    result: Result<OnboardingStatus, testudo::axum::Error>,
+) -> Response {
+    match result {
+        Ok(status) => next_page(state, client, token, &status, None).await,
+        Err(e) => step_refused(state, client, token, &e).await,
+    }
+}
+
+/// `POST /create` `{email}`: starts the onboarding (throttled as the JSON route) and asks for
+/// the code.
+async fn create(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    // Another site could otherwise have the app mail codes to any address.
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let started = match testudo::axum::start_onboarding_for(&state, &client, &form.email).await {
+        Ok(started) => started,
+        Err(e) => return refused(&e),
+    };
+    let token = started.token().expose_secret();
+    match state.service().onboarding_status(token).await {
+        Ok(status) => next_page(&state, &client, token, &status, None).await,
+        Err(e) => refused(&e.into()),
+    }
+}
+
+/// A form carrying only the onboarding token.
+#[derive(Deserialize)]
+struct TokenForm {
+    token: SecretString,
+}
+
+/// A form with the onboarding token and a code.
+#[derive(Deserialize)]
+struct TokenCodeForm {
+    token: SecretString,
+    code: SecretString,
+}
+
+/// A form with the onboarding token and the password.
+#[derive(Deserialize)]
+struct TokenPasswordForm {
+    token: SecretString,
+    password: SecretString,
+}
+
+/// `POST /create/resend`: mails a new code (throttled with the start).
+async fn create_resend(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    if let Err(e) = testudo::axum::resend_onboarding_code_for(&state, &client, token).await {
+        return step_refused(&state, &client, token, &e).await;
+    }
+    let status = state.service().onboarding_status(token).await;
+    after_step(&state, &client, token, status.map_err(Into::into)).await
+}
+
+/// `POST /create/code`: the emailed code.
+async fn create_code(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenCodeForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    let result = testudo::axum::verify_onboarding_code_for(
+        &state,
+        &client,
+        token,
+        form.code.expose_secret(),
+    )
+    .await;
+    after_step(&state, &client, token, result).await
+}
+
+/// `POST /create/password`: the password.
+async fn create_password(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenPasswordForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    let result = state
+        .service()
+        .set_onboarding_password(token, form.password.expose_secret())
+        .await
+        .map_err(Into::into);
+    after_step(&state, &client, token, result).await
+}
+
+/// `POST /create/totp`: the TOTP secret and its QR code, and the form for a first code.
+async fn create_totp(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    let enrolment = match state.service().onboarding_totp_enrolment(token).await {
+        Ok(e) => e,
+        Err(e) => return step_refused(&state, &client, token, &e.into()).await,
+    };
+    let body = totp_form(
+        &enrolment,
+        "/create/totp/confirm",
+        &token_input(token),
+        "Turn on and create the account",
+    );
+    no_store(page("Set up two-factor", &body))
+}
+
+/// `POST /create/totp/confirm`: a first code from the app; then the account is created.
+async fn create_totp_confirm(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenCodeForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    let result = testudo::axum::confirm_onboarding_totp_for(
+        &state,
+        &client,
+        token,
+        form.code.expose_secret(),
+    )
+    .await;
+    after_step(&state, &client, token, result).await
+}
+
+/// `POST /create/skip`: no two-factor (unless the site requires it); the account is created.
+async fn create_skip(
+    State(state): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if let Err(e) = state.http().check_origin(&headers) {
+        return refused(&e);
+    }
+    let token = form.token.expose_secret();
+    let result = state
+        .service()
+        .onboarding_step(token, SETUP_TOTP, StepInput::Skip)
+        .await
+        .map_err(Into::into);
+    after_step(&state, &client, token, result).await
 }

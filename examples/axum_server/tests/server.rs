@@ -1,6 +1,6 @@
-//! The example over real HTTP: the web page in cookie mode (sign up, account page, sign out
-//! everywhere, forgot / reset password), output escaping, CSRF refusal of form posts, and the
-//! JSON API next to it.
+//! The example over real HTTP: the web page in cookie mode (create an account through
+//! onboarding, sign up, account page, sign out everywhere, forgot / reset password), output
+//! escaping, CSRF refusal of form posts, and the JSON API next to it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,6 +18,7 @@ struct Running {
     base: String,
     http: reqwest::Client,
     reset_tokens: Arc<Mutex<Vec<String>>>,
+    codes: Arc<Mutex<Vec<String>>>,
     app: App,
 }
 
@@ -43,6 +44,18 @@ async fn start() -> TestResult<Running> {
             }
             Box::pin(async { Ok(()) })
         });
+    let codes = Arc::new(Mutex::new(Vec::new()));
+    let mailed = Arc::clone(&codes);
+    app.events
+        .on(EventKind::VerificationCodeGenerated, move |e: &Event| {
+            if let Event::VerificationCodeGenerated { code, .. } = e {
+                mailed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(code.expose_secret().to_owned());
+            }
+            Box::pin(async { Ok(()) })
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let service = router(&app).into_make_service_with_connect_info::<SocketAddr>();
@@ -57,6 +70,7 @@ async fn start() -> TestResult<Running> {
         base: format!("http://{addr}"),
         http,
         reset_tokens,
+        codes,
         app,
     })
 }
@@ -1024,5 +1038,225 @@ async fn the_account_page_lists_sessions_and_signs_other_devices_out() -> TestRe
     let html = r.text().await?;
     assert_eq!(html.matches("<tr class=\"session\">").count(), 1, "{html}");
     assert!(html.contains("this device"));
+    Ok(())
+}
+
+impl Running {
+    /// The codes mailed so far.
+    fn mailed_codes(&self) -> Vec<String> {
+        self.codes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The value of the page's hidden onboarding token.
+fn onboarding_token(html: &str) -> TestResult<String> {
+    Ok(between(html, "name=\"token\" value=\"", "\"")?.to_owned())
+}
+
+fn header_of(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn the_create_account_pages_run_the_onboarding_with_totp_and_sign_the_user_in() -> TestResult
+{
+    let s = start().await?;
+    let home = s.http.get(s.url("/")).send().await?.text().await?;
+    assert!(home.contains("action=\"/create\""), "{home}");
+    let email = "wren@example.com";
+
+    // Another site cannot have the app mail a code.
+    let r = s
+        .post_form("/create", &[("email", email)], "", "https://evil.example")
+        .await?;
+    assert_eq!(r.status(), 403);
+    assert!(s.mailed_codes().is_empty());
+
+    let r = s
+        .post_form("/create", &[("email", email)], "", &s.base)
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header_of(&r, "cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        header_of(&r, "content-security-policy").as_deref(),
+        Some("default-src 'none'; form-action 'self'")
+    );
+    let html = r.text().await?;
+    assert!(html.contains("action=\"/create/code\""), "{html}");
+    let token = onboarding_token(&html)?;
+    let code = s.mailed_codes().pop().ok_or("no code printed")?;
+    assert!(!html.contains(&code), "the code goes by mail only");
+
+    // A wrong code: the same page again, with the message, and the session lives on.
+    let wrong: String = code
+        .bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + 1) % 10))
+        .collect();
+    let r = s
+        .post_form(
+            "/create/code",
+            &[("token", &token), ("code", &wrong)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 400);
+    let html = r.text().await?;
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("action=\"/create/code\""), "{html}");
+
+    // A cross-site post of a step is refused, even with the token.
+    let r = s
+        .post_form(
+            "/create/code",
+            &[("token", &token), ("code", &code)],
+            "",
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403);
+
+    let r = s
+        .post_form(
+            "/create/code",
+            &[("token", &token), ("code", &code)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    assert!(html.contains("action=\"/create/password\""), "{html}");
+
+    let r = s
+        .post_form(
+            "/create/password",
+            &[("token", &token), ("password", "short")],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 400, "a refused password asks again");
+    assert!(r.text().await?.contains("action=\"/create/password\""));
+    let r = s
+        .post_form(
+            "/create/password",
+            &[("token", &token), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    assert!(html.contains("action=\"/create/totp\""), "{html}");
+    assert!(html.contains("action=\"/create/skip\""), "{html}");
+
+    let r = s
+        .post_form("/create/totp", &[("token", &token)], "", &s.base)
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header_of(&r, "cache-control").as_deref(), Some("no-store"));
+    let html = r.text().await?;
+    assert!(html.contains("<figure id=\"totp-qr\"><svg"), "{html}");
+    let secret = between(&html, "<code id=\"totp-secret\">", "</code>")?.to_owned();
+    let r = s
+        .post_form(
+            "/create/totp/confirm",
+            &[
+                ("token", &token),
+                ("code", &totp_code(&secret, s.now(), 0)?),
+            ],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    assert_eq!(header_of(&r, "location").as_deref(), Some("/account"));
+    let jar = cookies(&r);
+    assert!(cookie_value(&jar, "testudo_access").is_some(), "{jar}");
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await?;
+    assert!(
+        html.contains("wren@example.com</strong> (verified)"),
+        "{html}"
+    );
+    assert!(html.contains("Two-factor: on"), "{html}");
+
+    // The session is spent: its token creates nothing more.
+    let r = s
+        .post_form("/create/skip", &[("token", &token)], "", &s.base)
+        .await?;
+    assert_eq!(r.status(), 404);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_create_account_pages_can_skip_two_factor_and_the_quick_sign_up_still_works()
+-> TestResult {
+    let s = start().await?;
+    let r = s
+        .post_form("/create", &[("email", "xia@example.com")], "", &s.base)
+        .await?;
+    let token = onboarding_token(&r.text().await?)?;
+    let code = s.mailed_codes().pop().ok_or("no code printed")?;
+    for (path, field, value) in [
+        ("/create/code", "code", code.as_str()),
+        ("/create/password", "password", PASSWORD),
+    ] {
+        let r = s
+            .post_form(path, &[("token", &token), (field, value)], "", &s.base)
+            .await?;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    // A finish from another site (login CSRF) is refused before any work.
+    let r = s
+        .post_form(
+            "/create/skip",
+            &[("token", &token)],
+            "",
+            "https://evil.example",
+        )
+        .await?;
+    assert_eq!(r.status(), 403);
+    let r = s
+        .post_form("/create/skip", &[("token", &token)], "", &s.base)
+        .await?;
+    assert_eq!(r.status(), 303);
+    let jar = cookies(&r);
+    let r = s
+        .http
+        .get(s.url("/account"))
+        .header("cookie", &jar)
+        .send()
+        .await?;
+    let html = r.text().await?;
+    assert!(
+        html.contains("xia@example.com</strong> (verified)"),
+        "{html}"
+    );
+    assert!(html.contains("Two-factor: off"), "{html}");
+
+    // The quick sign-up form is still there and still works.
+    let r = s
+        .post_form(
+            "/signup",
+            &[("email", "yan@example.com"), ("password", PASSWORD)],
+            "",
+            &s.base,
+        )
+        .await?;
+    assert_eq!(r.status(), 303);
     Ok(())
 }

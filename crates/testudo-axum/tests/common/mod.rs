@@ -75,6 +75,14 @@ impl Recorder {
         })
     }
 
+    /// The code of the last onboarding mail (`verification_code_generated`).
+    pub fn onboarding_code(&self) -> Option<String> {
+        self.take().into_iter().rev().find_map(|e| match e {
+            Event::VerificationCodeGenerated { code, .. } => Some(code.expose_secret().to_owned()),
+            _ => None,
+        })
+    }
+
     /// The token of the last verification link.
     pub fn verification_token(&self) -> Option<String> {
         self.take().into_iter().rev().find_map(|e| match e {
@@ -125,6 +133,7 @@ pub struct ServerBuilder {
     throttle: bool,
     extra: Option<Extra>,
     s2s: Vec<String>,
+    steps: Vec<Arc<dyn testudo_service::onboarding::OnboardingStep>>,
 }
 
 impl ServerBuilder {
@@ -137,7 +146,17 @@ impl ServerBuilder {
             throttle: false,
             extra: None,
             s2s: Vec::new(),
+            steps: Vec::new(),
         }
+    }
+
+    /// Appends an application step to the onboarding pipeline.
+    pub fn onboarding_step(
+        mut self,
+        step: Arc<dyn testudo_service::onboarding::OnboardingStep>,
+    ) -> Self {
+        self.steps.push(step);
+        self
     }
 
     pub fn tokens(mut self, tokens: Tokens) -> Self {
@@ -190,6 +209,9 @@ impl ServerBuilder {
             .database(db.db().clone())
             .events(emitter)
             .clock(clock.clone());
+        for step in self.steps {
+            builder = builder.onboarding_step(step);
+        }
         let mut published = None;
         match self.tokens {
             Tokens::Database => {}
@@ -285,6 +307,20 @@ impl Server {
             .await?;
         assert_eq!(r.status(), 201, "register {email}");
         Ok(())
+    }
+
+    /// How many users the database holds.
+    pub async fn user_count(&self) -> TestResult<i64> {
+        use sea_orm::ConnectionTrait as _;
+        let conn = self.db.conn();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM testudo_users",
+            ))
+            .await?
+            .ok_or("no count")?;
+        Ok(row.try_get::<i64>("", "n")?)
     }
 
     /// Logs in in bearer mode; returns (access, refresh).

@@ -1,0 +1,575 @@
+//! The onboarding routes (`/onboarding/...`): the HTTP face of the service's resumable
+//! registration (start, the emailed code, a password, an optional TOTP factor, the
+//! application's own steps, finish), and the throttled calls they share with server-rendered
+//! pages ([`start_onboarding_for`], [`resend_onboarding_code_for`],
+//! [`verify_onboarding_code_for`], [`confirm_onboarding_totp_for`]).
+//!
+//! The session token travels in the JSON body's `token` or in the
+//! [`ONBOARDING_TOKEN_HEADER`] header, never in a URL (URLs end up in logs, proxies and
+//! browser histories). It is a bearer secret of the unfinished registration: whoever holds it
+//! can finish it, so clients keep it as they keep a refresh token.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use testudo_core::{ExposeSecret, SecretString, normalize_email};
+use testudo_events::Event;
+use testudo_service::DbUserStore;
+use testudo_service::onboarding::{OnboardingStart, OnboardingStatus, SETUP_TOTP, StepInput};
+use testudo_service::throttle::CLIENT_FACTOR;
+use testudo_throttle::{Decision, Policy, RateKey};
+
+use crate::client::ClientContext;
+use crate::error::{Error, Result};
+use crate::routes::{
+    EmailBody, EnrolmentResponse, JsonBody, check_cookie_login, logged_in, no_store,
+};
+use crate::state::AuthState;
+
+/// The header that may carry the onboarding token instead of the body's `token` (the only
+/// way for `GET /onboarding/status`).
+pub const ONBOARDING_TOKEN_HEADER: &str = "x-onboarding-token";
+
+/// The throttling scope of starting a session and of mailing a new code (counted per
+/// normalised address, and per client address [`CLIENT_FACTOR`] times more, with the
+/// password-reset policy: each attempt sends a mail).
+pub const START_SCOPE: &str = "onboarding_start";
+
+/// The throttling scope of the codes tried per client address (the login policy, times
+/// [`CLIENT_FACTOR`]); the service counts the tries per address itself.
+pub const CODE_SCOPE: &str = "onboarding_code";
+
+/// The token of an onboarding request: the body's, else the header's.
+fn session_token<'a>(body: Option<&'a SecretString>, headers: &'a HeaderMap) -> Result<&'a str> {
+    body.map(ExposeSecret::expose_secret)
+        .or_else(|| {
+            headers
+                .get(ONBOARDING_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::MissingOnboardingToken)
+}
+
+/// The wait of a refused attempt, if refused.
+fn wait(decision: Decision) -> Option<Duration> {
+    match decision {
+        Decision::Limited { retry_after } => Some(retry_after),
+        Decision::Allowed { .. } => None,
+    }
+}
+
+/// Counts one attempt in `scope` of `identifier` (when given) and of the client at `ip` (when
+/// known, allowed [`CLIENT_FACTOR`] times more); refuses with 429 (after the
+/// `rate_limit_exceeded` event) when either is over `policy`. Nothing without a rate limiter.
+async fn throttle(
+    auth: &AuthState<DbUserStore>,
+    scope: &'static str,
+    identifier: Option<&str>,
+    policy: Policy,
+    ip: Option<IpAddr>,
+) -> Result<()> {
+    let service = auth.service();
+    let Some(limiter) = service.rate_limiter() else {
+        return Ok(());
+    };
+    let mut retry_after = None;
+    if let Some(identifier) = identifier {
+        let key = RateKey::new(scope, identifier);
+        let decision = limiter.hit(&key, &policy).await?;
+        retry_after = wait(decision);
+    }
+    if let Some(ip) = ip {
+        let per_client = Policy {
+            max_attempts: policy.max_attempts.saturating_mul(CLIENT_FACTOR),
+            ..policy
+        };
+        let key = RateKey::new(scope, "").with_ip(ip);
+        let decision = limiter.hit(&key, &per_client).await?;
+        retry_after = retry_after.max(wait(decision));
+    }
+    let Some(retry_after) = retry_after else {
+        return Ok(());
+    };
+    tracing::info!(
+        scope,
+        retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+        "attempt refused by throttling"
+    );
+    service
+        .events()
+        .emit(&Event::RateLimitExceeded {
+            scope: scope.into(),
+            identifier: identifier.unwrap_or_default().to_owned(),
+            retry_after,
+        })
+        .await
+        .map_err(testudo_core::Error::from)?;
+    Err(testudo_core::Error::RateLimited { retry_after }.into())
+}
+
+/// The start and resend policy: the password-reset one (each attempt mails the address).
+fn start_policy(auth: &AuthState<DbUserStore>) -> Policy {
+    Policy::password_reset(auth.service().config())
+}
+
+/// The code policy: the login one.
+fn code_policy(auth: &AuthState<DbUserStore>) -> Policy {
+    Policy::login(auth.service().config())
+}
+
+/// `AuthService::start_onboarding` for the client `client`, throttled first (scope
+/// [`START_SCOPE`]: per normalised address, and per client address), so that nobody can
+/// have the service mail codes to an address without limit. What `POST /onboarding/start`
+/// does; call it from your own pages.
+///
+/// # Errors
+///
+/// [`testudo_core::Error::RateLimited`] (429); then as `AuthService::start_onboarding`
+/// (400 `invalid_email`, 500 without a database or a signing secret).
+pub async fn start_onboarding_for(
+    auth: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    email: &str,
+) -> Result<OnboardingStart> {
+    let normalised = normalize_email(email);
+    throttle(
+        auth,
+        START_SCOPE,
+        Some(&normalised),
+        start_policy(auth),
+        client.ip,
+    )
+    .await?;
+    Ok(auth.service().start_onboarding(email).await?)
+}
+
+/// `AuthService::resend_onboarding_code` for the client `client`, counted in the scope of
+/// the start ([`START_SCOPE`], under the session's address): a resend mails a code too.
+///
+/// # Errors
+///
+/// As `AuthService::onboarding_status` (404 `invalid_onboarding_session`); 429 when
+/// throttled; 409 `onboarding_out_of_order` once the address is verified.
+pub async fn resend_onboarding_code_for(
+    auth: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+) -> Result<()> {
+    let status = auth.service().onboarding_status(token).await?;
+    throttle(
+        auth,
+        START_SCOPE,
+        Some(&status.email),
+        start_policy(auth),
+        client.ip,
+    )
+    .await?;
+    Ok(auth.service().resend_onboarding_code(token).await?)
+}
+
+/// `AuthService::verify_onboarding_code` for the client `client`: the tries are counted per
+/// client address first ([`CODE_SCOPE`]; the service counts them per address, and a code
+/// dies after `onboarding_max_verification_attempts` wrong ones).
+///
+/// # Errors
+///
+/// 429 when throttled; as `AuthService::onboarding_step` (400 `wrong_code` with
+/// `remaining`, 400 `no_pending_code`, 404 `invalid_onboarding_session`, 409
+/// `onboarding_out_of_order`).
+pub async fn verify_onboarding_code_for(
+    auth: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    code: &str,
+) -> Result<OnboardingStatus> {
+    throttle(auth, CODE_SCOPE, None, code_policy(auth), client.ip).await?;
+    Ok(auth.service().verify_onboarding_code(token, code).await?)
+}
+
+/// Completes the TOTP step with a first code from the authenticator app, the tries counted
+/// per client address first ([`CODE_SCOPE`]; the service counts them per address).
+///
+/// # Errors
+///
+/// 429 when throttled; 400 `wrong_code`; 400 `not_enrolled` before
+/// `POST /onboarding/totp`; as `AuthService::onboarding_step`.
+pub async fn confirm_onboarding_totp_for(
+    auth: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    code: &str,
+) -> Result<OnboardingStatus> {
+    throttle(auth, CODE_SCOPE, None, code_policy(auth), client.ip).await?;
+    Ok(auth
+        .service()
+        .onboarding_step(token, SETUP_TOTP, StepInput::Code(code.to_owned()))
+        .await?)
+}
+
+/// Where an onboarding session is, as the routes answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OnboardingView {
+    /// The session's public id (as in the events; not a secret, and no use without the token).
+    pub session_id: String,
+    /// The address being registered.
+    pub email: String,
+    /// The next step's name; `null` when only `POST /onboarding/finish` is left.
+    pub next_step: Option<String>,
+    /// The completed steps, in order (skipped ones included).
+    pub completed: Vec<String>,
+    /// When the session expires (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<OnboardingStatus> for OnboardingView {
+    fn from(s: OnboardingStatus) -> Self {
+        Self {
+            session_id: s.session_id,
+            email: s.email,
+            next_step: s.next_step,
+            completed: s.completed,
+            expires_at: s.expires_at.to_rfc3339(),
+        }
+    }
+}
+
+fn view(status: OnboardingStatus) -> Response {
+    no_store(Json(OnboardingView::from(status)).into_response())
+}
+
+/// What `POST /onboarding/start` answers (202, `no-store`).
+#[derive(Serialize)]
+struct StartResponse<'a> {
+    token: &'a str,
+    session_id: &'a str,
+    next_step: Option<&'a str>,
+    steps: Vec<String>,
+}
+
+/// A body carrying only the onboarding token (`POST /onboarding/resend`,
+/// `/onboarding/totp`); `{}` with the token in the header.
+#[derive(Debug, Default, Deserialize)]
+pub struct OnboardingTokenBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+}
+
+/// `POST /onboarding/verify` and `/onboarding/totp/confirm`: the token and a code.
+#[derive(Deserialize)]
+pub struct OnboardingCodeBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The emailed code, or the authenticator app's.
+    pub code: SecretString,
+}
+
+impl std::fmt::Debug for OnboardingCodeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnboardingCodeBody").finish_non_exhaustive()
+    }
+}
+
+/// `POST /onboarding/password`: the token and the password.
+#[derive(Deserialize)]
+pub struct OnboardingPasswordBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The password.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for OnboardingPasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnboardingPasswordBody")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /onboarding/skip`: the token and the (optional) step to skip.
+#[derive(Debug, Deserialize)]
+pub struct SkipBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The step's name (the session's next one).
+    pub step: String,
+}
+
+/// `POST /onboarding/step`: the token, an application step's name and its JSON input.
+#[derive(Deserialize)]
+pub struct StepBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// The step's name (the session's next one).
+    pub step: String,
+    /// What the step takes (given to it as `StepInput::Data`).
+    #[serde(default)]
+    pub input: Value,
+}
+
+impl std::fmt::Debug for StepBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the input: it may be personal data.
+        f.debug_struct("StepBody")
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /onboarding/finish`: the token, and whether to install the session as cookies.
+#[derive(Debug, Default, Deserialize)]
+pub struct FinishBody {
+    /// The session token (or in the [`ONBOARDING_TOKEN_HEADER`] header).
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    /// Install the new user's session as cookies (browsers) instead of returning the tokens.
+    #[serde(default)]
+    pub use_cookies: bool,
+}
+
+/// `POST /onboarding/start` `{email}`: 202 `{token, session_id, next_step, steps}`
+/// (`no-store`): a new session, and a six-digit code for the address, handed to the mailer
+/// by the `verification_code_generated` event (the code is never in the response). Whether
+/// the address has an account is not said here (the finish refuses a taken one).
+///
+/// # Errors
+///
+/// 429 with `Retry-After` when throttled ([`START_SCOPE`]); 400 `invalid_email`; 500 without
+/// a database or a signing secret.
+pub async fn onboarding_start(
+    State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    JsonBody(body): JsonBody<EmailBody>,
+) -> Result<Response> {
+    let started = start_onboarding_for(&auth, &client, &body.email).await?;
+    let steps = auth.service().onboarding_pipeline();
+    let next_step = steps.first().cloned();
+    let response = Json(StartResponse {
+        token: started.token().expose_secret(),
+        session_id: started.session_id(),
+        next_step: next_step.as_deref(),
+        steps,
+    });
+    Ok(no_store((StatusCode::ACCEPTED, response).into_response()))
+}
+
+/// `POST /onboarding/resend` `{token}`: 202, a new code mailed (the old one dies); throttled
+/// with the start.
+///
+/// # Errors
+///
+/// As [`resend_onboarding_code_for`]; 400 `missing_onboarding_token`.
+pub async fn onboarding_resend(
+    State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OnboardingTokenBody>,
+) -> Result<StatusCode> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    resend_onboarding_code_for(&auth, &client, token).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /onboarding/status` (token in the [`ONBOARDING_TOKEN_HEADER`] header): 200
+/// [`OnboardingView`].
+///
+/// # Errors
+///
+/// 400 `missing_onboarding_token`; 404 `invalid_onboarding_session` for an unknown, finished
+/// or expired session.
+pub async fn onboarding_status(
+    State(auth): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let token = session_token(None, &headers)?;
+    Ok(view(auth.service().onboarding_status(token).await?))
+}
+
+/// `POST /onboarding/verify` `{token, code}`: the emailed code; 200 [`OnboardingView`].
+///
+/// # Errors
+///
+/// As [`verify_onboarding_code_for`]; 400 `missing_onboarding_token`.
+pub async fn onboarding_verify(
+    State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OnboardingCodeBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let status =
+        verify_onboarding_code_for(&auth, &client, token, body.code.expose_secret()).await?;
+    Ok(view(status))
+}
+
+/// `POST /onboarding/password` `{token, password}`: the password (length limit and the
+/// validators, as `/register`); 200 [`OnboardingView`].
+///
+/// # Errors
+///
+/// 400 `invalid_password` with every message; 409 `onboarding_out_of_order` before the code;
+/// 404 `invalid_onboarding_session`; 400 `missing_onboarding_token`; 503 when hashing is
+/// saturated.
+pub async fn onboarding_password(
+    State(auth): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OnboardingPasswordBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let status = auth
+        .service()
+        .set_onboarding_password(token, body.password.expose_secret())
+        .await?;
+    Ok(view(status))
+}
+
+/// `POST /onboarding/totp` `{token}`: makes the TOTP secret of the `setup_totp` step (a new
+/// one replaces an earlier one); `{secret, otpauth_uri, qr_svg}` (`no-store`, show once).
+/// The step is then completed by `POST /onboarding/totp/confirm`, or skipped by
+/// `POST /onboarding/skip` unless `onboarding_require_totp` is on.
+///
+/// # Errors
+///
+/// 409 `onboarding_out_of_order` unless TOTP is the next step; 404
+/// `invalid_onboarding_session`; 400 `missing_onboarding_token`.
+pub async fn onboarding_totp(
+    State(auth): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OnboardingTokenBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let e = auth.service().onboarding_totp_enrolment(token).await?;
+    Ok(no_store(
+        Json(EnrolmentResponse {
+            secret: e.secret_base32().expose_secret(),
+            otpauth_uri: e.uri().expose_secret(),
+            qr_svg: e.qr_svg().expose_secret(),
+        })
+        .into_response(),
+    ))
+}
+
+/// `POST /onboarding/totp/confirm` `{token, code}`: a first code from the app completes the
+/// `setup_totp` step (the factor is stored, confirmed, with the new user); 200
+/// [`OnboardingView`].
+///
+/// # Errors
+///
+/// As [`confirm_onboarding_totp_for`]; 400 `missing_onboarding_token`.
+pub async fn onboarding_totp_confirm(
+    State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<OnboardingCodeBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let status =
+        confirm_onboarding_totp_for(&auth, &client, token, body.code.expose_secret()).await?;
+    Ok(view(status))
+}
+
+/// `POST /onboarding/skip` `{token, step}`: skips the next step when it is optional (TOTP
+/// without `onboarding_require_totp`, an application step that is not required); 200
+/// [`OnboardingView`].
+///
+/// # Errors
+///
+/// 409 `step_not_skippable`; 409 `onboarding_out_of_order` when `step` is not the next one;
+/// 404 `invalid_onboarding_session`; 400 `missing_onboarding_token`.
+pub async fn onboarding_skip(
+    State(auth): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SkipBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let status = auth
+        .service()
+        .onboarding_step(token, &body.step, StepInput::Skip)
+        .await?;
+    Ok(view(status))
+}
+
+/// `POST /onboarding/step` `{token, step, input}`: an application step's JSON input (the
+/// built-in steps have their own routes and refuse it with 400 `wrong_step_input`); 200
+/// [`OnboardingView`].
+///
+/// # Errors
+///
+/// 400 `onboarding_step_failed` with the step's messages; 400 `wrong_step_input`; 409
+/// `onboarding_out_of_order`; 404 `invalid_onboarding_session`; 400
+/// `missing_onboarding_token`; whatever else the step refuses with.
+pub async fn onboarding_submit(
+    State(auth): State<AuthState<DbUserStore>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<StepBody>,
+) -> Result<Response> {
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let status = auth
+        .service()
+        .onboarding_step(token, &body.step, StepInput::Data(body.input))
+        .await?;
+    Ok(view(status))
+}
+
+/// `POST /onboarding/finish` `{token, use_cookies?}`: once every step is done, creates the
+/// user (active, address verified) and signs them in as `/login` does: the tokens, or (with
+/// `use_cookies`, same-origin only) the session cookies and the CSRF token; the session's
+/// device context is recorded. A session finishes once: a second finish with the same token
+/// is 404 `invalid_onboarding_session`, a concurrent one 409 `already_finishing`.
+///
+/// # Errors
+///
+/// 409 `onboarding_incomplete` with `next_step`; 409 `email_taken` when an account got the
+/// address meanwhile; 403 for a cross-site cookie finish (refused before any work); 404
+/// `invalid_onboarding_session`; 400 `missing_onboarding_token`.
+pub async fn onboarding_finish(
+    State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<FinishBody>,
+) -> Result<Response> {
+    if body.use_cookies {
+        check_cookie_login(&auth, &headers)?;
+    }
+    let token = session_token(body.token.as_ref(), &headers)?;
+    let result = auth
+        .service()
+        .finish_onboarding_with_context(token, &client.session_context())
+        .await?;
+    logged_in(&auth, &result, body.use_cookies)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_token_comes_from_the_body_else_the_header() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(
+            session_token(None, &headers),
+            Err(Error::MissingOnboardingToken)
+        ));
+        headers.insert(ONBOARDING_TOKEN_HEADER, HeaderValue::from_static(" abc "));
+        assert_eq!(session_token(None, &headers).ok(), Some("abc"));
+        let body = SecretString::from("from-body");
+        assert_eq!(session_token(Some(&body), &headers).ok(), Some("from-body"));
+        let empty = SecretString::from("  ");
+        assert!(session_token(Some(&empty), &HeaderMap::new()).is_err());
+    }
+}
