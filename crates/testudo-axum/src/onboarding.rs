@@ -9,21 +9,17 @@
 //! browser histories). It is a bearer secret of the unfinished registration: whoever holds it
 //! can finish it, so clients keep it as they keep a refresh token.
 
-use std::net::IpAddr;
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testudo_core::{ExposeSecret, SecretString, normalize_email};
-use testudo_events::Event;
+use testudo_core::{ExposeSecret, SecretString};
 use testudo_service::DbUserStore;
-use testudo_service::onboarding::{OnboardingStart, OnboardingStatus, SETUP_TOTP, StepInput};
-use testudo_service::throttle::CLIENT_FACTOR;
-use testudo_throttle::{Decision, Policy, RateKey};
+use testudo_service::onboarding::{
+    OnboardingStart, OnboardingStatus, SETUP_TOTP, StepInput, VERIFY_EMAIL,
+};
 
 use crate::client::ClientContext;
 use crate::error::{Error, Result};
@@ -37,13 +33,14 @@ use crate::state::AuthState;
 pub const ONBOARDING_TOKEN_HEADER: &str = "x-onboarding-token";
 
 /// The throttling scope of starting a session and of mailing a new code (counted per
-/// normalised address, and per client address [`CLIENT_FACTOR`] times more, with the
+/// normalised address, and per client address [`CLIENT_FACTOR`](testudo_service::throttle::CLIENT_FACTOR) times more, with the
 /// password-reset policy: each attempt sends a mail).
 pub const START_SCOPE: &str = "onboarding_start";
 
-/// The throttling scope of the codes tried per client address (the login policy, times
-/// [`CLIENT_FACTOR`]); the service counts the tries per address itself.
-pub const CODE_SCOPE: &str = "onboarding_code";
+/// The throttling scope of the emailed codes (the login policy, counted per normalised
+/// address, and per client address [`CLIENT_FACTOR`](testudo_service::throttle::CLIENT_FACTOR) times more): the service's
+/// `verification_code` scope, shared with the account's own code verification.
+pub const CODE_SCOPE: &str = "verification_code";
 
 /// The token of an onboarding request: the body's, else the header's.
 fn session_token<'a>(body: Option<&'a SecretString>, headers: &'a HeaderMap) -> Result<&'a str> {
@@ -58,101 +55,33 @@ fn session_token<'a>(body: Option<&'a SecretString>, headers: &'a HeaderMap) -> 
         .ok_or(Error::MissingOnboardingToken)
 }
 
-/// The wait of a refused attempt, if refused.
-fn wait(decision: Decision) -> Option<Duration> {
-    match decision {
-        Decision::Limited { retry_after } => Some(retry_after),
-        Decision::Allowed { .. } => None,
-    }
+/// The client's address as the service takes it.
+fn ip_of(client: &ClientContext) -> Option<String> {
+    client.ip.map(|ip| ip.to_string())
 }
 
-/// Counts one attempt in `scope` of `identifier` (when given) and of the client at `ip` (when
-/// known, allowed [`CLIENT_FACTOR`] times more); refuses with 429 (after the
-/// `rate_limit_exceeded` event) when either is over `policy`. Nothing without a rate limiter.
-async fn throttle(
-    auth: &AuthState<DbUserStore>,
-    scope: &'static str,
-    identifier: Option<&str>,
-    policy: Policy,
-    ip: Option<IpAddr>,
-) -> Result<()> {
-    let service = auth.service();
-    let Some(limiter) = service.rate_limiter() else {
-        return Ok(());
-    };
-    let mut retry_after = None;
-    if let Some(identifier) = identifier {
-        let key = RateKey::new(scope, identifier);
-        let decision = limiter.hit(&key, &policy).await?;
-        retry_after = wait(decision);
-    }
-    if let Some(ip) = ip {
-        let per_client = Policy {
-            max_attempts: policy.max_attempts.saturating_mul(CLIENT_FACTOR),
-            ..policy
-        };
-        let key = RateKey::new(scope, "").with_ip(ip);
-        let decision = limiter.hit(&key, &per_client).await?;
-        retry_after = retry_after.max(wait(decision));
-    }
-    let Some(retry_after) = retry_after else {
-        return Ok(());
-    };
-    tracing::info!(
-        scope,
-        retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-        "attempt refused by throttling"
-    );
-    service
-        .events()
-        .emit(&Event::RateLimitExceeded {
-            scope: scope.into(),
-            identifier: identifier.unwrap_or_default().to_owned(),
-            retry_after,
-        })
-        .await
-        .map_err(testudo_core::Error::from)?;
-    Err(testudo_core::Error::RateLimited { retry_after }.into())
-}
-
-/// The start and resend policy: the password-reset one (each attempt mails the address).
-fn start_policy(auth: &AuthState<DbUserStore>) -> Policy {
-    Policy::password_reset(auth.service().config())
-}
-
-/// The code policy: the login one.
-fn code_policy(auth: &AuthState<DbUserStore>) -> Policy {
-    Policy::login(auth.service().config())
-}
-
-/// `AuthService::start_onboarding` for the client `client`, throttled first (scope
-/// [`START_SCOPE`]: per normalised address, and per client address), so that nobody can
-/// have the service mail codes to an address without limit. What `POST /onboarding/start`
-/// does; call it from your own pages.
+/// `AuthService::start_onboarding_from` for the client `client`: the service throttles it
+/// (scope [`START_SCOPE`]: per normalised address, and per client address), so that nobody
+/// can have it mail codes to an address without limit. What `POST /onboarding/start` does;
+/// call it from your own pages.
 ///
 /// # Errors
 ///
-/// [`testudo_core::Error::RateLimited`] (429); then as `AuthService::start_onboarding`
-/// (400 `invalid_email`, 500 without a database or a signing secret).
+/// As `AuthService::start_onboarding_from` (429 when throttled, 400 `invalid_email`, 500
+/// without a database or a signing secret).
 pub async fn start_onboarding_for(
     auth: &AuthState<DbUserStore>,
     client: &ClientContext,
     email: &str,
 ) -> Result<OnboardingStart> {
-    let normalised = normalize_email(email);
-    throttle(
-        auth,
-        START_SCOPE,
-        Some(&normalised),
-        start_policy(auth),
-        client.ip,
-    )
-    .await?;
-    Ok(auth.service().start_onboarding(email).await?)
+    Ok(auth
+        .service()
+        .start_onboarding_from(email, ip_of(client).as_deref())
+        .await?)
 }
 
-/// `AuthService::resend_onboarding_code` for the client `client`, counted in the scope of
-/// the start ([`START_SCOPE`], under the session's address): a resend mails a code too.
+/// `AuthService::resend_onboarding_code_from` for the client `client`, counted in the scope
+/// of the start ([`START_SCOPE`], under the session's address): a resend mails a code too.
 ///
 /// # Errors
 ///
@@ -163,21 +92,15 @@ pub async fn resend_onboarding_code_for(
     client: &ClientContext,
     token: &str,
 ) -> Result<()> {
-    let status = auth.service().onboarding_status(token).await?;
-    throttle(
-        auth,
-        START_SCOPE,
-        Some(&status.email),
-        start_policy(auth),
-        client.ip,
-    )
-    .await?;
-    Ok(auth.service().resend_onboarding_code(token).await?)
+    Ok(auth
+        .service()
+        .resend_onboarding_code_from(token, ip_of(client).as_deref())
+        .await?)
 }
 
-/// `AuthService::verify_onboarding_code` for the client `client`: the tries are counted per
-/// client address first ([`CODE_SCOPE`]; the service counts them per address, and a code
-/// dies after `onboarding_max_verification_attempts` wrong ones).
+/// The emailed code for the session of `token`, from the client `client`: the service counts
+/// the tries per address and per client address ([`CODE_SCOPE`]), and the code dies after
+/// `onboarding_max_verification_attempts` wrong ones.
 ///
 /// # Errors
 ///
@@ -190,12 +113,19 @@ pub async fn verify_onboarding_code_for(
     token: &str,
     code: &str,
 ) -> Result<OnboardingStatus> {
-    throttle(auth, CODE_SCOPE, None, code_policy(auth), client.ip).await?;
-    Ok(auth.service().verify_onboarding_code(token, code).await?)
+    Ok(auth
+        .service()
+        .onboarding_step_from(
+            token,
+            VERIFY_EMAIL,
+            StepInput::Code(code.to_owned()),
+            ip_of(client).as_deref(),
+        )
+        .await?)
 }
 
-/// Completes the TOTP step with a first code from the authenticator app, the tries counted
-/// per client address first ([`CODE_SCOPE`]; the service counts them per address).
+/// Completes the TOTP step with a first code from the authenticator app; the service counts
+/// the tries per address and per client address (scope `second_factor`).
 ///
 /// # Errors
 ///
@@ -207,10 +137,14 @@ pub async fn confirm_onboarding_totp_for(
     token: &str,
     code: &str,
 ) -> Result<OnboardingStatus> {
-    throttle(auth, CODE_SCOPE, None, code_policy(auth), client.ip).await?;
     Ok(auth
         .service()
-        .onboarding_step(token, SETUP_TOTP, StepInput::Code(code.to_owned()))
+        .onboarding_step_from(
+            token,
+            SETUP_TOTP,
+            StepInput::Code(code.to_owned()),
+            ip_of(client).as_deref(),
+        )
         .await?)
 }
 

@@ -230,9 +230,12 @@ impl AuthService<crate::DbUserStore> {
     blocking_methods! {
         fn create_user(&self, email: &str, password: &str) -> crate::User;
         fn start_onboarding(&self, email: &str) -> crate::onboarding::OnboardingStart;
+        fn start_onboarding_from(&self, email: &str, ip: Option<&str>) -> crate::onboarding::OnboardingStart;
         fn resend_onboarding_code(&self, token: &str) -> ();
+        fn resend_onboarding_code_from(&self, token: &str, ip: Option<&str>) -> ();
         fn onboarding_status(&self, token: &str) -> crate::onboarding::OnboardingStatus;
         fn onboarding_step(&self, token: &str, step: &str, input: crate::onboarding::StepInput) -> crate::onboarding::OnboardingStatus;
+        fn onboarding_step_from(&self, token: &str, step: &str, input: crate::onboarding::StepInput, ip: Option<&str>) -> crate::onboarding::OnboardingStatus;
         fn verify_onboarding_code(&self, token: &str, code: &str) -> crate::onboarding::OnboardingStatus;
         fn set_onboarding_password(&self, token: &str, password: &str) -> crate::onboarding::OnboardingStatus;
         fn finish_onboarding(&self, token: &str) -> AuthResult<crate::User>;

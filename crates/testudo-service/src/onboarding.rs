@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -35,7 +36,7 @@ use testudo_db::Database;
 use testudo_events::{Event, EventUser};
 
 use crate::entity::onboarding_session as row;
-use crate::throttle::Scope;
+use crate::throttle::{Scope, client_ip};
 use crate::{AuthService, DbUserStore, User};
 
 /// The name of [`VerifyEmailStep`].
@@ -114,6 +115,7 @@ pub struct StepContext<'a> {
     service: &'a AuthService<DbUserStore>,
     session: &'a row::Model,
     data: &'a mut Value,
+    client_ip: Option<IpAddr>,
 }
 
 impl fmt::Debug for StepContext<'_> {
@@ -141,6 +143,13 @@ impl StepContext<'_> {
     #[must_use]
     pub fn config(&self) -> &AuthConfig {
         self.service.config()
+    }
+
+    /// The client's address, when the caller gave it ([`AuthService::onboarding_step_from`]):
+    /// for a step's own throttling per client.
+    #[must_use]
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
     }
 
     /// This step's data in the session (`null` until the step sets it); stored with the
@@ -225,7 +234,7 @@ impl OnboardingStep for SetupTotpStep {
         let service = ctx.service;
         let factors = service.factors()?;
         service
-            .throttle(Scope::SecondFactor, &ctx.session.email, None)
+            .throttle(Scope::SecondFactor, &ctx.session.email, ctx.client_ip)
             .await?;
         let state = parse_state(ctx.session)?;
         let Some(sealed) = state.pending_totp else {
@@ -271,7 +280,9 @@ impl OnboardingStep for VerifyEmailStep {
             }
             .into());
         };
-        ctx.service.check_onboarding_code(ctx.session, &code).await
+        ctx.service
+            .check_onboarding_code(ctx.session, &code, ctx.client_ip)
+            .await
     }
 }
 
@@ -464,13 +475,34 @@ impl AuthService<DbUserStore> {
     /// Whether an account has the address already is not checked here (that would reveal
     /// it): the finish refuses it with [`Error::EmailTaken`].
     ///
+    /// Throttled as [`Self::start_onboarding_from`] says, per address only.
+    ///
     /// # Errors
     ///
-    /// [`testudo_core::AccountError::InvalidEmail`]; [`crate::Error::NoCodeStore`] without a
-    /// database; [`crate::Error::NoSigningSecret`]; [`Error::Storage`]; [`Error::Event`];
-    /// [`Error::Internal`] if the OS random generator fails.
-    #[tracing::instrument(name = "testudo.start_onboarding", skip_all, fields(session_id = tracing::field::Empty))]
+    /// [`testudo_core::AccountError::InvalidEmail`]; [`Error::RateLimited`];
+    /// [`crate::Error::NoCodeStore`] without a database; [`crate::Error::NoSigningSecret`];
+    /// [`Error::Storage`]; [`Error::Event`]; [`Error::Internal`] if the OS random generator
+    /// fails.
     pub async fn start_onboarding(&self, email: &str) -> Result<OnboardingStart> {
+        self.start_onboarding_from(email, None).await
+    }
+
+    /// [`Self::start_onboarding`] for the client at `ip` (e.g. the request's peer address):
+    /// the throttling counts the attempt per client as well as per address.
+    ///
+    /// Every start mails a code, so starts are throttled (with a rate limiter configured) like
+    /// password-reset requests: scope `onboarding_start`, the `password_reset_rate_limit_*`
+    /// policy, per normalised address and per client; a refused start sends nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start_onboarding`]; [`Error::RateLimited`].
+    #[tracing::instrument(name = "testudo.start_onboarding", skip_all, fields(session_id = tracing::field::Empty))]
+    pub async fn start_onboarding_from(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+    ) -> Result<OnboardingStart> {
         self.bounded(async move {
             let onboarding = self.onboarding()?;
             let signers = self.flow_signers()?;
@@ -478,6 +510,8 @@ impl AuthService<DbUserStore> {
             if !crate::flows::plausible_email(&email) {
                 return Err(testudo_core::AccountError::InvalidEmail.into());
             }
+            self.throttle(Scope::OnboardingStart, &email, client_ip(ip))
+                .await?;
             let token = random_token(self.config.onboarding_session_token_length)?;
             let session_id = random_token(32)?;
             tracing::Span::current().record("session_id", session_id.as_str());
@@ -544,9 +578,19 @@ impl AuthService<DbUserStore> {
     /// # Errors
     ///
     /// As [`Self::onboarding_status`]; [`OnboardingError::OutOfOrder`] once the address is
-    /// verified.
-    #[tracing::instrument(name = "testudo.resend_onboarding_code", skip_all, fields(session_id = tracing::field::Empty))]
+    /// verified; [`Error::RateLimited`] (counted with the starts, per address).
     pub async fn resend_onboarding_code(&self, token: &str) -> Result<()> {
+        self.resend_onboarding_code_from(token, None).await
+    }
+
+    /// [`Self::resend_onboarding_code`] for the client at `ip`: counted with the starts
+    /// (scope `onboarding_start`, per address and per client), since it mails a code too.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::resend_onboarding_code`].
+    #[tracing::instrument(name = "testudo.resend_onboarding_code", skip_all, fields(session_id = tracing::field::Empty))]
+    pub async fn resend_onboarding_code_from(&self, token: &str, ip: Option<&str>) -> Result<()> {
         self.bounded(async move {
             let onboarding = self.onboarding()?;
             let signers = self.flow_signers()?;
@@ -554,6 +598,8 @@ impl AuthService<DbUserStore> {
             tracing::Span::current().record("session_id", session.id.as_str());
             let state = parse_state(&session)?;
             self.expect_step(onboarding, &state, VERIFY_EMAIL)?;
+            self.throttle(Scope::OnboardingStart, &session.email, client_ip(ip))
+                .await?;
             let code = crate::account::new_code()?;
             let now = self.clock().now();
             let updated = row::Entity::update_many()
@@ -622,12 +668,29 @@ impl AuthService<DbUserStore> {
     /// steps: [`OnboardingError::WrongCode`], [`OnboardingError::NoPendingCode`],
     /// [`Error::RateLimited`], [`Error::InvalidPassword`]); [`OnboardingError::AlreadyFinishing`]
     /// when another call changed the session meanwhile (retry).
-    #[tracing::instrument(name = "testudo.onboarding_step", skip_all, fields(session_id = tracing::field::Empty, step = step))]
     pub async fn onboarding_step(
         &self,
         token: &str,
         step: &str,
         input: StepInput,
+    ) -> Result<OnboardingStatus> {
+        self.onboarding_step_from(token, step, input, None).await
+    }
+
+    /// [`Self::onboarding_step`] for the client at `ip`: the built-in code steps count their
+    /// tries per client as well as per address, and an application's step can read the
+    /// address ([`StepContext::client_ip`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::onboarding_step`].
+    #[tracing::instrument(name = "testudo.onboarding_step", skip_all, fields(session_id = tracing::field::Empty, step = step))]
+    pub async fn onboarding_step_from(
+        &self,
+        token: &str,
+        step: &str,
+        input: StepInput,
+        ip: Option<&str>,
     ) -> Result<OnboardingStatus> {
         self.bounded(async move {
             let onboarding = self.onboarding()?;
@@ -647,6 +710,7 @@ impl AuthService<DbUserStore> {
                     service: self,
                     session: &session,
                     data: &mut data,
+                    client_ip: client_ip(ip),
                 };
                 if let Err(e) = handler.submit(&mut ctx, input).await {
                     self.emit(Event::OnboardingStepFailed {
@@ -986,57 +1050,79 @@ impl AuthService<DbUserStore> {
         Ok(())
     }
 
-    /// Checks the session's pending code. A try is counted *before* the comparison, by a
-    /// conditional update from the count read: of parallel tries each one claims its own
-    /// count, so no more than `onboarding_max_verification_attempts` are ever compared.
-    async fn check_onboarding_code(&self, session: &row::Model, code: &str) -> Result<()> {
+    /// Checks the session's pending code, the try counted (and throttled per address and per
+    /// client at `ip`) first. A try is counted *before* the comparison, by a conditional
+    /// update from the count read: of parallel tries each one claims its own count, so no more
+    /// than `onboarding_max_verification_attempts` are ever compared. A try whose count
+    /// another took meanwhile reads the session again and claims the next one.
+    async fn check_onboarding_code(
+        &self,
+        session: &row::Model,
+        code: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<()> {
         use subtle::ConstantTimeEq as _;
         let onboarding = self.onboarding()?;
         let signers = self.flow_signers()?;
-        self.throttle(Scope::VerificationCode, &session.email, None)
+        self.throttle(Scope::VerificationCode, &session.email, ip)
             .await?;
         let max = self.config.onboarding_max_verification_attempts;
-        let now = self.clock().now();
-        let (Some(stored), Some(expires_at)) = (&session.code_digest, session.code_expires_at)
-        else {
-            return Err(OnboardingError::NoPendingCode.into());
-        };
-        let tried = u32::try_from(session.code_attempts).unwrap_or(u32::MAX);
-        if expires_at <= now || tried >= max {
-            return Err(OnboardingError::NoPendingCode.into());
-        }
-        let claimed = row::Entity::update_many()
-            .col_expr(
-                row::Column::CodeAttempts,
-                Expr::value(i32::try_from(tried + 1).unwrap_or(i32::MAX)),
-            )
-            .filter(row::Column::Id.eq(session.id.as_str()))
-            .filter(row::Column::CodeAttempts.eq(session.code_attempts))
-            .filter(row::Column::FinishingAt.is_null())
-            .exec(onboarding.db.as_sea_orm())
-            .await
-            .map_err(storage)?;
-        if claimed.rows_affected == 0 {
-            // Another try took this count meanwhile.
-            return Err(OnboardingError::AlreadyFinishing.into());
-        }
-        let expected = signers.code_digest(&code_subject(&session.id), &session.email, code.trim());
-        let right: bool = expected.as_bytes().ct_eq(stored.as_bytes()).into();
-        if right {
-            // Used up: the code cannot be tried again.
-            row::Entity::update_many()
-                .col_expr(row::Column::CodeDigest, Expr::value(Option::<String>::None))
-                .filter(row::Column::Id.eq(session.id.as_str()))
-                .exec(onboarding.db.as_sea_orm())
+        let db = onboarding.db.as_sea_orm();
+        let mut current = session.clone();
+        // Each lost claim means another try was counted (or a resend reset the count), so
+        // this ends; bounded all the same.
+        for _ in 0..=max {
+            let now = self.clock().now();
+            let (Some(stored), Some(expires_at)) = (&current.code_digest, current.code_expires_at)
+            else {
+                return Err(OnboardingError::NoPendingCode.into());
+            };
+            let tried = u32::try_from(current.code_attempts).unwrap_or(u32::MAX);
+            if expires_at <= now || tried >= max {
+                return Err(OnboardingError::NoPendingCode.into());
+            }
+            testudo_core::pause::point("onboarding.code.before_claim").await;
+            let claimed = row::Entity::update_many()
+                .col_expr(
+                    row::Column::CodeAttempts,
+                    Expr::value(i32::try_from(tried + 1).unwrap_or(i32::MAX)),
+                )
+                .filter(row::Column::Id.eq(current.id.as_str()))
+                .filter(row::Column::CodeAttempts.eq(current.code_attempts))
+                .filter(row::Column::CodeDigest.eq(stored.as_str()))
+                .filter(row::Column::FinishingAt.is_null())
+                .exec(db)
                 .await
                 .map_err(storage)?;
-            self.throttle_reset(Scope::VerificationCode, &session.email)
-                .await?;
-            return Ok(());
+            if claimed.rows_affected == 0 {
+                current = row::Entity::find_by_id(current.id.clone())
+                    .one(db)
+                    .await
+                    .map_err(storage)?
+                    .filter(|r| r.finishing_at.is_none())
+                    .ok_or(OnboardingError::SessionInvalid)?;
+                continue;
+            }
+            let expected =
+                signers.code_digest(&code_subject(&current.id), &current.email, code.trim());
+            let right: bool = expected.as_bytes().ct_eq(stored.as_bytes()).into();
+            if right {
+                // Used up: the code cannot be tried again.
+                row::Entity::update_many()
+                    .col_expr(row::Column::CodeDigest, Expr::value(Option::<String>::None))
+                    .filter(row::Column::Id.eq(current.id.as_str()))
+                    .exec(db)
+                    .await
+                    .map_err(storage)?;
+                self.throttle_reset(Scope::VerificationCode, &current.email)
+                    .await?;
+                return Ok(());
+            }
+            let remaining = max - (tried + 1);
+            tracing::info!(remaining, "wrong onboarding code");
+            return Err(OnboardingError::WrongCode { remaining }.into());
         }
-        let remaining = max - (tried + 1);
-        tracing::info!(remaining, "wrong onboarding code");
-        Err(OnboardingError::WrongCode { remaining }.into())
+        Err(OnboardingError::AlreadyFinishing.into())
     }
 }
 

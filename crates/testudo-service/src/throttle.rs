@@ -12,6 +12,9 @@
 //! | `verify_email_code` | `verification_code` | user id | `rate_limit_*` |
 //! | `confirm_totp`, `complete_login` | `second_factor` | user id; and client address | `rate_limit_*` |
 //! | `reauthenticate` | `reauthenticate` | user id | `rate_limit_*` |
+//! | `start_onboarding`, `resend_onboarding_code` (`*_from`) | `onboarding_start` | normalised address; and client address | `password_reset_rate_limit_*` |
+//! | onboarding codes (`onboarding_step(_from)` of `verify_email`) | `verification_code` | normalised address; and client address | `rate_limit_*` |
+//! | onboarding TOTP (`onboarding_step(_from)` of `setup_totp`) | `second_factor` | normalised address; and client address | `rate_limit_*` |
 //!
 //! The per-address key protects the account whatever the number of clients guessing; the
 //! per-client key (when the caller passes the client's address) allows
@@ -48,6 +51,7 @@ pub(crate) enum Scope {
     VerificationCode,
     SecondFactor,
     Reauthenticate,
+    OnboardingStart,
 }
 
 impl Scope {
@@ -59,6 +63,7 @@ impl Scope {
             Self::VerificationCode => "verification_code",
             Self::SecondFactor => "second_factor",
             Self::Reauthenticate => "reauthenticate",
+            Self::OnboardingStart => "onboarding_start",
         }
     }
 }
@@ -86,7 +91,7 @@ impl Throttle {
             | Scope::VerificationCode
             | Scope::SecondFactor
             | Scope::Reauthenticate => &self.login,
-            Scope::PasswordReset | Scope::LoginLink => &self.reset,
+            Scope::PasswordReset | Scope::LoginLink | Scope::OnboardingStart => &self.reset,
         }
     }
 

@@ -518,6 +518,42 @@ per_database!(
     sqlite_file
 );
 
+/// Two wrong tries of one code, the first held after reading the count and before claiming
+/// it: the second claims that count; the first then reads the session again and claims the
+/// next one, so both are counted and answered `wrong_code` (never a spurious refusal), and
+/// the right code still works within the limit.
+async fn a_code_try_that_loses_its_count_takes_the_next(b: Backend) -> TestResult {
+    let env = env(b).await?;
+    let max = env.auth.config().onboarding_max_verification_attempts;
+    let (token, code) = started(&env, EMAIL).await?;
+    let bad = wrong(&code)?;
+    let paused = pause::arm("onboarding.code.before_claim");
+    let auth = env.auth.clone();
+    let (held, held_bad) = (token.clone(), bad.clone());
+    let first = tokio::spawn(async move { auth.verify_onboarding_code(&held, &held_bad).await });
+    paused.reached().await;
+    let second = env.auth.verify_onboarding_code(&token, &bad).await;
+    assert_eq!(
+        onboarding_error(&second),
+        Some(OnboardingError::WrongCode { remaining: max - 1 }),
+        "{second:?}"
+    );
+    paused.release();
+    let first = first.await?;
+    assert_eq!(
+        onboarding_error(&first),
+        Some(OnboardingError::WrongCode { remaining: max - 2 }),
+        "{first:?}"
+    );
+    env.auth.verify_onboarding_code(&token, &code).await?;
+    env.db.cleanup().await
+}
+per_database!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_code_try_that_loses_its_count_takes_the_next,
+    sqlite_file
+);
+
 async fn an_address_taken_meanwhile_is_a_typed_error(b: Backend) -> TestResult {
     let env = env(b).await?;
     let token = ready(&env, EMAIL).await?;
