@@ -213,18 +213,22 @@ pub(crate) fn check_cookie_login<S: UserStore>(
 }
 
 /// `POST /register` `{email, password}`: 201 with the user; 400 with every validator message,
-/// 409 when the address is taken.
+/// 409 when the address is taken; 429 with `Retry-After` when throttled
+/// (`AuthService::register`: per address and per client, so the 409 is no enumeration oracle
+/// at full speed).
 ///
 /// # Errors
 ///
-/// As `AuthService::create_user`, as problem responses.
+/// As `AuthService::register`, as problem responses.
 pub async fn register(
     State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<UserView>)> {
+    let ip = client.ip.map(|ip| ip.to_string());
     let user = auth
         .service()
-        .create_user(&body.email, body.password.expose_secret())
+        .register(&body.email, body.password.expose_secret(), ip.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(UserView::of(&user))))
 }
@@ -996,7 +1000,10 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// header, never in a URL; its refusals are listed with [`Error`].
 pub fn router<T: Clone + Send + Sync + 'static>(state: AuthState<DbUserStore>) -> Router<T> {
     let limit = state.http().options().max_body_bytes;
-    let onboarding = Router::new()
+    // The routes that need the built-in store, under the same layers as the others (body
+    // limit, the request span and cookie bookkeeping).
+    let own_store = Router::new()
+        .route("/register", post(register))
         .route("/onboarding/start", post(onboarding::onboarding_start))
         .route("/onboarding/resend", post(onboarding::onboarding_resend))
         .route("/onboarding/status", get(onboarding::onboarding_status))
@@ -1016,10 +1023,6 @@ pub fn router<T: Clone + Send + Sync + 'static>(state: AuthState<DbUserStore>) -
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(session_layer));
     base::<DbUserStore>(&state)
-        .route(
-            "/register",
-            post(register).layer(DefaultBodyLimit::max(limit)),
-        )
-        .merge(onboarding)
+        .merge(own_store)
         .with_state(state)
 }

@@ -412,6 +412,51 @@ async fn throttled_logins_get_429_with_retry_after() -> TestResult {
     s.stop().await
 }
 
+/// `/register` is throttled per address and per client: the 409 for a taken address cannot
+/// be asked for at full speed, neither for one address nor for many from one client.
+#[tokio::test]
+async fn registration_is_throttled_per_address_and_per_client() -> TestResult {
+    let s = ServerBuilder::new(SQLITE)
+        .throttle()
+        .config(|c| {
+            c.rate_limit_max_attempts = 1;
+            c.rate_limit_window = Duration::from_secs(60);
+            c.rate_limit_lockout = Duration::from_secs(300);
+        })
+        .start()
+        .await?;
+    let register = |email: &str| {
+        s.post(
+            "/auth/register",
+            json!({"email": email, "password": PASSWORD}),
+        )
+    };
+    assert_eq!(register("ida@example.com").await?.status(), 201);
+    // The same address again (any spelling): refused by the throttle, not answered 409.
+    let r = register("IDA@example.com").await?;
+    assert!(header(&r, "retry-after").is_some(), "no Retry-After");
+    let (status, body) = problem(r).await?;
+    assert_eq!((status, body["code"].as_str()), (429, Some("rate_limited")));
+    // Other addresses from the same client: CLIENT_FACTOR attempts in all, two of them spent
+    // above (the client's key counted both), so the 19th new address is refused.
+    let allowed = testudo_service::throttle::CLIENT_FACTOR;
+    let mut statuses = Vec::new();
+    for i in 1..allowed {
+        statuses.push(
+            register(&format!("probe{i}@example.com"))
+                .await?
+                .status()
+                .as_u16(),
+        );
+    }
+    let last = statuses.pop();
+    assert!(statuses.iter().all(|&st| st == 201), "{statuses:?}");
+    assert_eq!(statuses.len(), usize::try_from(allowed - 2)?);
+    assert_eq!(last, Some(429), "the client's allowance is spent");
+    assert_eq!(s.user_count().await?, i64::from(allowed - 1));
+    s.stop().await
+}
+
 #[tokio::test]
 async fn problem_bodies_never_carry_a_secret_a_token_or_an_internal_cause() -> TestResult {
     let s = ServerBuilder::new(SQLITE).start().await?;

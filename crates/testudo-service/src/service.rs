@@ -500,6 +500,29 @@ impl AuthService<crate::DbUserStore> {
         .await
     }
 
+    /// Self-service registration: [`Self::create_user`] from the client at `ip` (e.g. the
+    /// request's peer address), throttled first when a rate limiter is configured (scope
+    /// `registration`, the login policy, per normalised address and per client address
+    /// [`CLIENT_FACTOR`](crate::throttle::CLIENT_FACTOR) times more), so that a client cannot
+    /// test addresses for existing accounts ([`Error::EmailTaken`]) at full speed nor make
+    /// the service hash passwords without limit. What `POST /register` calls; keep
+    /// [`Self::create_user`] for administration and seeding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RateLimited`] (before any work); as [`Self::create_user`].
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Result<crate::User> {
+        let normalised = normalize_email(email);
+        self.throttle(Scope::Registration, &normalised, client_ip(ip))
+            .await?;
+        self.create_user(email, password).await
+    }
+
     /// Deletes a user: every token of theirs is revoked first (when the backend can revoke;
     /// a stateless JWT is refused anyway once its user is gone), their pending email tokens
     /// are deleted, then the row. Returns whether the user existed.

@@ -12,6 +12,7 @@
 //! | `verify_email_code` | `verification_code` | user id | `rate_limit_*` |
 //! | `confirm_totp`, `complete_login` | `second_factor` | user id; and client address | `rate_limit_*` |
 //! | `reauthenticate` | `reauthenticate` | user id | `rate_limit_*` |
+//! | `register` | `registration` | normalised address; and client address | `rate_limit_*` |
 //! | `start_onboarding`, `resend_onboarding_code` (`*_from`) | `onboarding_start` | normalised address; and client address | `password_reset_rate_limit_*` |
 //! | onboarding codes (`onboarding_step(_from)` of `verify_email`) | `verification_code` | normalised address; and client address | `rate_limit_*` |
 //! | onboarding TOTP (`onboarding_step(_from)` of `setup_totp`) | `second_factor` | normalised address; and client address | `rate_limit_*` |
@@ -52,6 +53,7 @@ pub(crate) enum Scope {
     SecondFactor,
     Reauthenticate,
     OnboardingStart,
+    Registration,
 }
 
 impl Scope {
@@ -64,6 +66,7 @@ impl Scope {
             Self::SecondFactor => "second_factor",
             Self::Reauthenticate => "reauthenticate",
             Self::OnboardingStart => "onboarding_start",
+            Self::Registration => "registration",
         }
     }
 }
@@ -90,7 +93,8 @@ impl Throttle {
             Scope::Login
             | Scope::VerificationCode
             | Scope::SecondFactor
-            | Scope::Reauthenticate => &self.login,
+            | Scope::Reauthenticate
+            | Scope::Registration => &self.login,
             Scope::PasswordReset | Scope::LoginLink | Scope::OnboardingStart => &self.reset,
         }
     }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Recorder, T0};
-use testudo_core::{AuthenticationError, Claims, Error, FixedClock};
+use testudo_core::{AuthenticationError, Claims, Error, ExposeSecret as _, FixedClock};
 use testudo_events::{Event, EventEmitter};
-use testudo_service::{AuthService, DbUserStore};
+use testudo_service::{AuthService, DbUserStore, UserStore as _};
 use testudo_test_support::db::{Backend, TestDb};
 use testudo_test_support::{TestResult, per_database};
 use testudo_throttle::{DbRateLimiter, MemoryRateLimiter, RateLimiter, RedisRateLimiter};
@@ -273,3 +273,62 @@ async fn the_default_service_throttles_on_its_database() -> TestResult {
     assert!(retry_after(&r).is_some(), "{r:?}");
     db.cleanup().await
 }
+
+/// Registration and onboarding starts are throttled by the service itself (not only over
+/// HTTP): `register` with the login policy per address, `start_onboarding` and its resends
+/// with the reset policy per address; a refused start mails nothing, a refused registration
+/// hashes nothing and creates no user.
+async fn registration_and_onboarding_starts_are_throttled_by_the_service(b: Backend) -> TestResult {
+    let db = TestDb::new(b).await?;
+    let clock = Arc::new(FixedClock::from_unix(T0)?);
+    let limiter = Arc::new(MemoryRateLimiter::new(clock.clone()));
+    let events = Recorder::default();
+    let auth = service(&db, &clock, limiter, &events)?;
+    let logins = auth.config().rate_limit_max_attempts;
+    auth.register("una@example.com", PASSWORD, Some("192.0.2.7"))
+        .await?;
+    for _ in 1..logins {
+        let r = auth.register("una@example.com", PASSWORD, None).await;
+        assert!(matches!(r, Err(Error::EmailTaken)), "{r:?}");
+    }
+    let r = auth.register("UNA@example.com", PASSWORD, None).await;
+    assert!(retry_after(&r).is_some(), "{r:?}");
+    let users = auth.store().find_by_email("una@example.com").await?;
+    assert!(users.is_some());
+
+    let resets = auth.config().password_reset_rate_limit_max_attempts;
+    events.take();
+    let start = auth.start_onboarding("vic@example.com").await?;
+    for _ in 1..resets {
+        auth.resend_onboarding_code(start.token().expose_secret())
+            .await?;
+    }
+    let r = auth
+        .start_onboarding_from("VIC@example.com", Some("192.0.2.8"))
+        .await;
+    assert!(retry_after(&r).is_some(), "{r:?}");
+    let r = auth
+        .resend_onboarding_code(start.token().expose_secret())
+        .await;
+    assert!(retry_after(&r).is_some(), "{r:?}");
+    let taken = events.take();
+    let mailed = taken
+        .iter()
+        .filter(|e| e.name() == "verification_code_generated")
+        .count();
+    assert_eq!(
+        mailed,
+        usize::try_from(resets)?,
+        "a refused start or resend mailed a code"
+    );
+    let scopes: Vec<String> = taken
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::RateLimitExceeded { scope, .. } => Some(scope.into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scopes, ["onboarding_start", "onboarding_start"]);
+    db.cleanup().await
+}
+per_database!(registration_and_onboarding_starts_are_throttled_by_the_service);

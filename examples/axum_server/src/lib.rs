@@ -280,9 +280,10 @@ async fn signup(
     if let Err(e) = state.http().check_origin(&headers) {
         return refused(&e);
     }
+    let ip = client.ip.map(|ip| ip.to_string());
     if let Err(e) = state
         .service()
-        .create_user(&form.email, form.password.expose_secret())
+        .register(&form.email, form.password.expose_secret(), ip.as_deref())
         .await
     {
         return refused(&e.into());
