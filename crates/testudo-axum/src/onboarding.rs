@@ -18,7 +18,7 @@ use serde_json::Value;
 use testudo_core::{ExposeSecret, SecretString};
 use testudo_service::DbUserStore;
 use testudo_service::onboarding::{
-    OnboardingStart, OnboardingStatus, SETUP_TOTP, StepInput, VERIFY_EMAIL,
+    OnboardingStart, OnboardingStatus, SET_PASSWORD, SETUP_TOTP, StepInput, VERIFY_EMAIL,
 };
 
 use crate::client::ClientContext;
@@ -58,6 +58,22 @@ fn session_token<'a>(body: Option<&'a SecretString>, headers: &'a HeaderMap) -> 
 /// The client's address as the service takes it.
 fn ip_of(client: &ClientContext) -> Option<String> {
     client.ip.map(|ip| ip.to_string())
+}
+
+/// Runs the step `step` of the session of `token` with `input`, for the client `client`: the
+/// service throttles the code steps per address and per client, and an application's step
+/// sees the client's address (`StepContext::client_ip`).
+async fn run_step(
+    auth: &AuthState<DbUserStore>,
+    client: &ClientContext,
+    token: &str,
+    step: &str,
+    input: StepInput,
+) -> Result<OnboardingStatus> {
+    Ok(auth
+        .service()
+        .onboarding_step_from(token, step, input, ip_of(client).as_deref())
+        .await?)
 }
 
 /// `AuthService::start_onboarding_from` for the client `client`: the service throttles it
@@ -113,15 +129,14 @@ pub async fn verify_onboarding_code_for(
     token: &str,
     code: &str,
 ) -> Result<OnboardingStatus> {
-    Ok(auth
-        .service()
-        .onboarding_step_from(
-            token,
-            VERIFY_EMAIL,
-            StepInput::Code(code.to_owned()),
-            ip_of(client).as_deref(),
-        )
-        .await?)
+    run_step(
+        auth,
+        client,
+        token,
+        VERIFY_EMAIL,
+        StepInput::Code(code.to_owned()),
+    )
+    .await
 }
 
 /// Completes the TOTP step with a first code from the authenticator app; the service counts
@@ -137,15 +152,14 @@ pub async fn confirm_onboarding_totp_for(
     token: &str,
     code: &str,
 ) -> Result<OnboardingStatus> {
-    Ok(auth
-        .service()
-        .onboarding_step_from(
-            token,
-            SETUP_TOTP,
-            StepInput::Code(code.to_owned()),
-            ip_of(client).as_deref(),
-        )
-        .await?)
+    run_step(
+        auth,
+        client,
+        token,
+        SETUP_TOTP,
+        StepInput::Code(code.to_owned()),
+    )
+    .await
 }
 
 /// Where an onboarding session is, as the routes answer it.
@@ -359,15 +373,15 @@ pub async fn onboarding_verify(
 /// saturated.
 pub async fn onboarding_password(
     State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<OnboardingPasswordBody>,
 ) -> Result<Response> {
     let token = session_token(body.token.as_ref(), &headers)?;
-    let status = auth
-        .service()
-        .set_onboarding_password(token, body.password.expose_secret())
-        .await?;
-    Ok(view(status))
+    let input = StepInput::Password(body.password);
+    Ok(view(
+        run_step(&auth, &client, token, SET_PASSWORD, input).await?,
+    ))
 }
 
 /// `POST /onboarding/totp` `{token}`: makes the TOTP secret of the `setup_totp` step (a new
@@ -425,15 +439,14 @@ pub async fn onboarding_totp_confirm(
 /// 404 `invalid_onboarding_session`; 400 `missing_onboarding_token`.
 pub async fn onboarding_skip(
     State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SkipBody>,
 ) -> Result<Response> {
     let token = session_token(body.token.as_ref(), &headers)?;
-    let status = auth
-        .service()
-        .onboarding_step(token, &body.step, StepInput::Skip)
-        .await?;
-    Ok(view(status))
+    Ok(view(
+        run_step(&auth, &client, token, &body.step, StepInput::Skip).await?,
+    ))
 }
 
 /// `POST /onboarding/step` `{token, step, input}`: an application step's JSON input (the
@@ -447,15 +460,15 @@ pub async fn onboarding_skip(
 /// `missing_onboarding_token`; whatever else the step refuses with.
 pub async fn onboarding_submit(
     State(auth): State<AuthState<DbUserStore>>,
+    client: ClientContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<StepBody>,
 ) -> Result<Response> {
     let token = session_token(body.token.as_ref(), &headers)?;
-    let status = auth
-        .service()
-        .onboarding_step(token, &body.step, StepInput::Data(body.input))
-        .await?;
-    Ok(view(status))
+    let input = StepInput::Data(body.input);
+    Ok(view(
+        run_step(&auth, &client, token, &body.step, input).await?,
+    ))
 }
 
 /// `POST /onboarding/finish` `{token, use_cookies?}`: once every step is done, creates the

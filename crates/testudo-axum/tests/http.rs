@@ -1990,7 +1990,8 @@ async fn a_login_link_for_a_verified_account_with_totp_answers_a_challenge() -> 
     s.stop().await
 }
 
-/// An application step: a required display name, kept in the session.
+/// An application step: a required display name, kept in the session with the client's
+/// address the step was given.
 #[derive(Debug)]
 struct ProfileStep;
 
@@ -2023,7 +2024,15 @@ impl testudo_service::onboarding::OnboardingStep for ProfileStep {
             }
             .into());
         };
-        *ctx.data_mut() = json!({ "display_name": name });
+        // Over HTTP the step sees the client's address (for its own throttling, say).
+        let Some(ip) = ctx.client_ip() else {
+            return Err(OnboardingError::StepFailed {
+                step: "profile".into(),
+                errors: vec!["the client's address is unknown".to_owned()].into(),
+            }
+            .into());
+        };
+        *ctx.data_mut() = json!({ "display_name": name, "ip": ip.to_string() });
         Ok(())
     }
 }
