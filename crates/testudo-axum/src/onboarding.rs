@@ -172,6 +172,9 @@ pub struct OnboardingView {
     pub email: String,
     /// The next step's name; `null` when only `POST /onboarding/finish` is left.
     pub next_step: Option<String>,
+    /// Whether the next step may be skipped (`POST /onboarding/skip`); `false` when none is
+    /// left.
+    pub next_step_skippable: bool,
     /// The completed steps, in order (skipped ones included).
     pub completed: Vec<String>,
     /// When the session expires (RFC 3339).
@@ -184,6 +187,7 @@ impl From<OnboardingStatus> for OnboardingView {
             session_id: s.session_id,
             email: s.email,
             next_step: s.next_step,
+            next_step_skippable: s.next_step_skippable,
             completed: s.completed,
             expires_at: s.expires_at.to_rfc3339(),
         }

@@ -987,7 +987,7 @@ fn base<S: UserStore + 'static>(state: &AuthState<S>) -> Router<AuthState<S>> {
 /// | `GET /.well-known/jwks.json` | public JWT keys, when published |
 /// | `POST /onboarding/start` | `{email}` → 202 `{token, session_id, next_step, steps}`; the code goes to the mailer |
 /// | `POST /onboarding/resend` | `{token}` → 202, a new code mailed |
-/// | `GET /onboarding/status` | (`X-Onboarding-Token`) → `{session_id, email, next_step, completed, expires_at}` |
+/// | `GET /onboarding/status` | (`X-Onboarding-Token`) → `{session_id, email, next_step, next_step_skippable, completed, expires_at}` |
 /// | `POST /onboarding/verify` | `{token, code}` → the status |
 /// | `POST /onboarding/password` | `{token, password}` → the status |
 /// | `POST /onboarding/totp` | `{token}` → `{secret, otpauth_uri, qr_svg}` |

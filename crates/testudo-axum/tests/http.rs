@@ -2045,7 +2045,9 @@ async fn an_application_step_takes_json_input_and_its_refusal_carries_its_messag
         .await?;
     let token = onboarded(&s, "wes@example.com").await?;
     let r = onboarding_status(&s, &token).await?;
-    assert_eq!(r.json::<Value>().await?["next_step"], "profile");
+    let status: Value = r.json().await?;
+    assert_eq!(status["next_step"], "profile");
+    assert_eq!(status["next_step_skippable"], false, "a required step");
     let r = s
         .post("/auth/onboarding/finish", json!({"token": token}))
         .await?;

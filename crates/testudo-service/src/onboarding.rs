@@ -396,6 +396,10 @@ pub struct OnboardingStatus {
     pub email: String,
     /// The next step's name; `None` when only [`AuthService::finish_onboarding`] is left.
     pub next_step: Option<String>,
+    /// Whether the next step may be skipped ([`StepInput::Skip`]): it is not required
+    /// ([`OnboardingStep::is_required`] under the configuration). `false` when no step is
+    /// left.
+    pub next_step_skippable: bool,
     /// The completed steps, in order (skipped ones included).
     pub completed: Vec<String>,
     /// When the session expires.
@@ -651,7 +655,7 @@ impl AuthService<DbUserStore> {
             let onboarding = self.onboarding()?;
             let session = self.live_session(token).await?;
             let state = parse_state(&session)?;
-            Ok(status(onboarding, &session, &state))
+            Ok(status(onboarding, &self.config, &session, &state))
         })
         .await
     }
@@ -750,7 +754,7 @@ impl AuthService<DbUserStore> {
                 }
             };
             self.emit(event).await?;
-            Ok(status(onboarding, &session, &state))
+            Ok(status(onboarding, &self.config, &session, &state))
         })
         .await
     }
@@ -1135,14 +1139,18 @@ fn step_errors(e: &Error) -> Vec<String> {
     }
 }
 
-fn status(onboarding: &Onboarding, session: &row::Model, state: &State) -> OnboardingStatus {
+fn status(
+    onboarding: &Onboarding,
+    config: &AuthConfig,
+    session: &row::Model,
+    state: &State,
+) -> OnboardingStatus {
+    let next = onboarding.steps.get(state.next);
     OnboardingStatus {
         session_id: session.id.clone(),
         email: session.email.clone(),
-        next_step: onboarding
-            .steps
-            .get(state.next)
-            .map(|s| s.name().to_owned()),
+        next_step: next.map(|s| s.name().to_owned()),
+        next_step_skippable: next.is_some_and(|s| !s.is_required(config)),
         completed: onboarding
             .steps
             .iter()

@@ -163,12 +163,15 @@ async fn start_to_tokens(b: Backend) -> TestResult {
 
     let status = auth.verify_onboarding_code(&token, &code).await?;
     assert_eq!(status.next_step.as_deref(), Some(SET_PASSWORD));
+    assert!(!status.next_step_skippable, "the password step is required");
     let status = auth.set_onboarding_password(&token, PASSWORD).await?;
     assert_eq!(status.next_step.as_deref(), Some(SETUP_TOTP));
+    assert!(status.next_step_skippable, "TOTP is optional by default");
     let status = auth
         .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
         .await?;
     assert_eq!(status.next_step, None);
+    assert!(!status.next_step_skippable);
     assert_eq!(status.completed, [VERIFY_EMAIL, SET_PASSWORD, SETUP_TOTP]);
     let row = testudo_service::entity::onboarding_session::Entity::find()
         .one(env.db.conn())
@@ -664,7 +667,8 @@ async fn totp_is_set_up_when_required(b: Backend) -> TestResult {
     let env = env_with(b, false, |c| c.onboarding_require_totp = true).await?;
     let auth = &env.auth;
     let token = verified(&env, EMAIL).await?;
-    auth.set_onboarding_password(&token, PASSWORD).await?;
+    let status = auth.set_onboarding_password(&token, PASSWORD).await?;
+    assert!(!status.next_step_skippable, "onboarding_require_totp");
     let r = auth
         .onboarding_step(&token, SETUP_TOTP, StepInput::Skip)
         .await;

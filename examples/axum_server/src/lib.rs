@@ -904,7 +904,7 @@ async fn next_page(
              <button>Continue</button></form>"
         ),
         Some(SETUP_TOTP) => {
-            let skip = if state.service().config().onboarding_require_totp {
+            let skip = if !status.next_step_skippable {
                 "<p>This site requires two-factor.</p>".to_owned()
             } else {
                 format!(
