@@ -55,11 +55,6 @@ fn session_token<'a>(body: Option<&'a SecretString>, headers: &'a HeaderMap) -> 
         .ok_or(Error::MissingOnboardingToken)
 }
 
-/// The client's address as the service takes it.
-fn ip_of(client: &ClientContext) -> Option<String> {
-    client.ip.map(|ip| ip.to_string())
-}
-
 /// Runs the step `step` of the session of `token` with `input`, for the client `client`: the
 /// service throttles the code steps per address and per client, and an application's step
 /// sees the client's address (`StepContext::client_ip`).
@@ -72,7 +67,7 @@ async fn run_step(
 ) -> Result<OnboardingStatus> {
     Ok(auth
         .service()
-        .onboarding_step_from(token, step, input, ip_of(client).as_deref())
+        .onboarding_step_from(token, step, input, client.ip_string().as_deref())
         .await?)
 }
 
@@ -92,7 +87,7 @@ pub async fn start_onboarding_for(
 ) -> Result<OnboardingStart> {
     Ok(auth
         .service()
-        .start_onboarding_from(email, ip_of(client).as_deref())
+        .start_onboarding_from(email, client.ip_string().as_deref())
         .await?)
 }
 
@@ -110,7 +105,7 @@ pub async fn resend_onboarding_code_for(
 ) -> Result<()> {
     Ok(auth
         .service()
-        .resend_onboarding_code_from(token, ip_of(client).as_deref())
+        .resend_onboarding_code_from(token, client.ip_string().as_deref())
         .await?)
 }
 

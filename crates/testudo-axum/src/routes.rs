@@ -225,7 +225,7 @@ pub async fn register(
     client: ClientContext,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<UserView>)> {
-    let ip = client.ip.map(|ip| ip.to_string());
+    let ip = client.ip_string();
     let user = auth
         .service()
         .register(&body.email, body.password.expose_secret(), ip.as_deref())

@@ -280,7 +280,7 @@ async fn signup(
     if let Err(e) = state.http().check_origin(&headers) {
         return refused(&e);
     }
-    let ip = client.ip.map(|ip| ip.to_string());
+    let ip = client.ip_string();
     if let Err(e) = state
         .service()
         .register(&form.email, form.password.expose_secret(), ip.as_deref())
