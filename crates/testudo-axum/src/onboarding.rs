@@ -24,7 +24,7 @@ use testudo_service::onboarding::{
 use crate::client::ClientContext;
 use crate::error::{Error, Result};
 use crate::routes::{
-    EmailBody, EnrolmentResponse, JsonBody, check_cookie_login, logged_in, no_store,
+    EmailBody, JsonBody, check_cookie_login, enrolment_response, logged_in, no_store,
 };
 use crate::state::AuthState;
 
@@ -399,14 +399,7 @@ pub async fn onboarding_totp(
 ) -> Result<Response> {
     let token = session_token(body.token.as_ref(), &headers)?;
     let e = auth.service().onboarding_totp_enrolment(token).await?;
-    Ok(no_store(
-        Json(EnrolmentResponse {
-            secret: e.secret_base32().expose_secret(),
-            otpauth_uri: e.uri().expose_secret(),
-            qr_svg: e.qr_svg().expose_secret(),
-        })
-        .into_response(),
-    ))
+    Ok(enrolment_response(&e))
 }
 
 /// `POST /onboarding/totp/confirm` `{token, code}`: a first code from the app completes the

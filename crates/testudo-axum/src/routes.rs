@@ -762,14 +762,20 @@ pub async fn enroll_totp<S: UserStore + 'static>(
     Authenticated(user): Authenticated<S>,
 ) -> Result<Response> {
     let e = auth.service().enroll_totp(&user).await?;
-    Ok(no_store(
+    Ok(enrolment_response(&e))
+}
+
+/// The answer to a TOTP enrolment (account or onboarding): the secret, its URI and QR code,
+/// `no-store` (shown once).
+pub(crate) fn enrolment_response(e: &testudo_service::TotpEnrolment) -> Response {
+    no_store(
         Json(EnrolmentResponse {
             secret: e.secret_base32().expose_secret(),
             otpauth_uri: e.uri().expose_secret(),
             qr_svg: e.qr_svg().expose_secret(),
         })
         .into_response(),
-    ))
+    )
 }
 
 /// What confirming a factor or regenerating the codes answers: shown once.
